@@ -1,0 +1,282 @@
+"""Braze's REST API: batching, one request, and what Braze answered. Knows nothing of dbt.
+
+`BrazeClient.track(batch)` sends one `/users/track` request and says, per object, whether Braze
+acknowledged or rejected it; failures of the whole request raise a typed `BrazeError`. Retrying
+and pacing are the caller's (see `delivery.py`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import groupby, islice
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from dbt_braze.payloads import BrazeObject
+
+MAX_OBJECTS = 75  # per /users/track request, across all arrays
+MAX_BODY_BYTES = 4 * 1024 * 1024 - 16 * 1024  # 4 MB, less room for the envelope
+ARRAYS = ("attributes", "events", "purchases")
+
+
+class BrazeError(Exception):
+    """Braze refused a whole request."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class BrazeAuthError(BrazeError):
+    """401/403: wrong key, missing permission or wrong cluster. Retrying cannot help."""
+
+
+class BrazeRateLimited(BrazeError):
+    def __init__(self, message: str, retry_after: float | None) -> None:
+        super().__init__(message, 429)
+        self.retry_after = retry_after
+
+
+class BrazeServerError(BrazeError):
+    """5xx, timeout or a lost connection: the request may or may not have been applied."""
+
+
+class BrazeBadRequest(BrazeError):
+    """400 or 413 for the whole batch: something in it is unacceptable; split to find it."""
+
+
+class BrazeConfigError(Exception):
+    """The endpoint or key is unusable before any request is sent."""
+
+
+@dataclass
+class TrackResult:
+    acknowledged: list[BrazeObject] = field(default_factory=list)
+    rejected: list[tuple[BrazeObject, str]] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Batch:
+    objects: tuple[BrazeObject, ...]
+    encoded: tuple[bytes, ...]
+
+    @property
+    def users(self) -> frozenset[str]:
+        return frozenset(o.user for o in self.objects)
+
+    def split(self) -> tuple[Batch, Batch]:
+        half = len(self.objects) // 2
+        return (
+            Batch(self.objects[:half], self.encoded[:half]),
+            Batch(self.objects[half:], self.encoded[half:]),
+        )
+
+
+def encode(obj: BrazeObject) -> bytes:
+    return json.dumps(obj.body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def batches(
+    objects: Iterable[BrazeObject], max_objects: int = MAX_OBJECTS, max_bytes: int = MAX_BODY_BYTES
+) -> Iterator[Batch]:
+    """Consecutive objects in requests of at most `max_objects` and `max_bytes`.
+
+    A user's objects arrive together (the deltas are ordered by identifier) and stay in one
+    request when they fit, so Braze applies their attributes before their events.
+    """
+    current: list[BrazeObject] = []
+    encoded: list[bytes] = []
+    size = 0
+
+    def flush() -> Batch:
+        nonlocal current, encoded, size
+        batch = Batch(tuple(current), tuple(encoded))
+        current, encoded, size = [], [], 0
+        return batch
+
+    for _, group in groupby(objects, key=lambda o: o.user):
+        head = [(o, encode(o)) for o in islice(group, max_objects)]
+        head_size = sum(len(b) + 1 for _, b in head)
+        if current and (len(current) + len(head) > max_objects or size + head_size > max_bytes):
+            yield flush()
+        for obj, body in _chain(head, ((o, encode(o)) for o in group)):
+            if current and (len(current) >= max_objects or size + len(body) + 1 > max_bytes):
+                yield flush()
+            current.append(obj)
+            encoded.append(body)
+            size += len(body) + 1
+    if current:
+        yield flush()
+
+
+def _chain(first: list[Any], rest: Iterator[Any]) -> Iterator[Any]:
+    yield from first
+    yield from rest
+
+
+def check_endpoint(endpoint: str) -> str:
+    """The REST endpoint without a trailing slash; plain http only to a loopback host."""
+    parts = urlsplit(endpoint.strip())
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise BrazeConfigError(
+            f"BRAZE_REST_ENDPOINT {endpoint!r} is not a URL; expected e.g. "
+            "https://rest.iad-01.braze.com (your dashboard shows your cluster's)"
+        )
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise BrazeConfigError(
+            f"refusing plain http:// to {parts.hostname}: the API key would travel unencrypted; "
+            "use https:// (plain http is allowed only to a loopback host such as the emulator)"
+        )
+    return endpoint.strip().rstrip("/")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class BrazeClient:
+    def __init__(
+        self,
+        endpoint: str,
+        api_key: str,
+        *,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 60.0,
+        pool_size: int = 16,
+    ) -> None:
+        if not api_key:
+            raise BrazeConfigError(
+                "BRAZE_API_KEY is not set (it is read from the environment only)"
+            )
+        self.endpoint = check_endpoint(endpoint)
+        self.timeout = (connect_timeout, read_timeout)
+        self._session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(
+            pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0
+        )
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._session.headers.update(
+            {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+        )
+
+    def close(self) -> None:
+        self._session.close()
+
+    def track(self, batch: Batch) -> TrackResult:
+        """Send one `/users/track` request; raise a BrazeError if Braze refused all of it."""
+        arrays: dict[str, list[tuple[BrazeObject, bytes]]] = {a: [] for a in ARRAYS}
+        for obj, body in zip(batch.objects, batch.encoded, strict=True):
+            arrays[obj.array].append((obj, body))
+        payload = (
+            b"{"
+            + b",".join(
+                b'"' + name.encode() + b'":[' + b",".join(b for _, b in items) + b"]"
+                for name, items in arrays.items()
+                if items
+            )
+            + b"}"
+        )
+        response = self._post("/users/track", payload)
+        answer = _json(response)
+        result = TrackResult(headers=dict(response.headers))
+        errors = answer.get("errors") or []
+        refused: dict[tuple[str, int], str] = {}
+        for entry in errors:
+            where = (
+                (entry.get("input_array"), entry.get("index")) if isinstance(entry, dict) else None
+            )
+            if where is None or where[0] not in ARRAYS or not isinstance(where[1], int):
+                # An error we cannot place: nothing in this request counts as delivered.
+                reason = f"Braze reported an error it did not attribute to an object: {entry!r}"
+                result.rejected = [(obj, reason) for obj in batch.objects]
+                return result
+            refused[(where[0], where[1])] = str(entry.get("type") or entry.get("message") or entry)
+        for name, items in arrays.items():
+            for index, (obj, _) in enumerate(items):
+                reason = refused.get((name, index))
+                if reason is None:
+                    result.acknowledged.append(obj)
+                else:
+                    result.rejected.append((obj, reason))
+        return result
+
+    def _post(self, path: str, payload: bytes) -> requests.Response:
+        url = self.endpoint + path
+        try:
+            response = self._session.post(url, data=payload, timeout=self.timeout)
+        except requests.Timeout as e:
+            raise BrazeServerError(f"timed out waiting for Braze ({type(e).__name__})") from None
+        except requests.ConnectionError as e:
+            raise BrazeServerError(f"connection to Braze failed ({type(e).__name__})") from None
+        status = response.status_code
+        if 200 <= status < 300:
+            return response
+        message = _message(response)
+        if status in (401, 403):
+            raise BrazeAuthError(_auth_hint(status, message, self.endpoint), status)
+        if status == 429:
+            raise BrazeRateLimited(f"rate limited: {message}", _retry_after(response))
+        if status in (400, 413):
+            raise BrazeBadRequest(f"{status}: {message}", status)
+        if status >= 500:
+            raise BrazeServerError(f"Braze answered {status}: {message}", status)
+        raise BrazeError(f"Braze answered {status} for {path}: {message}", status)
+
+
+def _auth_hint(status: int, message: str, endpoint: str) -> str:
+    if status == 401:
+        cause = (
+            "the API key is wrong or revoked, or belongs to another cluster than "
+            f"{endpoint} (each Braze cluster has its own REST endpoint)"
+        )
+    else:
+        cause = (
+            "the API key lacks a permission this sync needs (users.track, and users.delete "
+            "for on_delete: delete), or your plan does not include this endpoint"
+        )
+    return f"Braze refused the request ({status}: {message}): {cause}"
+
+
+def _message(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return (response.text or response.reason or "").strip()[:200]
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])[:200]
+    return str(body)[:200]
+
+
+def _json(response: requests.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    for name in ("X-Ratelimit-Retry-After", "Retry-After"):
+        value = response.headers.get(name)
+        if value is not None:
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                continue
+    return None
+
+
+def describe(objects: Sequence[BrazeObject]) -> str:
+    return ", ".join(sorted({o.user.rsplit(":", 1)[-1] for o in objects})[:5])

@@ -1,0 +1,175 @@
+"""What a run tells its user: log lines, progress, the summary table and the results file."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from dbt_braze.state import DeltaCounts
+
+RESULTS_FILE = "dbt_braze_results.json"
+
+
+@dataclass
+class ModelReport:
+    unique_id: str
+    name: str
+    object: str
+    status: str = "pending"  # success | partial | failed | aborted | skipped
+    counts: DeltaCounts = field(default_factory=DeltaCounts)
+    objects_sent: int = 0
+    requests: int = 0
+    data_points: int = 0
+    rejected: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    message: str = ""
+
+    def fail(self, message: str) -> None:
+        self.status = "failed"
+        self.message = message
+
+    def as_json(self) -> dict[str, object]:
+        c = self.counts
+        return {
+            "unique_id": self.unique_id,
+            "name": self.name,
+            "object": self.object,
+            "status": self.status,
+            "rows_new": c.new,
+            "rows_changed": c.changed,
+            "rows_deleted": c.deleted,
+            "rows_unchanged": c.unchanged,
+            "objects_sent": self.objects_sent,
+            "requests": self.requests,
+            "data_points": self.data_points,
+            "rejected": self.rejected,
+            "retries": self.retries,
+            "rate_limited": self.rate_limited,
+            "errors": self.errors,
+            "seconds": round(self.seconds, 3),
+            "message": self.message,
+        }
+
+
+@dataclass
+class SyncReport:
+    run_id: str
+    models: list[ModelReport]
+    exit_code: int
+    seconds: float
+    message: str = ""
+
+    def write(self, target_dir: Path) -> Path:
+        path = target_dir / RESULTS_FILE
+        target_dir.mkdir(parents=True, exist_ok=True)
+        body = {
+            "run_id": self.run_id,
+            "exit_code": self.exit_code,
+            "seconds": round(self.seconds, 3),
+            "message": self.message,
+            "models": [m.as_json() for m in self.models],
+        }
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(body, indent=2) + "\n")
+        tmp.replace(path)
+        return path
+
+
+class Reporter:
+    """Plain log lines: right for CI logs and pipes. `quiet` keeps only warnings and errors."""
+
+    def __init__(self, stream: TextIO | None = None, quiet: bool = False) -> None:
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self._last_progress = 0.0
+
+    def _line(self, text: str) -> None:
+        print(f"{time.strftime('%H:%M:%S')}  {text}", file=self.stream, flush=True)
+
+    def info(self, text: str) -> None:
+        if not self.quiet:
+            self._line(text)
+
+    def warn(self, text: str) -> None:
+        self._line(f"WARNING {text}")
+
+    def error(self, text: str) -> None:
+        self._line(f"ERROR {text}")
+
+    def model_delta(self, report: ModelReport) -> None:
+        c = report.counts
+        self.info(
+            f"{report.name} ({report.object}): {c.new} new, {c.changed} changed, "
+            f"{c.deleted} deleted, {c.unchanged} unchanged"
+        )
+
+    def progress(self, reports: list[ModelReport]) -> None:
+        now = time.monotonic()
+        if now - self._last_progress < 5:
+            return
+        self._last_progress = now
+        self.info(
+            "sending: "
+            + "; ".join(
+                f"{r.name} {r.objects_sent} objects, {r.requests} requests" for r in reports
+            )
+        )
+
+    def summary(self, report: SyncReport) -> None:
+        if self.quiet and report.exit_code == 0:
+            return
+        headers = (
+            "model",
+            "object",
+            "status",
+            "new",
+            "changed",
+            "deleted",
+            "unchanged",
+            "sent",
+            "requests",
+            "data points",
+            "rejected",
+            "seconds",
+        )
+        rows = [
+            (
+                m.name,
+                m.object,
+                m.status,
+                m.counts.new,
+                m.counts.changed,
+                m.counts.deleted,
+                m.counts.unchanged,
+                m.objects_sent,
+                m.requests,
+                m.data_points,
+                m.rejected,
+                f"{m.seconds:.1f}",
+            )
+            for m in report.models
+        ]
+        widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=True)]
+        for row in (headers, *rows):
+            print(
+                "  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)),
+                file=self.stream,
+            )
+        for m in report.models:
+            if m.message:
+                print(f"{m.name}: {m.message}", file=self.stream)
+        print(
+            f"run {report.run_id} finished in {report.seconds:.1f} s, exit code {report.exit_code}",
+            file=self.stream,
+            flush=True,
+        )
+
+
+__all__ = ["ModelReport", "Reporter", "SyncReport", "asdict"]

@@ -1,0 +1,278 @@
+"""What dbt-braze keeps in the warehouse, and the delta computed against it.
+
+Per model: a state table (what Braze acknowledged) and a pending table (this run's frozen
+delta, numbered by `seq`). The SQL lives in `macros/`; this module decides when it runs.
+Plus the two public tables, `braze_sync_runs` and `braze_rejections`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from dbt_braze.config import ResolvedSync
+from dbt_braze.payloads import ObjectDelta, Rejection, UserDelta
+from dbt_braze.warehouse import Warehouse
+
+INSERT_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class DeltaCounts:
+    new: int = 0
+    changed: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+
+
+def seq_ranges(seqs: Iterable[int]) -> list[tuple[int, int]]:
+    """[1, 2, 3, 7, 9, 10] -> [(1, 3), (7, 7), (9, 10)]: acknowledged rows are mostly runs."""
+    ranges: list[tuple[int, int]] = []
+    for seq in sorted(set(seqs)):
+        if ranges and seq == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], seq)
+        else:
+            ranges.append((seq, seq))
+    return ranges
+
+
+def _table_name(prefix: str, sync_unique_id: str, name: str) -> str:
+    # Readable, unique per model across packages, and short enough for PostgreSQL's 63 bytes.
+    slug = re.sub(r"[^a-z0-9_]", "_", name.lower())[:40]
+    digest = hashlib.sha1(sync_unique_id.encode()).hexdigest()[:8]
+    return f"{prefix}_{slug}_{digest}"
+
+
+def state_column(attribute: str) -> str:
+    """Attribute names are case sensitive in Braze and free-form; columns are neither."""
+    return "a_" + hashlib.sha1(attribute.encode()).hexdigest()[:16]
+
+
+class ModelState:
+    def __init__(self, warehouse: Warehouse, resolved: ResolvedSync) -> None:
+        self.warehouse = warehouse
+        self.resolved = resolved
+        sync = resolved.sync
+        self.is_users = sync.object == "users"
+        self.state_table = _table_name("state", sync.unique_id, sync.name)
+        self.pending_table = _table_name("pending", sync.unique_id, sync.name)
+        self.state_columns = [state_column(name) for name, _ in resolved.mapped]
+        self.carried: list[str] = []
+
+    # -------------------------------------------------------------------- preparation
+    def duplicates(self) -> list[tuple[str, int]]:
+        """Identifiers (users) or ids (events, purchases) the model holds more than once."""
+        column = (
+            self.resolved.identifier_column
+            if self.is_users
+            else self.resolved.field(self.resolved.sync.id_field or "")
+        )
+        sql = self.warehouse.render(
+            "duplicates_sql", model=self.resolved.sync.relation, column=column
+        )
+        return [(str(value), int(n)) for value, n in self.warehouse.fetch(sql)]
+
+    def prepare(self) -> None:
+        if self.is_users:
+            self.warehouse.run(
+                self.warehouse.render(
+                    "users_state_sql", state=self.state_table, state_columns=self.state_columns
+                )
+            )
+            schema, identifier = self._state_location()
+            existing = {
+                c.name.lower() for c in self.warehouse.columns(self._database(), schema, identifier)
+            }
+            missing = [c for c in self.state_columns if c.lower() not in existing]
+            for column in missing:  # an attribute added to the mapping
+                self.warehouse.run(
+                    self.warehouse.render(
+                        "add_state_column_sql", state=self.state_table, column=column
+                    )
+                )
+        else:
+            self.warehouse.run(self.warehouse.render("objects_state_sql", state=self.state_table))
+
+    def forget(self) -> None:
+        """--full-refresh: the model's state is dropped, so everything is new again."""
+        self.warehouse.run(self.warehouse.render("drop_table_sql", identifier=self.state_table))
+
+    def freeze(self, carried: Sequence[str] = ()) -> DeltaCounts:
+        """Compute the delta once, into the pending table, and count it."""
+        wh = self.warehouse
+        sync = self.resolved.sync
+        wh.run(wh.render("drop_table_sql", identifier=self.pending_table))
+        if self.is_users:
+            attributes = [
+                {"column": column, "state_column": state}
+                for (_, column), state in zip(self.resolved.mapped, self.state_columns, strict=True)
+            ]
+            sql = wh.render(
+                "users_delta_sql",
+                model=sync.relation,
+                key_column=self.resolved.identifier_column,
+                attributes=attributes,
+                state=self.state_table,
+                pending=self.pending_table,
+            )
+        else:
+            self.carried = list(carried)
+            sql = wh.render(
+                "objects_delta_sql",
+                model=sync.relation,
+                key_column=self.resolved.identifier_column,
+                id_column=self.resolved.field(sync.id_field or ""),
+                columns=self.carried,
+                state=self.state_table,
+                pending=self.pending_table,
+            )
+        wh.run(sql)
+        (total,) = wh.fetch(wh.render("count_rows_sql", model=sync.relation))[0]
+        counts = dict(
+            wh.fetch(
+                f"select change_kind, count(*) from {self._pending_relation()} group by change_kind"
+            )
+        )
+        new, changed, deleted = (int(counts.get(k, 0)) for k in ("new", "changed", "deleted"))
+        return DeltaCounts(new, changed, deleted, int(total) - new - changed)
+
+    # ------------------------------------------------------------------------ delivery
+    def rows(self) -> Iterator[UserDelta | ObjectDelta]:
+        wh = self.warehouse
+        if self.is_users:
+            n = len(self.state_columns)
+            sql = wh.render("users_delta_stream_sql", pending=self.pending_table, attribute_count=n)
+            for row in wh.stream_in_background(sql):
+                yield UserDelta(row[0], row[1], row[2], row[3 : 3 + n], row[3 + n :])
+        else:
+            sql = wh.render(
+                "objects_delta_stream_sql",
+                pending=self.pending_table,
+                column_count=len(self.carried),
+            )
+            for row in wh.stream_in_background(sql):
+                yield ObjectDelta(row[0], row[1], row[2], row[3:])
+
+    def commit(self, seqs: Iterable[int]) -> None:
+        """Record these rows of the frozen delta as delivered."""
+        ranges = seq_ranges(seqs)
+        if not ranges:
+            return
+        wh = self.warehouse
+        if self.is_users:
+            statements = wh.render(
+                "users_commit_sql",
+                state=self.state_table,
+                pending=self.pending_table,
+                state_columns=self.state_columns,
+                ranges=ranges,
+            )
+        else:
+            statements = wh.render(
+                "objects_commit_sql",
+                state=self.state_table,
+                pending=self.pending_table,
+                ranges=ranges,
+            )
+        wh.run(*statements)
+
+    def drop_pending(self) -> None:
+        self.warehouse.run(self.warehouse.render("drop_table_sql", identifier=self.pending_table))
+
+    # ------------------------------------------------------------------------ helpers
+    def _pending_relation(self) -> str:
+        return str(self.warehouse.render("relation", identifier=self.pending_table))
+
+    def _state_location(self) -> tuple[str, str]:
+        relation = self.warehouse.render("relation", identifier=self.state_table)
+        return relation.schema, relation.identifier
+
+    def _database(self) -> str | None:
+        return self.warehouse.render("relation", identifier=self.state_table).database
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    model_unique_id: str
+    object: str
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    status: str
+    counts: DeltaCounts
+    objects_sent: int
+    requests: int
+    data_points: int
+    rejected: int
+
+
+class RunLog:
+    """`braze_sync_runs` and `braze_rejections`, the tables users query."""
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.warehouse = warehouse
+
+    def prepare(self) -> None:
+        wh = self.warehouse
+        schema = wh.render("relation", identifier="braze_sync_runs").without_identifier()
+        wh.adapter.create_schema(schema)
+        wh.adapter.commit_if_has_connection()
+        wh.run(*wh.render("create_log_tables_sql"))
+
+    def record_rejections(
+        self, run_id: str, model_unique_id: str, rejections: Sequence[Rejection], source: str
+    ) -> None:
+        now = _utc_now()
+        rows = [
+            [
+                run_id,
+                model_unique_id,
+                r.identifier,
+                source,
+                r.reason,
+                json.dumps(r.payload, default=str) if r.payload is not None else None,
+                now,
+            ]
+            for r in rejections
+        ]
+        self._insert("braze_rejections", rows)
+
+    def record_run(self, record: RunRecord) -> None:
+        c = record.counts
+        self._insert(
+            "braze_sync_runs",
+            [
+                [
+                    record.run_id,
+                    record.model_unique_id,
+                    record.object,
+                    record.started_at,
+                    record.finished_at,
+                    record.status,
+                    c.new,
+                    c.changed,
+                    c.deleted,
+                    c.unchanged,
+                    record.objects_sent,
+                    record.requests,
+                    record.data_points,
+                    record.rejected,
+                ]
+            ],
+        )
+
+    def _insert(self, table: str, rows: list[list[object]]) -> None:
+        for start in range(0, len(rows), INSERT_CHUNK):
+            chunk = [
+                [v.isoformat(sep=" ") if isinstance(v, dt.datetime) else v for v in row]
+                for row in rows[start : start + INSERT_CHUNK]
+            ]
+            self.warehouse.run(self.warehouse.render("insert_rows_sql", table=table, rows=chunk))
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)

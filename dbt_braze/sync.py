@@ -1,0 +1,438 @@
+"""One `dbt-braze sync` run, start to finish. The only module that knows the whole pipeline:
+
+manifest -> specs -> frozen delta per model -> payloads -> batches -> Braze -> commit -> report
+"""
+
+from __future__ import annotations
+
+import heapq
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from operator import attrgetter
+from pathlib import Path
+
+from dbt_braze import __version__
+from dbt_braze.braze import (
+    BrazeAuthError,
+    BrazeClient,
+    BrazeConfigError,
+    TrackResult,
+    batches,
+)
+from dbt_braze.config import ConfigProblem, ModelSync, ResolvedSync, parse_sync, resolve_fields
+from dbt_braze.delivery import Deliverer, RetriesExhausted, RetryPolicy
+from dbt_braze.manifest import BrazeModel, Manifest, failed_models, load_manifest, select_by_name
+from dbt_braze.payloads import BrazeObject, PayloadBuilder, Rejection
+from dbt_braze.report import ModelReport, Reporter, SyncReport
+from dbt_braze.state import DeltaCounts, ModelState, RunLog, RunRecord, _utc_now
+from dbt_braze.warehouse import Warehouse, WarehouseError, open_warehouse
+
+COMMIT_EVERY_SECONDS = 0.5
+COMMIT_EVERY_ROWS = 5_000
+REQUIRED_MACROS = ("version", "users_delta_sql", "objects_delta_sql", "create_log_tables_sql")
+PACKAGES_SNIPPET = """\
+# packages.yml of your dbt project
+packages:
+  - local: ../dbt-braze        # or a git URL of the dbt-braze repository
+# then run `dbt deps` and `dbt parse` (or `dbt build`)"""
+
+
+class UsageError(Exception):
+    """Bad input: exit 2, nothing sent."""
+
+
+class Aborted(Exception):
+    """The run stopped part way: exit 3. What Braze acknowledged is committed."""
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    project_dir: Path
+    profiles_dir: Path | None = None
+    target: str | None = None
+    select: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    dry_run: bool = False
+    full_refresh: bool = False
+    baseline: bool = False
+    allow_large_deletes: bool = False
+    rest_endpoint: str | None = None
+    api_key: str | None = None
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+
+
+def target_dir(project_dir: Path) -> Path:
+    """The project's `target-path` (dbt's default: target)."""
+    import os
+
+    if env := os.environ.get("DBT_TARGET_PATH"):
+        return (project_dir / env).resolve()
+    project_file = project_dir / "dbt_project.yml"
+    if not project_file.exists():
+        raise UsageError(
+            f"{project_dir} is not a dbt project (no dbt_project.yml); use --project-dir"
+        )
+    import yaml
+
+    try:
+        config = yaml.safe_load(project_file.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise UsageError(f"cannot read {project_file}: {e}") from None
+    return (project_dir / str(config.get("target-path") or "target")).resolve()
+
+
+def selected_models(manifest: Manifest, options: SyncOptions) -> list[BrazeModel]:
+    if not options.select and not options.exclude:
+        return list(manifest.models)
+    chosen = select_by_name(manifest.models, options.select) if not options.exclude else None
+    if chosen is None:
+        raise UsageError(
+            "selection other than plain model names is not supported yet; "
+            "use -s with the names of models that declare meta.braze"
+        )
+    return chosen
+
+
+def declared_syncs(models: list[BrazeModel]) -> tuple[list[ModelSync], list[ConfigProblem]]:
+    syncs: list[ModelSync] = []
+    problems: list[ConfigProblem] = []
+    for model in models:
+        sync, found = parse_sync(model.unique_id, model.name, model.relation, model.meta)
+        problems += found
+        if sync is None:
+            continue
+        if sync.on_delete != "ignore":
+            problems.append(
+                ConfigProblem(
+                    sync.name, "on_delete", f"`{sync.on_delete}` is not supported yet; use `ignore`"
+                )
+            )
+        else:
+            syncs.append(sync)
+    return syncs, problems
+
+
+def validate_project(
+    project_dir: Path, select: tuple[str, ...], exclude: tuple[str, ...]
+) -> tuple[int, list[ConfigProblem], list[str]]:
+    """Every model's meta.braze against its documented columns: (models, problems, notes)."""
+    manifest = load_manifest(target_dir(project_dir))
+    chosen = selected_models(manifest, SyncOptions(project_dir, select=select, exclude=exclude))
+    syncs, problems = declared_syncs(chosen)
+    notes: list[str] = []
+    models = {m.unique_id: m for m in chosen}
+    for sync in syncs:
+        documented = models[sync.unique_id].documented_columns
+        if not documented:
+            notes.append(
+                f"{sync.name}: no columns documented in its YAML; columns are checked against "
+                "the warehouse when it syncs"
+            )
+            continue
+        problems += resolve_fields(sync, documented, "documented columns")[1]
+    return len(chosen), problems, notes
+
+
+def check_columns(
+    warehouse: Warehouse, models: dict[str, BrazeModel], syncs: list[ModelSync]
+) -> tuple[list[ResolvedSync], dict[str, frozenset[str]], list[ConfigProblem]]:
+    resolved: list[ResolvedSync] = []
+    json_columns: dict[str, frozenset[str]] = {}
+    problems: list[ConfigProblem] = []
+    for sync in syncs:
+        model = models[sync.unique_id]
+        columns = warehouse.columns(model.database, model.schema, model.alias)
+        if not columns:
+            problems.append(
+                ConfigProblem(
+                    sync.name, "", f"{sync.relation} does not exist in the warehouse: run dbt build"
+                )
+            )
+            continue
+        found, issues = resolve_fields(sync, [c.name for c in columns], "warehouse columns")
+        problems.extend(issues)
+        if found is not None:
+            resolved.append(found)
+            json_columns[sync.unique_id] = frozenset(
+                c.name for c in columns if c.data_type.lower() in ("json", "jsonb")
+            )
+    return resolved, json_columns, problems
+
+
+@dataclass
+class ModelRun:
+    """One model's share of the run: its state, builder and counters."""
+
+    index: int
+    resolved: ResolvedSync
+    state: ModelState
+    builder: PayloadBuilder
+    report: ModelReport
+    acknowledged: list[int] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    rejection_source: list[str] = field(default_factory=list)
+
+    def objects(self) -> Iterator[BrazeObject]:
+        build = self.builder.user_object if self.state.is_users else self.builder.event_object
+        for row in self.state.rows():
+            out = build(row)  # type: ignore[arg-type]
+            if isinstance(out, Rejection):
+                self.reject(out, "local validation")
+            else:
+                yield out
+
+    def reject(self, rejection: Rejection, source: str) -> None:
+        self.rejections.append(rejection)
+        self.rejection_source.append(source)
+        self.report.rejected += 1
+
+
+class Committer:
+    """Commits acknowledged rows in small groups: after a crash, at most the rows of requests
+    in flight plus COMMIT_EVERY_SECONDS of acknowledgements are sent again."""
+
+    def __init__(self, runs: list[ModelRun]) -> None:
+        self.runs = runs
+        self.last = time.monotonic()
+        self.waiting = 0
+
+    def add(self, run: ModelRun, seq: int) -> None:
+        run.acknowledged.append(seq)
+        self.waiting += 1
+
+    def maybe_flush(self) -> None:
+        if (
+            self.waiting >= COMMIT_EVERY_ROWS
+            or time.monotonic() - self.last >= COMMIT_EVERY_SECONDS
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        for run in self.runs:
+            if run.acknowledged:
+                run.state.commit(run.acknowledged)
+                run.acknowledged = []
+        self.waiting = 0
+        self.last = time.monotonic()
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def run_sync(options: SyncOptions, reporter: Reporter) -> SyncReport:
+    started = time.monotonic()
+    run_id = uuid.uuid4().hex[:12]
+    project_dir = options.project_dir.resolve()
+    tdir = target_dir(project_dir)
+    manifest = load_manifest(tdir)
+    chosen = selected_models(manifest, options)
+    failed = failed_models(tdir)
+    for model in [m for m in chosen if m.unique_id in failed]:
+        reporter.warn(
+            f"{model.name}: skipped, its last dbt run ended with `{failed[model.unique_id]}`"
+        )
+    chosen = [m for m in chosen if m.unique_id not in failed]
+    syncs, problems = declared_syncs(chosen)
+    for flag, given in (("--dry-run", options.dry_run), ("--baseline", options.baseline)):
+        if given:
+            raise UsageError(f"{flag} is not supported yet")
+    if problems:
+        raise ConfigErrors(problems)
+    if not syncs:
+        reporter.warn("no selected model declares meta.braze: nothing to sync")
+        return SyncReport(run_id, [], 0, time.monotonic() - started)
+
+    missing = [m for m in REQUIRED_MACROS if m not in manifest.package_macros]
+    if missing:
+        raise UsageError(
+            "the dbt_braze package's macros are not in the manifest "
+            f"(missing {', '.join(missing)}). Add the package to your project:\n{PACKAGES_SNIPPET}"
+        )
+
+    client = None
+    if not options.dry_run and not options.baseline:
+        try:
+            client = BrazeClient(
+                options.rest_endpoint or "",
+                options.api_key or "",
+                connect_timeout=options.connect_timeout,
+                read_timeout=options.read_timeout,
+            )
+        except BrazeConfigError as e:
+            raise UsageError(str(e)) from None
+
+    try:
+        with open_warehouse(project_dir, options.profiles_dir, options.target, manifest.path) as wh:
+            version = str(wh.render("version")).strip()
+            if version != __version__:
+                raise UsageError(
+                    f"the dbt_braze package in this project is version {version}, the command is "
+                    f"{__version__}: install matching versions (`dbt deps` after updating "
+                    f"packages.yml, or pip install dbt-braze=={version}).\n{PACKAGES_SNIPPET}"
+                )
+            models = {m.unique_id: m for m in chosen}
+            resolved, json_columns, problems = check_columns(wh, models, syncs)
+            if problems:
+                raise ConfigErrors(problems)
+            return _run(wh, resolved, json_columns, client, options, reporter, run_id, started)
+    except WarehouseError as e:
+        raise Aborted(f"warehouse error: {e}") from None
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _run(
+    wh: Warehouse,
+    resolved: list[ResolvedSync],
+    json_columns: dict[str, frozenset[str]],
+    client: BrazeClient | None,
+    options: SyncOptions,
+    reporter: Reporter,
+    run_id: str,
+    started: float,
+) -> SyncReport:
+    log = RunLog(wh)
+    log.prepare()
+    runs: list[ModelRun] = []
+    reports: list[ModelReport] = []
+    started_at = _utc_now()
+    for index, item in enumerate(resolved):
+        sync = item.sync
+        report = ModelReport(sync.unique_id, sync.name, sync.object)
+        reports.append(report)
+        model_started = time.monotonic()
+        state = ModelState(wh, item)
+        if options.full_refresh:
+            state.forget()
+        state.prepare()
+        duplicates = state.duplicates()
+        if duplicates:
+            shown = ", ".join(f"{value!r} ({n} rows)" for value, n in duplicates)
+            what = "identifier" if sync.object == "users" else sync.id_field
+            report.fail(f"duplicate {what} values, nothing sent for this model: {shown}")
+            reporter.error(f"{sync.name}: {report.message}")
+            continue
+        builder = PayloadBuilder(index, item, json_columns.get(sync.unique_id, frozenset()))
+        report.counts = state.freeze(builder.carried if sync.object != "users" else ())
+        report.seconds = time.monotonic() - model_started
+        reporter.model_delta(report)
+        runs.append(ModelRun(index, item, state, builder, report))
+
+    aborted: str | None = None
+    try:
+        assert client is not None
+        _deliver(runs, client, reporter)
+    except (BrazeAuthError, RetriesExhausted, _Interrupted) as e:
+        aborted = str(e)
+        for report in reports:
+            if report.status == "pending":
+                report.status = "aborted"
+    finally:
+        finished_at = _utc_now()
+        for run in runs:
+            sources: dict[str, list[Rejection]] = {}
+            for rejection, source in zip(run.rejections, run.rejection_source, strict=True):
+                sources.setdefault(source, []).append(rejection)
+            for source, rejections in sources.items():
+                log.record_rejections(run_id, run.report.unique_id, rejections, source)
+            run.state.drop_pending()
+        for report in reports:
+            if report.status == "pending":
+                report.status = "partial" if report.rejected else "success"
+            log.record_run(
+                RunRecord(
+                    run_id,
+                    report.unique_id,
+                    report.object,
+                    started_at,
+                    finished_at,
+                    report.status,
+                    report.counts,
+                    report.objects_sent,
+                    report.requests,
+                    report.data_points,
+                    report.rejected,
+                )
+            )
+    if aborted is not None:
+        return SyncReport(run_id, reports, 3, time.monotonic() - started, f"aborted: {aborted}")
+    exit_code = 1 if any(r.status in ("partial", "failed") for r in reports) else 0
+    return SyncReport(run_id, reports, exit_code, time.monotonic() - started)
+
+
+def _deliver(runs: list[ModelRun], client: BrazeClient, reporter: Reporter) -> None:
+    by_index = {run.index: run for run in runs}
+    committer = Committer(runs)
+
+    def count_request(batch, outcome: str) -> None:  # type: ignore[no-untyped-def]
+        for index in {o.model for o in batch.objects}:
+            report = by_index[index].report
+            report.requests += 1
+            if outcome == "retry":
+                report.retries += 1
+            elif outcome == "rate_limited":
+                report.rate_limited += 1
+            elif outcome == "error":
+                report.errors += 1
+
+    deliverer = Deliverer(client, RetryPolicy(), on_request=count_request)
+    merged = heapq.merge(*(run.objects() for run in runs), key=attrgetter("user"))
+    previous = _install_sigterm()
+    try:
+        for batch in batches(merged):
+            result = deliverer.deliver(batch)
+            _account(result, by_index, committer)
+            committer.maybe_flush()
+            reporter.progress([run.report for run in runs])
+    except KeyboardInterrupt:
+        raise _Interrupted(
+            "interrupted: stopped sending; what Braze acknowledged is recorded"
+        ) from None
+    finally:
+        _restore_sigterm(previous)
+        committer.flush()
+
+
+def _account(result: TrackResult, by_index: dict[int, ModelRun], committer: Committer) -> None:
+    for obj in result.acknowledged:
+        run = by_index[obj.model]
+        run.report.objects_sent += 1
+        run.report.data_points += obj.data_points
+        committer.add(run, obj.seq)
+    for obj, reason in result.rejected:
+        run = by_index[obj.model]
+        run.report.objects_sent += 1
+        key = obj.user.split(":", 2)[2]
+        run.reject(Rejection(obj.model, obj.seq, key, reason, obj.body), "braze")
+
+
+def _install_sigterm():  # type: ignore[no-untyped-def]
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def on_sigterm(signum, frame):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def _restore_sigterm(previous) -> None:  # type: ignore[no-untyped-def]
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class ConfigErrors(UsageError):
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{len(problems)} configuration problem(s):\n{lines}")
+
+
+__all__ = ["Aborted", "ConfigErrors", "DeltaCounts", "SyncOptions", "UsageError", "run_sync"]

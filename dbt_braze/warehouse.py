@@ -1,0 +1,266 @@
+"""The user's warehouse, opened through their own dbt profile and adapter.
+
+This is the only module that imports dbt. dbt's Python internals are not a stable API, so
+everything that touches them lives here, small: open the adapter, render this package's macros,
+execute statements, stream rows. Data rows never pass through agate (it is 15 times slower and
+holds the whole result); they stream from the DB-API cursor with `fetchmany`.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PACKAGE = "dbt_braze"
+STREAM_BATCH_ROWS = 5_000
+
+
+class WarehouseError(Exception):
+    """The warehouse could not be opened or a statement failed."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    data_type: str
+
+
+class Warehouse:
+    def __init__(self, adapter: Any, config: Any) -> None:
+        self.adapter = adapter
+        self.config = config
+
+    @property
+    def type(self) -> str:
+        return str(self.adapter.type())
+
+    def render(self, macro: str, **kwargs: Any) -> Any:
+        """The value a package macro returns (SQL text, a name, a small structure)."""
+        try:
+            return self.adapter.execute_macro(macro, project=PACKAGE, kwargs=kwargs)
+        except Exception as e:
+            raise WarehouseError(f"macro {PACKAGE}.{macro} failed: {_first_line(e)}") from e
+
+    def run(self, *statements: str) -> None:
+        """Execute statements in one transaction and commit."""
+        try:
+            for sql in statements:
+                _, cursor = self.adapter.connections.add_query(sql, auto_begin=True)
+                _drain(cursor)
+            self.adapter.commit_if_has_connection()
+        except Exception as e:
+            self._rollback()
+            raise WarehouseError(_first_line(e)) from e
+
+    def fetch(self, sql: str) -> list[tuple[Any, ...]]:
+        """A small result (counts, samples, metadata) as tuples."""
+        try:
+            _, cursor = self.adapter.connections.add_query(sql, auto_begin=False)
+            return [tuple(row) for row in cursor.fetchall()]
+        except Exception as e:
+            self._rollback()
+            raise WarehouseError(_first_line(e)) from e
+
+    def stream(self, sql: str, batch_rows: int = STREAM_BATCH_ROWS) -> Iterator[list[tuple]]:
+        """Rows of a large result, `batch_rows` at a time, on this thread's connection."""
+        try:
+            _, cursor = self.adapter.connections.add_query(sql, auto_begin=False)
+            while rows := cursor.fetchmany(batch_rows):
+                yield rows
+        except Exception as e:
+            self._rollback()
+            raise WarehouseError(_first_line(e)) from e
+
+    def stream_in_background(
+        self, sql: str, batch_rows: int = STREAM_BATCH_ROWS, prefetch: int = 4
+    ) -> Iterator[tuple]:
+        """Rows of a large result, read ahead by a thread with its own connection.
+
+        The caller's connection stays free for commits while the rows stream, and reading
+        overlaps with sending. At most `prefetch` batches wait in memory.
+        """
+        batches: queue.Queue[list[tuple] | BaseException | None] = queue.Queue(prefetch)
+        stop = threading.Event()
+
+        def read() -> None:
+            try:
+                with self.adapter.connection_named(f"dbt_braze_reader_{threading.get_ident()}"):
+                    for rows in self.stream(sql, batch_rows):
+                        while not stop.is_set():
+                            try:
+                                batches.put(rows, timeout=0.2)
+                                break
+                            except queue.Full:
+                                continue
+                        if stop.is_set():
+                            return
+                batches.put(None)
+            except BaseException as e:  # handed to the consumer, raised there
+                batches.put(e)
+
+        # dbt keeps the environment in a ContextVar: the thread needs a copy of ours.
+        context = contextvars.copy_context()
+        thread = threading.Thread(target=context.run, args=(read,), daemon=True)
+        thread.start()
+        try:
+            while True:
+                item = batches.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield from item
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+
+    def columns(self, database: str | None, schema: str, identifier: str) -> list[Column]:
+        relation = self.adapter.Relation.create(
+            database=database, schema=schema, identifier=identifier
+        )
+        try:
+            found = self.adapter.get_columns_in_relation(relation)
+        except Exception as e:
+            self._rollback()
+            raise WarehouseError(_first_line(e)) from e
+        return [Column(c.name, str(c.data_type)) for c in found]
+
+    def _rollback(self) -> None:
+        with suppress(Exception):
+            self.adapter.connections.rollback_if_open()
+
+
+@contextmanager
+def open_warehouse(
+    project_dir: Path,
+    profiles_dir: Path | None,
+    target: str | None,
+    manifest_path: Path,
+    variables: dict[str, Any] | None = None,
+) -> Iterator[Warehouse]:
+    """Open the adapter of the project's profile, with the package's macros loaded."""
+    config, adapter = _open_adapter(project_dir, profiles_dir, target, manifest_path, variables)
+    try:
+        with adapter.connection_named("dbt_braze"):
+            yield Warehouse(adapter, config)
+    finally:
+        _release(adapter)
+
+
+def _open_adapter(
+    project_dir: Path,
+    profiles_dir: Path | None,
+    target: str | None,
+    manifest_path: Path,
+    variables: dict[str, Any] | None,
+) -> tuple[Any, Any]:
+    from argparse import Namespace
+
+    from dbt_common.context import set_invocation_context
+
+    set_invocation_context(os.environ)  # type: ignore[arg-type]
+
+    from dbt import tracking
+    from dbt.adapters.factory import get_adapter, register_adapter, reset_adapters
+    from dbt.config.runtime import RuntimeConfig
+    from dbt.context.providers import generate_runtime_macro_context
+    from dbt.contracts.graph.manifest import Manifest, WritableManifest
+    from dbt.flags import get_flags, set_from_args
+    from dbt.mp_context import get_mp_context
+    from dbt_common.events.base_types import EventLevel
+
+    profiles = profiles_dir or _default_profiles_dir(project_dir)
+    args = Namespace(
+        project_dir=str(project_dir),
+        profiles_dir=str(profiles),
+        target=target,
+        profile=None,
+        threads=None,
+        vars=variables or {},
+        send_anonymous_usage_stats=False,
+        quiet=True,
+        log_level="none",
+        log_level_file="none",
+    )
+    try:
+        set_from_args(args, None)
+        tracking.do_not_track()
+        config = RuntimeConfig.from_args(get_flags())
+    except Exception as e:
+        raise WarehouseError(f"cannot load the dbt profile: {_first_line(e)}") from e
+    _resolve_relative_duckdb_path(config, project_dir)
+
+    reset_adapters()
+    register_adapter(config, get_mp_context(), EventLevel.DEBUG)
+    adapter = get_adapter(config)
+    try:
+        manifest = Manifest.from_writable_manifest(
+            WritableManifest.read_and_check_versions(str(manifest_path))
+        )
+    except Exception as e:
+        raise WarehouseError(f"cannot load {manifest_path}: {_first_line(e)}") from e
+    adapter.set_macro_resolver(manifest)
+    adapter.set_macro_context_generator(generate_runtime_macro_context)
+    return config, adapter
+
+
+def _default_profiles_dir(project_dir: Path) -> Path:
+    """dbt's own rule: $DBT_PROFILES_DIR, then the project directory, then ~/.dbt."""
+    if env := os.environ.get("DBT_PROFILES_DIR"):
+        return Path(env)
+    if (project_dir / "profiles.yml").exists():
+        return project_dir
+    return Path.home() / ".dbt"
+
+
+def _resolve_relative_duckdb_path(config: Any, project_dir: Path) -> None:
+    # DuckDB resolves a relative path against the current directory; run from anywhere else
+    # and it silently opens a new, empty database. The project directory is what dbt users mean.
+    credentials = config.credentials
+    path = getattr(credentials, "path", None)
+    if config.credentials.type != "duckdb" or not isinstance(path, str):
+        return
+    if path == ":memory:" or path.startswith(("md:", "motherduck:")) or "://" in path:
+        return
+    if not os.path.isabs(path):
+        credentials.path = str((project_dir / path).resolve())
+
+
+def _release(adapter: Any) -> None:
+    """Close every connection; for DuckDB also the database file, whose lock dbt keeps."""
+    with suppress(Exception):
+        adapter.cleanup_connections()
+    manager = type(adapter.connections)
+    env = getattr(manager, "_ENV", None)
+    if env is not None:
+        try:
+            env.close()
+        finally:
+            manager._ENV = None
+    from dbt.adapters.factory import reset_adapters
+
+    reset_adapters()
+
+
+def _drain(cursor: Any) -> None:
+    # DuckDB refuses the next statement on a connection while a result is unfetched.
+    with suppress(Exception):
+        cursor.fetchall()
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " ".join(lines[:3])
+
+
+def quote_literals(values: Sequence[str]) -> list[str]:
+    """SQL string literals (standard quoting, as every dbt adapter's SQL accepts)."""
+    return ["'" + v.replace("'", "''") + "'" for v in values]

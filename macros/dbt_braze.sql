@@ -1,0 +1,282 @@
+{#-
+  dbt-braze's SQL. Python renders these macros (they return SQL text or small values) and
+  executes the result; every statement is dispatched, so a warehouse whose SQL differs overrides
+  one macro (`<adapter>__name`) without touching Python. The `default__` versions run on DuckDB
+  and PostgreSQL.
+-#}
+
+{% macro version() %}{{ return('0.1.0') }}{% endmacro %}
+
+{#- The state schema: `<target schema>_dbt_braze`, or the `dbt_braze_schema` var. -#}
+{% macro state_schema() %}
+  {{ return(var('dbt_braze_schema', target.schema ~ '_dbt_braze')) }}
+{% endmacro %}
+
+{% macro relation(identifier) %}
+  {{ return(api.Relation.create(database=target.database, schema=dbt_braze.state_schema(), identifier=identifier)) }}
+{% endmacro %}
+
+{% macro literal(value) %}
+  {%- if value is none -%}null
+  {%- else -%}'{{ (value | string) | replace("'", "''") }}'
+  {%- endif -%}
+{% endmacro %}
+
+{#- Canonical text of a value: two values compare equal exactly when their texts do. -#}
+{% macro canonical_text(expression) %}
+  {{ return(adapter.dispatch('canonical_text', 'dbt_braze')(expression)) }}
+{% endmacro %}
+{% macro default__canonical_text(expression) -%}
+  cast({{ expression }} as {{ dbt.type_string() }})
+{%- endmacro %}
+
+{#- A boolean expression: `seq` lies in one of the (first, last) ranges. -#}
+{% macro seq_in_ranges(ranges) -%}
+  ({% for first, last in ranges %}{% if not loop.first %} or {% endif %}
+    {%- if first == last %}seq = {{ first }}{% else %}seq between {{ first }} and {{ last }}{% endif %}
+  {%- endfor %})
+{%- endmacro %}
+
+
+{# ---------------------------------------------------------------- run log and rejections #}
+
+{% macro create_log_tables_sql() %}
+  {{ return(adapter.dispatch('create_log_tables_sql', 'dbt_braze')()) }}
+{% endmacro %}
+{% macro default__create_log_tables_sql() %}
+  {% set text = dbt.type_string() %}
+  {% set ts = dbt.type_timestamp() %}
+  {% set runs %}
+    create table if not exists {{ dbt_braze.relation('braze_sync_runs') }} (
+      run_id {{ text }},
+      model_unique_id {{ text }},
+      object {{ text }},
+      started_at {{ ts }},
+      finished_at {{ ts }},
+      status {{ text }},
+      rows_new bigint,
+      rows_changed bigint,
+      rows_deleted bigint,
+      rows_unchanged bigint,
+      objects_sent bigint,
+      requests bigint,
+      data_points bigint,
+      rejected bigint
+    )
+  {% endset %}
+  {% set rejections %}
+    create table if not exists {{ dbt_braze.relation('braze_rejections') }} (
+      run_id {{ text }},
+      model_unique_id {{ text }},
+      identifier {{ text }},
+      source {{ text }},
+      reason {{ text }},
+      payload {{ text }},
+      rejected_at {{ ts }}
+    )
+  {% endset %}
+  {{ return([runs, rejections]) }}
+{% endmacro %}
+
+{#- rows: a list of lists of values, in the table's column order. -#}
+{% macro insert_rows_sql(table, rows) %}
+  {{ return(adapter.dispatch('insert_rows_sql', 'dbt_braze')(table, rows)) }}
+{% endmacro %}
+{% macro default__insert_rows_sql(table, rows) -%}
+  insert into {{ dbt_braze.relation(table) }} values
+  {%- for row in rows %}
+    ({% for value in row %}{% if not loop.first %}, {% endif %}{{ dbt_braze.literal(value) }}{% endfor %}){% if not loop.last %},{% endif %}
+  {%- endfor %}
+{%- endmacro %}
+
+
+{# --------------------------------------------------------------------------------- users #}
+{#-
+  State of a users model: one row per identifier delivered, with the canonical text of the last
+  delivered value of each attribute (null: nothing of ours in Braze). `attributes` is a list of
+  {column, state_column}: state columns are named after the attribute, so a mapping change
+  compares only what it must.
+-#}
+
+{% macro users_state_sql(state, state_columns) %}
+  {{ return(adapter.dispatch('users_state_sql', 'dbt_braze')(state, state_columns)) }}
+{% endmacro %}
+{% macro default__users_state_sql(state, state_columns) %}
+  {% set sql %}
+    create table if not exists {{ dbt_braze.relation(state) }} (
+      braze_key {{ dbt.type_string() }}
+      {%- for column in state_columns %}, {{ adapter.quote(column) }} {{ dbt.type_string() }}{% endfor %}
+    )
+  {% endset %}
+  {{ return(sql) }}
+{% endmacro %}
+
+{% macro add_state_column_sql(state, column) %}
+  {{ return(adapter.dispatch('add_state_column_sql', 'dbt_braze')(state, column)) }}
+{% endmacro %}
+{% macro default__add_state_column_sql(state, column) -%}
+  alter table {{ dbt_braze.relation(state) }} add column {{ adapter.quote(column) }} {{ dbt.type_string() }}
+{%- endmacro %}
+
+{#-
+  The frozen delta of a users model: every model row that is new or has an attribute whose
+  canonical text differs from the state's. Per attribute: v<i> the value to send, c<i> whether it
+  changed. t<i> is what the state records once Braze acknowledges the row.
+-#}
+{% macro users_delta_sql(model, key_column, attributes, state, pending) %}
+  {{ return(adapter.dispatch('users_delta_sql', 'dbt_braze')(model, key_column, attributes, state, pending)) }}
+{% endmacro %}
+{% macro default__users_delta_sql(model, key_column, attributes, state, pending) %}
+  {% set sql %}
+    create table {{ dbt_braze.relation(pending) }} as
+    with source as (
+      select
+        {{ dbt_braze.canonical_text(adapter.quote(key_column)) }} as braze_key
+        {%- for a in attributes %},
+        {{ adapter.quote(a.column) }} as v{{ loop.index0 }},
+        {{ dbt_braze.canonical_text(adapter.quote(a.column)) }} as t{{ loop.index0 }}
+        {%- endfor %}
+      from {{ model }}
+    ),
+    compared as (
+      select
+        source.*,
+        case when state.braze_key is null then 'new' else 'changed' end as change_kind
+        {%- for a in attributes %},
+        (source.t{{ loop.index0 }} is distinct from state.{{ adapter.quote(a.state_column) }}) as c{{ loop.index0 }}
+        {%- endfor %}
+      from source
+      left join {{ dbt_braze.relation(state) }} as state
+        on source.braze_key = state.braze_key
+    )
+    select row_number() over (order by braze_key) as seq, *
+    from compared
+    where change_kind = 'new'
+    {%- for a in attributes %} or c{{ loop.index0 }}{% endfor %}
+  {% endset %}
+  {{ return(sql) }}
+{% endmacro %}
+
+{% macro users_delta_stream_sql(pending, attribute_count) %}
+  {{ return(adapter.dispatch('users_delta_stream_sql', 'dbt_braze')(pending, attribute_count)) }}
+{% endmacro %}
+{% macro default__users_delta_stream_sql(pending, attribute_count) -%}
+  select seq, braze_key, change_kind
+  {%- for i in range(attribute_count) %}, v{{ i }}{% endfor %}
+  {%- for i in range(attribute_count) %}, c{{ i }}{% endfor %}
+  from {{ dbt_braze.relation(pending) }}
+  order by seq
+{%- endmacro %}
+
+{#- Record acknowledged rows as delivered: their whole current row replaces the state's. -#}
+{% macro users_commit_sql(state, pending, state_columns, ranges) %}
+  {{ return(adapter.dispatch('users_commit_sql', 'dbt_braze')(state, pending, state_columns, ranges)) }}
+{% endmacro %}
+{% macro default__users_commit_sql(state, pending, state_columns, ranges) %}
+  {% set acknowledged = dbt_braze.seq_in_ranges(ranges) %}
+  {% set delete %}
+    delete from {{ dbt_braze.relation(state) }}
+    where braze_key in (
+      select braze_key from {{ dbt_braze.relation(pending) }} where {{ acknowledged }}
+    )
+  {% endset %}
+  {% set insert %}
+    insert into {{ dbt_braze.relation(state) }} (braze_key
+      {%- for column in state_columns %}, {{ adapter.quote(column) }}{% endfor %})
+    select braze_key {%- for column in state_columns %}, t{{ loop.index0 }}{% endfor %}
+    from {{ dbt_braze.relation(pending) }}
+    where {{ acknowledged }} and change_kind <> 'deleted'
+  {% endset %}
+  {{ return([delete, insert]) }}
+{% endmacro %}
+
+
+{# ------------------------------------------------------------------- events and purchases #}
+{#- State: the id of every event or purchase Braze acknowledged. The delta is an anti-join. -#}
+
+{% macro objects_state_sql(state) %}
+  {{ return(adapter.dispatch('objects_state_sql', 'dbt_braze')(state)) }}
+{% endmacro %}
+{% macro default__objects_state_sql(state) %}
+  {% set sql %}
+    create table if not exists {{ dbt_braze.relation(state) }} (
+      object_id {{ dbt.type_string() }},
+      delivered_at {{ dbt.type_timestamp() }}
+    )
+  {% endset %}
+  {{ return(sql) }}
+{% endmacro %}
+
+{#- columns: the model columns to carry, in order; they become x0, x1, ... -#}
+{% macro objects_delta_sql(model, key_column, id_column, columns, state, pending) %}
+  {{ return(adapter.dispatch('objects_delta_sql', 'dbt_braze')(model, key_column, id_column, columns, state, pending)) }}
+{% endmacro %}
+{% macro default__objects_delta_sql(model, key_column, id_column, columns, state, pending) %}
+  {% set sql %}
+    create table {{ dbt_braze.relation(pending) }} as
+    with source as (
+      select
+        {{ dbt_braze.canonical_text(adapter.quote(key_column)) }} as braze_key,
+        {{ dbt_braze.canonical_text(adapter.quote(id_column)) }} as object_id
+        {%- for column in columns %},
+        {{ adapter.quote(column) }} as x{{ loop.index0 }}
+        {%- endfor %}
+      from {{ model }}
+    )
+    select row_number() over (order by braze_key, object_id) as seq, 'new' as change_kind, source.*
+    from source
+    where not exists (
+      select 1 from {{ dbt_braze.relation(state) }} as state
+      where state.object_id = source.object_id
+    )
+  {% endset %}
+  {{ return(sql) }}
+{% endmacro %}
+
+{% macro objects_delta_stream_sql(pending, column_count) %}
+  {{ return(adapter.dispatch('objects_delta_stream_sql', 'dbt_braze')(pending, column_count)) }}
+{% endmacro %}
+{% macro default__objects_delta_stream_sql(pending, column_count) -%}
+  select seq, braze_key, object_id
+  {%- for i in range(column_count) %}, x{{ i }}{% endfor %}
+  from {{ dbt_braze.relation(pending) }}
+  order by seq
+{%- endmacro %}
+
+{% macro objects_commit_sql(state, pending, ranges) %}
+  {{ return(adapter.dispatch('objects_commit_sql', 'dbt_braze')(state, pending, ranges)) }}
+{% endmacro %}
+{% macro default__objects_commit_sql(state, pending, ranges) %}
+  {% set sql %}
+    insert into {{ dbt_braze.relation(state) }} (object_id, delivered_at)
+    select object_id, {{ dbt.current_timestamp() }}
+    from {{ dbt_braze.relation(pending) }}
+    where {{ dbt_braze.seq_in_ranges(ranges) }}
+  {% endset %}
+  {{ return([sql]) }}
+{% endmacro %}
+
+
+{# ------------------------------------------------------------------------------ shared #}
+
+{#- Identifier values (or event/purchase ids) that occur more than once, with their counts. -#}
+{% macro duplicates_sql(model, column, limit=5) %}
+  {{ return(adapter.dispatch('duplicates_sql', 'dbt_braze')(model, column, limit)) }}
+{% endmacro %}
+{% macro default__duplicates_sql(model, column, limit) -%}
+  select {{ dbt_braze.canonical_text(adapter.quote(column)) }} as value, count(*) as n
+  from {{ model }}
+  where {{ adapter.quote(column) }} is not null
+  group by 1
+  having count(*) > 1
+  order by n desc, value
+  limit {{ limit }}
+{%- endmacro %}
+
+{% macro count_rows_sql(model) -%}
+  {{ return('select count(*) from ' ~ model) }}
+{%- endmacro %}
+
+{% macro drop_table_sql(identifier) -%}
+  {{ return('drop table if exists ' ~ dbt_braze.relation(identifier)) }}
+{%- endmacro %}
