@@ -267,12 +267,12 @@ class Emulator:
         _require_loopback(host)
         if faults is not None and not isinstance(faults, Faults):
             raise TypeError("faults must be a Faults instance")
+        import threading
+
         self._api_key = api_key
         self._host = host
         self._port = port
         self._faults = faults or Faults()
-        import threading
-
         self._lock = threading.Lock()
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -517,24 +517,17 @@ class Emulator:
             return _message(401, "Invalid API key: missing, wrong, or not valid for this cluster")
 
         limit_headers: dict[str, str] = {}
-        if path == TRACK_PATH and faults.rate_limit is not None:
-            allowed, limit_headers = self._take(self._track_window, faults.rate_limit, faults)
+        # /users/track and /users/delete have separate budgets (api_limits.md).
+        window, limit = {
+            TRACK_PATH: (self._track_window, faults.rate_limit),
+            DELETE_PATH: (self._delete_window, faults.delete_rate_limit),
+        }.get(path, (None, None))
+        if window is not None and limit is not None:
+            allowed, limit_headers = self._take(window, limit, faults)
             if not allowed:
                 return _message(
                     429,
-                    f"Rate limit exceeded: {faults.rate_limit} requests per "
-                    f"{faults.rate_window_s:g} seconds",
-                    limit_headers,
-                )
-        elif path == DELETE_PATH and faults.delete_rate_limit is not None:
-            allowed, limit_headers = self._take(
-                self._delete_window, faults.delete_rate_limit, faults
-            )
-            if not allowed:
-                return _message(
-                    429,
-                    f"Rate limit exceeded: {faults.delete_rate_limit} requests per "
-                    f"{faults.rate_window_s:g} seconds",
+                    f"Rate limit exceeded: {limit} requests per {faults.rate_window_s:g} seconds",
                     limit_headers,
                 )
 
@@ -1479,12 +1472,12 @@ def _make_server(emulator: Emulator, host: str, port: int) -> Any:
 
 
 def serve(host: str, port: int, api_key: str, faults: Faults | None = None) -> None:
-    emulator = Emulator(api_key=api_key, host=host, port=port, faults=faults)
     import threading
 
+    emulator = Emulator(api_key=api_key, host=host, port=port, faults=faults)
     emulator.start()
-    print(f"Braze emulator listening on {emulator.url}", flush=True)
     try:
+        print(f"Braze emulator listening on {emulator.url}", flush=True)
         threading.Event().wait()
     except KeyboardInterrupt:
         pass
