@@ -242,7 +242,7 @@ def run_sync(options: SyncOptions, reporter: Reporter) -> SyncReport:
     for flag, given in (("--dry-run", options.dry_run), ("--baseline", options.baseline)):
         if given:
             raise UsageError(f"{flag} is not supported yet")
-    if problems:
+    if not syncs and problems:
         raise ConfigErrors(problems)
     if not syncs:
         reporter.warn("no selected model declares meta.braze: nothing to sync")
@@ -277,7 +277,8 @@ def run_sync(options: SyncOptions, reporter: Reporter) -> SyncReport:
                     f"packages.yml, or pip install dbt-braze=={version}).\n{PACKAGES_SNIPPET}"
                 )
             models = {m.unique_id: m for m in chosen}
-            resolved, json_columns, problems = check_columns(wh, models, syncs)
+            resolved, json_columns, column_problems = check_columns(wh, models, syncs)
+            problems += column_problems
             if problems:
                 raise ConfigErrors(problems)
             return _run(wh, resolved, json_columns, client, options, reporter, run_id, started)
