@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import groupby, islice
 from typing import Any
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 import requests
 
 from dbt_braze.payloads import BrazeObject
+from dbt_braze.ratelimit import parse_reset
 
 MAX_OBJECTS = 75  # per /users/track request, across all arrays
 MAX_BODY_BYTES = 4 * 1024 * 1024 - 16 * 1024  # 4 MB, less room for the envelope
@@ -39,7 +41,7 @@ class BrazeAuthError(BrazeError):
 class BrazeRateLimited(BrazeError):
     def __init__(self, message: str, retry_after: float | None) -> None:
         super().__init__(message, 429)
-        self.retry_after = retry_after
+        self.retry_after = retry_after  # seconds, from Retry-After or the window's reset
 
 
 class BrazeServerError(BrazeError):
@@ -269,14 +271,11 @@ def _json(response: requests.Response) -> dict[str, Any]:
 
 def _retry_after(response: requests.Response) -> float | None:
     for name in ("X-Ratelimit-Retry-After", "Retry-After"):
-        value = response.headers.get(name)
+        value = response.headers.get(name)  # requests' headers ignore case (HTTP/2 lowers it)
         if value is not None:
             try:
                 return max(0.0, float(value))
             except ValueError:
                 continue
-    return None
-
-
-def describe(objects: Sequence[BrazeObject]) -> str:
-    return ", ".join(sorted({o.user.rsplit(":", 1)[-1] for o in objects})[:5])
+    reset = response.headers.get("X-RateLimit-Reset")
+    return parse_reset(reset, time.time()) if reset is not None else None

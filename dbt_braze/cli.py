@@ -66,6 +66,15 @@ def sync(
     ] = None,
     connect_timeout: Annotated[float, typer.Option(help="Seconds to connect to Braze.")] = 10.0,
     read_timeout: Annotated[float, typer.Option(help="Seconds to wait for Braze's answer.")] = 60.0,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=256, help="Requests in flight at once.")
+    ] = 16,
+    rate_limit: Annotated[
+        int, typer.Option(min=1, help="Requests per window to stay under (Braze's default: 3000).")
+    ] = 3000,
+    rate_window: Annotated[
+        float, typer.Option(min=0.1, help="The rate limit's window in seconds.")
+    ] = 3.0,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
@@ -91,6 +100,9 @@ def sync(
         api_key=os.environ.get("BRAZE_API_KEY"),
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
+        concurrency=concurrency,
+        rate_limit=rate_limit,
+        rate_window=rate_window,
     )
     reporter = Reporter(quiet=quiet)
     try:

@@ -1,7 +1,12 @@
-"""Getting batches into Braze through whatever its API does: retries, backoff and splitting.
+"""Getting batches into Braze through whatever its API does.
 
-`deliver(batch)` returns once every object of the batch is acknowledged or rejected, or raises:
-`BrazeAuthError` (stop the run) or `RetriesExhausted` (Braze or the network keeps failing).
+- `Deliverer.deliver(batch)` (thread-safe): one batch until every object is acknowledged or
+  rejected, through 429s (wait as told), 5xx/timeouts/lost connections (capped exponential
+  backoff with jitter, bounded), and 400/413 for the whole batch (split to isolate the objects
+  Braze refuses). Raises `BrazeAuthError` or `RetriesExhausted` when retrying cannot help.
+- `Pool`: many batches at once on worker threads, paced by one shared `RateLimiter`, never two
+  requests for the same user in flight. Outcomes are handed back to the calling thread, which
+  owns the warehouse connection and commits.
 """
 
 from __future__ import annotations
@@ -9,7 +14,9 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from dbt_braze.braze import (
@@ -20,6 +27,9 @@ from dbt_braze.braze import (
     BrazeServerError,
     TrackResult,
 )
+from dbt_braze.ratelimit import RateLimiter
+
+DEFAULT_WORKERS = 16
 
 
 class RetriesExhausted(Exception):
@@ -34,86 +44,171 @@ class RetryPolicy:
     max_rate_limited_wait: float = 600.0  # total seconds a batch may wait on 429s
 
     def backoff(self, attempt: int) -> float:
-        """Capped exponential backoff with full jitter, for the attempt-th retry (1-based)."""
+        """Capped exponential backoff with jitter, for the attempt-th retry (1-based)."""
         ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
         return random.uniform(ceiling / 2, ceiling)
 
 
 @dataclass
-class DeliveryStats:
+class Outcome:
+    """What delivering one batch came to, and what it took."""
+
+    batch: Batch
+    result: TrackResult = field(default_factory=TrackResult)
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0
     errors: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add(self, **counts: int) -> None:
-        with self._lock:
-            for name, n in counts.items():
-                setattr(self, name, getattr(self, name) + n)
+    def absorb(self, other: Outcome) -> None:
+        self.result.acknowledged += other.result.acknowledged
+        self.result.rejected += other.result.rejected
+        self.requests += other.requests
+        self.retries += other.retries
+        self.rate_limited += other.rate_limited
+        self.errors += other.errors
 
 
 class Deliverer:
     def __init__(
         self,
         client: BrazeClient,
+        limiter: RateLimiter | None = None,
         policy: RetryPolicy | None = None,
-        on_request: Callable[[Batch, str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = client
+        self.limiter = limiter
         self.policy = policy or RetryPolicy()
-        self.stats = DeliveryStats()
-        # Called once per HTTP attempt with its outcome ("ok", "retry", "rate_limited", ...),
-        # so per-model counters can be kept by the caller.
-        self.on_request = on_request or (lambda batch, outcome: None)
         self._sleep = sleep
+        self._in_flight = 0
+        self._lock = threading.Lock()
 
-    def deliver(self, batch: Batch) -> TrackResult:
+    def deliver(self, batch: Batch) -> Outcome:
+        outcome = Outcome(batch)
         attempt = 0
         waited = 0.0
         while True:
-            self.stats.add(requests=1)
+            if self.limiter is not None:
+                self.limiter.acquire()
+            outcome.requests += 1
+            with self._lock:
+                self._in_flight += 1
             try:
                 result = self.client.track(batch)
             except BrazeRateLimited as e:
-                self.stats.add(rate_limited=1)
-                self.on_request(batch, "rate_limited")
+                outcome.rate_limited += 1
                 delay = e.retry_after if e.retry_after is not None else self.policy.backoff(1)
+                if self.limiter is not None:
+                    self.limiter.block(delay)
                 waited += delay
                 if waited > self.policy.max_rate_limited_wait:
                     raise RetriesExhausted(
                         f"Braze kept answering 429 for {waited:.0f} s; try again later or lower "
                         "the request rate"
                     ) from None
-                self._sleep(delay)
+                if self.limiter is None:
+                    self._sleep(delay)
                 continue
             except BrazeServerError as e:
-                self.stats.add(errors=1)
+                outcome.errors += 1
                 attempt += 1
                 if attempt > self.policy.max_retries:
-                    self.on_request(batch, "error")
                     raise RetriesExhausted(
                         f"{e} (after {self.policy.max_retries} retries)"
                     ) from None
-                self.stats.add(retries=1)
-                self.on_request(batch, "retry")
+                outcome.retries += 1
                 self._sleep(self.policy.backoff(attempt))
                 continue
             except BrazeBadRequest as e:
-                self.stats.add(errors=1)
-                self.on_request(batch, "error")
-                return self._split(batch, str(e))
-            self.on_request(batch, "ok")
-            return result
+                outcome.errors += 1
+                self._split(outcome, str(e))
+                return outcome
+            finally:
+                with self._lock:
+                    self._in_flight -= 1
+                    others = self._in_flight
+            if self.limiter is not None:
+                self.limiter.observe(result.headers, started=others)
+            outcome.result = result
+            return outcome
 
-    def _split(self, batch: Batch, reason: str) -> TrackResult:
+    def _split(self, outcome: Outcome, reason: str) -> None:
         """A batch refused whole: deliver halves until the offending objects stand alone."""
+        batch = outcome.batch
         if len(batch.objects) == 1:
-            return TrackResult(rejected=[(batch.objects[0], reason)])
-        result = TrackResult()
+            outcome.result = TrackResult(rejected=[(batch.objects[0], reason)])
+            return
+        outcome.result = TrackResult()
         for half in batch.split():
-            part = self.deliver(half)
-            result.acknowledged.extend(part.acknowledged)
-            result.rejected.extend(part.rejected)
-        return result
+            outcome.absorb(self.deliver(half))
+
+
+class Pool:
+    """Batches delivered concurrently; outcomes come back on the submitting thread.
+
+    `submit` blocks while `workers` batches are in flight or while the batch shares a user with
+    one in flight (Braze may apply separate requests out of order). `results()` yields finished
+    outcomes; the first fatal error stops new submissions and is raised once every request in
+    flight has answered, so what Braze acknowledged can still be committed.
+    """
+
+    def __init__(self, deliverer: Deliverer, workers: int = DEFAULT_WORKERS) -> None:
+        self.deliverer = deliverer
+        self.workers = workers
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="dbt-braze-send")
+        self._in_flight: dict[Future[Outcome], Batch] = {}
+        self._users: Counter[str] = Counter()
+        self._done: list[Outcome] = []
+        self.error: BaseException | None = None
+
+    def submit(self, batch: Batch) -> None:
+        users = batch.users
+        while self._in_flight and (
+            len(self._in_flight) >= self.workers or any(self._users[u] for u in users)
+        ):
+            self._wait(FIRST_COMPLETED)
+        if self.error is not None:
+            return
+        self._users.update(users)
+        self._in_flight[self._executor.submit(self.deliverer.deliver, batch)] = batch
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+    def results(self) -> Iterator[Outcome]:
+        """Outcomes finished so far (without waiting)."""
+        self._wait(None, timeout=0)
+        done, self._done = self._done, []
+        yield from done
+
+    def drain(self) -> Iterator[Outcome]:
+        """Wait for every request in flight; yield their outcomes."""
+        while self._in_flight:
+            self._wait(FIRST_COMPLETED)
+            done, self._done = self._done, []
+            yield from done
+        done, self._done = self._done, []
+        yield from done
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def _wait(self, return_when: str | None, timeout: float | None = None) -> None:
+        if not self._in_flight:
+            return
+        finished, _ = wait(
+            list(self._in_flight), timeout=timeout, return_when=return_when or FIRST_COMPLETED
+        )
+        for future in finished:
+            batch = self._in_flight.pop(future)
+            self._users.subtract(batch.users)
+            for user in batch.users:
+                if self._users[user] <= 0:
+                    del self._users[user]
+            try:
+                self._done.append(future.result())
+            except BaseException as e:  # kept until everything in flight has answered
+                if self.error is None:
+                    self.error = e

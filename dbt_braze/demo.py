@@ -27,8 +27,14 @@ def _say(text: str = "") -> None:
 
 def _dbt(project: Path, *args: str) -> None:
     dbt = Path(sys.executable).parent / "dbt"
-    command = [str(dbt) if dbt.exists() else "dbt", *args, "--project-dir", str(project),
-               "--profiles-dir", str(project)]
+    command = [
+        str(dbt) if dbt.exists() else "dbt",
+        *args,
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(project),
+    ]
     _say(f"$ dbt {' '.join(args)}")
     result = subprocess.run(command, cwd=project, capture_output=True, text=True)
     if result.returncode != 0:
@@ -64,7 +70,11 @@ def run_demo(workdir: Path | None) -> int:
     if project.exists():
         shutil.rmtree(project)
     shutil.copytree(
-        source, project, ignore=shutil.ignore_patterns("target", "dbt_packages", "logs", "*.duckdb*", "package-lock.yml")
+        source,
+        project,
+        ignore=shutil.ignore_patterns(
+            "target", "dbt_packages", "logs", "*.duckdb*", "package-lock.yml"
+        ),
     )
     (project / "packages.yml").write_text(f"packages:\n  - local: {REPO}\n")
     _say(f"Sample project copied to {project}\n")

@@ -132,11 +132,7 @@ class ModelState:
             )
         wh.run(sql)
         (total,) = wh.fetch(wh.render("count_rows_sql", model=sync.relation))[0]
-        counts = dict(
-            wh.fetch(
-                f"select change_kind, count(*) from {self._pending_relation()} group by change_kind"
-            )
-        )
+        counts = dict(wh.fetch(wh.render("delta_counts_sql", pending=self.pending_table)))
         new, changed, deleted = (int(counts.get(k, 0)) for k in ("new", "changed", "deleted"))
         return DeltaCounts(new, changed, deleted, int(total) - new - changed)
 
@@ -184,9 +180,6 @@ class ModelState:
         self.warehouse.run(self.warehouse.render("drop_table_sql", identifier=self.pending_table))
 
     # ------------------------------------------------------------------------ helpers
-    def _pending_relation(self) -> str:
-        return str(self.warehouse.render("relation", identifier=self.pending_table))
-
     def _state_location(self) -> tuple[str, str]:
         relation = self.warehouse.render("relation", identifier=self.state_table)
         return relation.schema, relation.identifier

@@ -16,17 +16,19 @@ from operator import attrgetter
 from pathlib import Path
 
 from dbt_braze import __version__
-from dbt_braze.braze import (
-    BrazeAuthError,
-    BrazeClient,
-    BrazeConfigError,
-    TrackResult,
-    batches,
-)
+from dbt_braze.braze import BrazeAuthError, BrazeClient, BrazeConfigError, batches
 from dbt_braze.config import ConfigProblem, ModelSync, ResolvedSync, parse_sync, resolve_fields
-from dbt_braze.delivery import Deliverer, RetriesExhausted, RetryPolicy
+from dbt_braze.delivery import (
+    DEFAULT_WORKERS,
+    Deliverer,
+    Outcome,
+    Pool,
+    RetriesExhausted,
+    RetryPolicy,
+)
 from dbt_braze.manifest import BrazeModel, Manifest, failed_models, load_manifest, select_by_name
 from dbt_braze.payloads import BrazeObject, PayloadBuilder, Rejection
+from dbt_braze.ratelimit import RateLimiter
 from dbt_braze.report import ModelReport, Reporter, SyncReport
 from dbt_braze.state import DeltaCounts, ModelState, RunLog, RunRecord, _utc_now
 from dbt_braze.warehouse import Warehouse, WarehouseError, open_warehouse
@@ -64,6 +66,9 @@ class SyncOptions:
     api_key: str | None = None
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    concurrency: int = DEFAULT_WORKERS
+    rate_limit: int = 3000  # requests per rate_window: Braze's /users/track default
+    rate_window: float = 3.0
 
 
 def target_dir(project_dir: Path) -> Path:
@@ -329,7 +334,7 @@ def _run(
     aborted: str | None = None
     try:
         assert client is not None
-        _deliver(runs, client, reporter)
+        _deliver(runs, client, options, reporter)
     except (BrazeAuthError, RetriesExhausted, _Interrupted) as e:
         aborted = str(e)
         for report in reports:
@@ -368,46 +373,55 @@ def _run(
     return SyncReport(run_id, reports, exit_code, time.monotonic() - started)
 
 
-def _deliver(runs: list[ModelRun], client: BrazeClient, reporter: Reporter) -> None:
+def _deliver(
+    runs: list[ModelRun], client: BrazeClient, options: SyncOptions, reporter: Reporter
+) -> None:
     by_index = {run.index: run for run in runs}
     committer = Committer(runs)
-
-    def count_request(batch, outcome: str) -> None:  # type: ignore[no-untyped-def]
-        for index in {o.model for o in batch.objects}:
-            report = by_index[index].report
-            report.requests += 1
-            if outcome == "retry":
-                report.retries += 1
-            elif outcome == "rate_limited":
-                report.rate_limited += 1
-            elif outcome == "error":
-                report.errors += 1
-
-    deliverer = Deliverer(client, RetryPolicy(), on_request=count_request)
+    limiter = RateLimiter(options.rate_limit, options.rate_window)
+    pool = Pool(Deliverer(client, limiter, RetryPolicy()), options.concurrency)
     merged = heapq.merge(*(run.objects() for run in runs), key=attrgetter("user"))
+    interrupted = False
     previous = _install_sigterm()
     try:
         for batch in batches(merged):
-            result = deliverer.deliver(batch)
-            _account(result, by_index, committer)
+            pool.submit(batch)
+            if pool.failed:
+                break
+            for outcome in pool.results():
+                _account(outcome, by_index, committer)
             committer.maybe_flush()
             reporter.progress([run.report for run in runs])
     except KeyboardInterrupt:
-        raise _Interrupted(
-            "interrupted: stopped sending; what Braze acknowledged is recorded"
-        ) from None
+        interrupted = True
+        reporter.warn("interrupted: no new requests; waiting for those in flight")
     finally:
-        _restore_sigterm(previous)
-        committer.flush()
+        try:
+            for outcome in pool.drain():
+                _account(outcome, by_index, committer)
+        finally:
+            pool.close()
+            _restore_sigterm(previous)
+            committer.flush()
+    if pool.error is not None:
+        raise pool.error
+    if interrupted:
+        raise _Interrupted("interrupted: stopped sending; what Braze acknowledged is recorded")
 
 
-def _account(result: TrackResult, by_index: dict[int, ModelRun], committer: Committer) -> None:
-    for obj in result.acknowledged:
+def _account(outcome: Outcome, by_index: dict[int, ModelRun], committer: Committer) -> None:
+    for index in {o.model for o in outcome.batch.objects}:
+        report = by_index[index].report
+        report.requests += outcome.requests
+        report.retries += outcome.retries
+        report.rate_limited += outcome.rate_limited
+        report.errors += outcome.errors
+    for obj in outcome.result.acknowledged:
         run = by_index[obj.model]
         run.report.objects_sent += 1
         run.report.data_points += obj.data_points
         committer.add(run, obj.seq)
-    for obj, reason in result.rejected:
+    for obj, reason in outcome.result.rejected:
         run = by_index[obj.model]
         run.report.objects_sent += 1
         key = obj.user.split(":", 2)[2]

@@ -273,6 +273,10 @@
   limit {{ limit }}
 {%- endmacro %}
 
+{% macro delta_counts_sql(pending) -%}
+  {{ return('select change_kind, count(*) from ' ~ dbt_braze.relation(pending) ~ ' group by change_kind') }}
+{%- endmacro %}
+
 {% macro count_rows_sql(model) -%}
   {{ return('select count(*) from ' ~ model) }}
 {%- endmacro %}
