@@ -134,11 +134,15 @@ def parse_sync(
         return None, problems
 
     obj = raw.get("object")
-    if obj is None:
-        problem("object", f"required; expected one of {_either(OBJECTS)}")
-        return None, problems
     if obj not in OBJECTS:
-        problem("object", f"expected one of {_either(OBJECTS)}, got {_show(obj)}")
+        if obj is None:
+            problem("object", f"required; expected one of {_either(OBJECTS)}")
+        else:
+            problem("object", f"expected one of {_either(OBJECTS)}, got {_show(obj)}")
+        # What does not depend on the object is still checked, so every problem shows at once.
+        _parse_identifier(raw.get("identifier"), problem)
+        _parse_choice(raw, "mode", MODES, "upsert", problem)
+        _parse_choice(raw, "on_delete", ON_DELETE, "ignore", problem)
         return None, problems
 
     allowed = _KEYS[obj]
@@ -262,17 +266,18 @@ def _parse_identifier(raw: object, problem) -> Identifier | None:  # type: ignor
             )
             return None
         name, label = value["alias_name"], value["alias_label"]
+        valid = True
         if not _is_name(name):
             problem(
                 "identifier.user_alias.alias_name", f"expected a column name, got {_show(name)}"
             )
-            return None
+            valid = False
         if not isinstance(label, str) or not label:
             problem(
                 "identifier.user_alias.alias_label", f"expected a text label, got {_show(label)}"
             )
-            return None
-        return Identifier(kind, name, label)
+            valid = False
+        return Identifier(kind, name, label) if valid else None
     if not _is_name(value):
         problem(f"identifier.{kind}", f"expected the name of a column, got {_show(value)}")
         return None
