@@ -290,11 +290,6 @@ def test_user_alias_label_must_be_non_empty_text() -> None:
     assert "expected a text label" in found["identifier.user_alias.alias_label"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_parse_identifier returns after the first user_alias problem: a bad alias_label "
-    "is not reported when alias_name is also bad (DESIGN.md 1: every problem at once)",
-)
 def test_both_user_alias_problems_are_reported_at_once() -> None:
     found = problems_of(users(identifier={"user_alias": {"alias_name": 5, "alias_label": ""}}))
 
@@ -418,11 +413,6 @@ def test_all_problems_of_one_purchases_model_are_reported_at_once() -> None:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parse_sync returns as soon as `object` is missing, hiding the other problems that "
-    "do not depend on the object (identifier, mode) (DESIGN.md 1: every problem at once)",
-)
 def test_missing_object_does_not_hide_identifier_and_mode_problems() -> None:
     found = problems_of({"identifier": {}, "mode": "sometimes"})
 
