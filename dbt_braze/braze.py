@@ -124,8 +124,13 @@ def _chain(first: list[Any], rest: Iterator[Any]) -> Iterator[Any]:
 
 def check_endpoint(endpoint: str) -> str:
     """The REST endpoint without a trailing slash; plain http only to a loopback host."""
-    parts = urlsplit(endpoint.strip())
-    if parts.scheme not in ("https", "http") or not parts.hostname:
+    try:
+        parts = urlsplit(endpoint.strip())
+        parts.port  # noqa: B018 - raises ValueError for a port that is not 0-65535
+        valid = parts.scheme in ("https", "http") and bool(parts.hostname)
+    except ValueError:
+        valid = False
+    if not valid:
         raise BrazeConfigError(
             f"BRAZE_REST_ENDPOINT {endpoint!r} is not a URL; expected e.g. "
             "https://rest.iad-01.braze.com (your dashboard shows your cluster's)"
@@ -199,7 +204,12 @@ class BrazeClient:
             where = (
                 (entry.get("input_array"), entry.get("index")) if isinstance(entry, dict) else None
             )
-            if where is None or where[0] not in ARRAYS or not isinstance(where[1], int):
+            if (
+                where is None
+                or where[0] not in ARRAYS
+                or not isinstance(where[1], int)
+                or not 0 <= where[1] < len(arrays[where[0]])
+            ):
                 # An error we cannot place: nothing in this request counts as delivered.
                 reason = f"Braze reported an error it did not attribute to an object: {entry!r}"
                 result.rejected = [(obj, reason) for obj in batch.objects]

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import math
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -66,6 +67,13 @@ class InvalidValue(ValueError):
 
 def to_json_value(value: Any, *, nested: bool = False) -> Any:
     """A warehouse value as Braze expects it; raises InvalidValue for what Braze cannot take."""
+    kind = type(value)  # the exact types first: this runs for every value sent
+    if kind is str:
+        if len(value) > MAX_STRING:
+            raise InvalidValue(f"text of {len(value)} characters (Braze's limit is {MAX_STRING})")
+        return value
+    if kind is int or kind is bool or value is None:
+        return value
     if value is None or isinstance(value, bool | str):
         if isinstance(value, str) and len(value) > MAX_STRING:
             raise InvalidValue(f"text of {len(value)} characters (Braze's limit is {MAX_STRING})")
@@ -97,6 +105,16 @@ def to_json_value(value: Any, *, nested: bool = False) -> Any:
     if isinstance(value, dict):
         return {_nested_key(k): to_json_value(v, nested=True) for k, v in value.items()}
     raise InvalidValue(f"a value of type {type(value).__name__}, which Braze cannot store")
+
+
+def _from_json_text(value: Any) -> Any:
+    """A JSON column: DuckDB and PostgreSQL hand it over as text."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as e:
+            raise InvalidValue(f"invalid JSON ({e})") from None
+    return to_json_value(value)
 
 
 def timestamp_text(value: dt.datetime) -> str:
@@ -156,6 +174,8 @@ class PayloadBuilder:
             # Braze's default for aliases is update-only; upsert must ask to create.
             flags["_update_existing_only"] = False
         self._flags = flags
+        self._names = tuple(name for name, _ in resolved.mapped)
+        self._converters = tuple(self._converter(column) for _, column in resolved.mapped)
         if self.sync.object != "users":
             self.carried = self._carried_columns()
 
@@ -187,15 +207,15 @@ class PayloadBuilder:
         body = self.identifier_fields(row.key)
         attributes: dict[str, Any] = {}
         points = 0
-        for (name, column), value, changed in zip(
-            self.resolved.mapped, row.values, row.changed, strict=True
+        for name, convert, value, changed in zip(
+            self._names, self._converters, row.values, row.changed, strict=True
         ):
             if not changed:
                 continue
             if row.change_kind == "deleted":
                 value = None
             try:
-                converted = self._convert(column, value)
+                converted = convert(value)
             except InvalidValue as e:
                 return self._reject(row.seq, row.key, f"attribute `{name}`: {e}", body | attributes)
             if converted is None and row.change_kind == "new":
@@ -256,7 +276,11 @@ class PayloadBuilder:
         if len(product) > MAX_STRING:
             raise InvalidValue(f"product_id of {len(product)} characters (limit {MAX_STRING})")
         currency = value_of[self.resolved.field("currency")]
-        if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
+        if (
+            not isinstance(currency, str)
+            or len(currency) != 3
+            or not (currency.isascii() and currency.isalpha())
+        ):
             raise InvalidValue(f"currency {currency!r} is not an ISO 4217 code")
         price = to_json_value(value_of[self.resolved.field("price")])
         if not isinstance(price, int | float) or isinstance(price, bool):
@@ -303,12 +327,10 @@ class PayloadBuilder:
 
     # ------------------------------------------------------------------------ shared
     def _convert(self, column: str, value: Any) -> Any:
-        if value is not None and column.lower() in self.json_columns and isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except ValueError as e:
-                raise InvalidValue(f"invalid JSON ({e})") from None
-        return to_json_value(value)
+        return self._converter(column)(value)
+
+    def _converter(self, column: str) -> Callable[[Any], Any]:
+        return _from_json_text if column.lower() in self.json_columns else to_json_value
 
     def _reject(
         self, seq: int, key: str | None, reason: str, payload: dict[str, Any] | None

@@ -1,14 +1,14 @@
 """Pacing requests under Braze's rate limit, shared by every worker thread.
 
-Two sources of truth, whichever is stricter wins:
-- a configured budget (`limit` requests per `window` seconds), spent evenly: requests are
-  spaced at slightly under limit/window, so no window of the server's ever sees more than its
-  limit, wherever its boundaries fall;
-- what Braze says in `X-RateLimit-Limit/Remaining/Reset` on each response: when the remaining
-  budget, less the requests started since, is about to run out before the reset, workers wait
-  for the reset instead of provoking a 429.
-
-A 429 blocks every worker until its `Retry-After` (or the reset) has passed.
+Requests are spaced, never bunched: a burst would spend a window's budget early and provoke
+429s at its end. The spacing is the largest of:
+- the configured budget (`limit` requests per `window` seconds), aimed at 98% of it;
+- once a response carried `X-RateLimit-Remaining/Reset`: what is left of the current window
+  spread evenly over the time until its reset (Remaining less the requests started since);
+- right after a window rolled over, before news of the new one: the server's own limit over
+  the longest window it has shown.
+When the remaining budget is spent, workers wait for the reset. A 429 blocks every worker
+until its `Retry-After` (or the reset) has passed.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 
 EPOCH_THRESHOLD = 1e9  # a Reset value above this is epoch seconds, below it seconds remaining
-PACE = 0.98  # fraction of the limit to aim at: room for clock skew between us and Braze
+PACE = 0.98  # fraction of a budget to aim at: room for clock skew between us and Braze
 
 
 def parse_reset(value: str, wall_now: float) -> float | None:
@@ -44,85 +44,77 @@ class RateLimiter:
     ) -> None:
         if limit < 1 or window <= 0:
             raise ValueError("a rate limit needs at least 1 request per a positive window")
+        self.limit = limit
         self.window = window
         self._clock = clock
         self._wall = wall_clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._set_limit(limit)
+        self._configured_interval = window / (limit * PACE)
         self._next_start = clock()
         self._blocked_until = 0.0
-        self._remaining: int | None = None  # Braze's budget left, less requests started since
+        self._remaining: int | None = None  # this window's budget, less requests started since
         self._reset_at = 0.0
-        self.waited = 0.0  # seconds spent waiting on the budget, for the report
+        self._server_interval = 0.0  # server limit over its longest window seen
+        self.waited = 0.0  # seconds workers spent waiting, for the report
 
-    def _set_limit(self, limit: int) -> None:
-        self.limit = limit
-        self._interval = self.window / (limit * PACE)
+    def _interval(self, now: float) -> float | None:
+        """Seconds between request starts now; None: the window's budget is spent."""
+        interval = self._configured_interval
+        if self._remaining is not None and now < self._reset_at:
+            if self._remaining <= 0:
+                return None
+            return max(interval, (self._reset_at - now) / self._remaining)
+        self._remaining = None
+        return max(interval, self._server_interval)
 
     def acquire(self) -> None:
         """Block until one more request may start."""
         while True:
             with self._lock:
                 now = self._clock()
-                wait = self._blocked_until - now
-                if wait <= 0 and self._remaining is not None:
-                    if now >= self._reset_at:
-                        self._remaining = None  # a new window: back to the configured pace
-                    elif self._remaining <= 0:
-                        wait = self._reset_at - now
-                if wait <= 0:
-                    start = max(now, self._next_start)
-                    self._next_start = start + self._interval
-                    if self._remaining is not None:
-                        self._remaining -= 1
-                    wait = start - now
-                    if wait <= 0:
-                        return
-                    self.waited += wait
-                    # The slot is ours; sleep outside the lock and go.
-                    reserved = True
+                if now < self._blocked_until:
+                    wait, go = self._blocked_until - now, False
                 else:
+                    interval = self._interval(now)
+                    if interval is None:
+                        wait, go = self._reset_at - now, False
+                    else:
+                        start = max(now, self._next_start)
+                        self._next_start = start + interval
+                        if self._remaining is not None:
+                            self._remaining -= 1
+                        wait, go = start - now, True
+                if wait > 0:
                     self.waited += wait
-                    reserved = False
-            self._sleep(wait)
-            if reserved:
+            if wait > 0:
+                self._sleep(wait)
+            if go:
                 return
 
     def observe(self, headers: Mapping[str, str], started: int = 0) -> None:
         """Learn from a response's rate-limit headers.
 
-        `started` is how many requests were started after this one and have not answered yet:
-        Braze's Remaining does not count them.
+        `started`: requests started after this one that have not answered yet, which Braze's
+        Remaining does not count.
         """
-        remaining = _header(headers, "X-RateLimit-Remaining")
+        remaining = _number(headers, "X-RateLimit-Remaining")
         reset = _header(headers, "X-RateLimit-Reset")
-        limit = _header(headers, "X-RateLimit-Limit")
-        if remaining is None or reset is None:
-            return
-        seconds = parse_reset(reset, self._wall())
-        try:
-            left = int(float(remaining))
-        except ValueError:
-            return
-        if seconds is None:
+        limit = _number(headers, "X-RateLimit-Limit")
+        seconds = parse_reset(reset, self._wall()) if reset is not None else None
+        if remaining is None or seconds is None:
             return
         with self._lock:
             now = self._clock()
             reset_at = now + seconds
-            if limit is not None:
-                try:
-                    server_limit = int(float(limit))
-                except ValueError:
-                    server_limit = self.limit
-                if 0 < server_limit < self.limit:
-                    self._set_limit(server_limit)
-            estimate = left - started
+            if limit and limit > 0:
+                # Seconds to the reset, at its largest, is the server's window.
+                self._server_interval = max(self._server_interval, seconds / (limit * PACE))
+            estimate = int(remaining) - started
             if self._remaining is not None and reset_at < self._reset_at - 0.5:
                 return  # a late answer from an earlier window
             if self._remaining is None or reset_at > self._reset_at + 0.5:
-                self._remaining = estimate  # first news of this window
-                self._reset_at = reset_at
+                self._remaining, self._reset_at = estimate, reset_at  # first news of this window
             else:
                 self._remaining = min(self._remaining, estimate)
 
@@ -140,3 +132,11 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
             if key.lower() == lower:
                 return item
     return value
+
+
+def _number(headers: Mapping[str, str], name: str) -> float | None:
+    value = _header(headers, name)
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None

@@ -65,6 +65,7 @@ class SyncReport:
     exit_code: int
     seconds: float
     message: str = ""
+    send_seconds: float = 0.0  # time spent sending to Braze
 
     def write(self, target_dir: Path) -> Path:
         path = target_dir / RESULTS_FILE
@@ -73,6 +74,7 @@ class SyncReport:
             "run_id": self.run_id,
             "exit_code": self.exit_code,
             "seconds": round(self.seconds, 3),
+            "send_seconds": round(self.send_seconds, 3),
             "message": self.message,
             "models": [m.as_json() for m in self.models],
         }

@@ -332,9 +332,14 @@ def _run(
         runs.append(ModelRun(index, item, state, builder, report))
 
     aborted: str | None = None
+    send_seconds = 0.0
     try:
         assert client is not None
-        _deliver(runs, client, options, reporter)
+        sending = time.monotonic()
+        try:
+            _deliver(runs, client, options, reporter)
+        finally:
+            send_seconds = time.monotonic() - sending
     except (BrazeAuthError, RetriesExhausted, _Interrupted) as e:
         aborted = str(e)
         for report in reports:
@@ -368,9 +373,11 @@ def _run(
                 )
             )
     if aborted is not None:
-        return SyncReport(run_id, reports, 3, time.monotonic() - started, f"aborted: {aborted}")
+        return SyncReport(
+            run_id, reports, 3, time.monotonic() - started, f"aborted: {aborted}", send_seconds
+        )
     exit_code = 1 if any(r.status in ("partial", "failed") for r in reports) else 0
-    return SyncReport(run_id, reports, exit_code, time.monotonic() - started)
+    return SyncReport(run_id, reports, exit_code, time.monotonic() - started, "", send_seconds)
 
 
 def _deliver(

@@ -16,19 +16,32 @@ def _broken(project: Project) -> None:
     project.model(
         "typo_key",
         sql,
-        {"object": "users", "identifier": {"external_id": "user_id"}, "atributes": {"plan": "plan"}},
+        {
+            "object": "users",
+            "identifier": {"external_id": "user_id"},
+            "atributes": {"plan": "plan"},
+        },
         columns=["user_id", "plan", "ts"],
     )
     project.model(
         "unknown_column",
         sql,
-        {"object": "users", "identifier": {"external_id": "user_id"}, "attributes": {"plan": "plann"}},
+        {
+            "object": "users",
+            "identifier": {"external_id": "user_id"},
+            "attributes": {"plan": "plann"},
+        },
         columns=["user_id", "plan", "ts"],
     )
     project.model(
         "missing_time",
         sql,
-        {"object": "events", "identifier": {"external_id": "user_id"}, "event_id": "ts", "name": "plan"},
+        {
+            "object": "events",
+            "identifier": {"external_id": "user_id"},
+            "event_id": "ts",
+            "name": "plan",
+        },
         columns=["user_id", "plan", "ts"],
     )
     project.model("not_synced", sql, None)
@@ -36,7 +49,9 @@ def _broken(project: Project) -> None:
 
 def _assert_every_problem_named(output: str) -> None:
     assert "typo_key: meta.braze.atributes: unknown key" in output
-    assert "unknown_column: meta.braze.attributes.plan: column `plann` is not in the model" in output
+    assert (
+        "unknown_column: meta.braze.attributes.plan: column `plann` is not in the model" in output
+    )
     assert "missing_time: meta.braze.time: required" in output
     assert "Traceback" not in output
 
@@ -66,10 +81,16 @@ def test_validate_reports_every_problem_at_once(project: Project) -> None:
 
 
 def test_validate_passes_a_valid_project(project: Project) -> None:
-    project = built("valid", project, lambda p: p.model(
-        "users", "select 'u1' as user_id, 'pro' as plan",
-        {"object": "users", "identifier": {"external_id": "user_id"}}, columns=["user_id", "plan"],
-    ))
+    project = built(
+        "valid",
+        project,
+        lambda p: p.model(
+            "users",
+            "select 'u1' as user_id, 'pro' as plan",
+            {"object": "users", "identifier": {"external_id": "user_id"}},
+            columns=["user_id", "plan"],
+        ),
+    )
 
     run = project.cli("validate", "--project-dir", str(project.root))
 
@@ -79,7 +100,11 @@ def test_validate_passes_a_valid_project(project: Project) -> None:
 
 def test_missing_package_macros_print_the_packages_snippet(project: Project) -> None:
     def setup(p: Project) -> None:
-        p.model("users", "select 'u1' as user_id", {"object": "users", "identifier": {"external_id": "user_id"}})
+        p.model(
+            "users",
+            "select 'u1' as user_id",
+            {"object": "users", "identifier": {"external_id": "user_id"}},
+        )
         (p.root / "dbt_packages" / "dbt_braze").unlink()
         (p.root / "packages.yml").unlink()
 

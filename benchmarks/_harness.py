@@ -1,0 +1,107 @@
+"""Shared by the benchmarks: a generated dbt project on DuckDB, the emulator as its own
+process, and `dbt-braze sync` as its own process. Data is generated inside DuckDB (range()),
+never from CSV seeds. Everything stays on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+API_KEY = "benchmark-key"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_project(root: Path, models: dict[str, tuple[str, dict]]) -> Path:
+    """models: name -> (SQL, meta.braze). Builds it with dbt."""
+    (root / "models").mkdir(parents=True, exist_ok=True)
+    (root / "dbt_packages").mkdir(exist_ok=True)
+    link = root / "dbt_packages" / "dbt_braze"
+    if not link.exists():
+        link.symlink_to(REPO)
+    (root / "dbt_project.yml").write_text(
+        "name: bench\nversion: '1.0.0'\nconfig-version: 2\nprofile: bench\n"
+        "models:\n  bench:\n    +materialized: table\n"
+    )
+    (root / "profiles.yml").write_text(
+        f"bench:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
+        f"      path: {root / 'bench.duckdb'}\n      schema: main\n      threads: 2\n"
+    )
+    entries = []
+    for name, (sql, braze) in models.items():
+        (root / "models" / f"{name}.sql").write_text(sql)
+        entries.append({"name": name, "config": {"meta": {"braze": braze}}})
+    (root / "models" / "schema.yml").write_text(json.dumps({"version": 2, "models": entries}))
+    dbt(root, "build")
+    return root
+
+
+def dbt(root: Path, *args: str) -> None:
+    subprocess.run(
+        [str(BIN / "dbt"), *args, "--project-dir", str(root), "--profiles-dir", str(root), "-q"],
+        cwd=root,
+        check=True,
+    )
+
+
+class EmulatorProcess:
+    def __init__(self, latency_ms: int = 0, rate_limit: int | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [str(BIN / "dbt-braze"), "emulator", "--port", str(self.port),
+                   "--latency-ms", str(latency_ms)]
+        if rate_limit:
+            command += ["--rate-limit", str(rate_limit)]
+        self.process = subprocess.Popen(
+            command, env=dict(os.environ, BRAZE_API_KEY=API_KEY), stdout=subprocess.DEVNULL
+        )
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                requests.get(self.url + "/_emulator/state", timeout=1)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError("emulator did not start")
+
+    def state(self) -> dict:
+        return requests.get(self.url + "/_emulator/state", timeout=60).json()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def sync(root: Path, emulator_url: str, *args: str, measure_memory: bool = False) -> dict:
+    """Run `dbt-braze sync`; return its results file, plus peak RSS in MB if asked."""
+    command = [str(BIN / "dbt-braze"), "sync", "--project-dir", str(root), "-q", *args]
+    if measure_memory:
+        command = ["/usr/bin/time", "-f", "%M", *command]
+    started = time.perf_counter()
+    result = subprocess.run(
+        command,
+        env=dict(os.environ, BRAZE_API_KEY=API_KEY, BRAZE_REST_ENDPOINT=emulator_url),
+        capture_output=True,
+        text=True,
+    )
+    wall = time.perf_counter() - started
+    if result.returncode not in (0, 1):
+        raise RuntimeError(result.stdout + result.stderr)
+    results = json.loads((root / "target" / "dbt_braze_results.json").read_text())
+    results["wall_seconds"] = wall
+    if measure_memory:
+        results["peak_rss_mb"] = int(result.stderr.strip().splitlines()[-1]) / 1024
+    return results
