@@ -75,6 +75,9 @@ def sync(
     rate_window: Annotated[
         float, typer.Option(min=0.1, help="The rate limit's window in seconds.")
     ] = 3.0,
+    max_retries: Annotated[
+        int, typer.Option(min=0, help="Retries per request for 5xx, timeouts and lost connections.")
+    ] = 6,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
@@ -103,6 +106,7 @@ def sync(
         concurrency=concurrency,
         rate_limit=rate_limit,
         rate_window=rate_window,
+        max_retries=max_retries,
     )
     reporter = Reporter(quiet=quiet)
     try:

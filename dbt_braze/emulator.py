@@ -164,6 +164,7 @@ class RecordedRequest:
     # The request was processed but the connection was closed instead of answering
     # (Faults.lose_response_every); `status` is what the answer would have been.
     response_lost: bool = False
+    received_at: float = 0.0  # time.monotonic() when it was processed (after any latency)
 
 
 class _Invalid(Exception):
@@ -479,12 +480,15 @@ class Emulator:
         parsed, parse_error = _parse_json(raw)
         body = parsed if isinstance(parsed, dict) else None
         objects = _count_objects(body) if path == TRACK_PATH else 0
+        received = time.monotonic()
         with self._lock:
             # Faults may have changed during the sleep; the request sees the
             # current ones, like a server whose behaviour changed mid-flight.
             faults = self._faults
             reply = self._route(method, path, headers, raw, parsed, parse_error, faults)
-            self._requests.append(RecordedRequest(path, reply.status, body, objects, reply.drop))
+            self._requests.append(
+                RecordedRequest(path, reply.status, body, objects, reply.drop, received)
+            )
         return reply
 
     def _route(

@@ -55,6 +55,7 @@ class RateLimiter:
         self._blocked_until = 0.0
         self._remaining: int | None = None  # this window's budget, less requests started since
         self._reset_at = 0.0
+        self._reset_granularity = 0.0
         self._server_interval = 0.0  # server limit over its longest window seen
         self.waited = 0.0  # seconds workers spent waiting, for the report
 
@@ -64,33 +65,38 @@ class RateLimiter:
         if self._remaining is not None and now < self._reset_at:
             if self._remaining <= 0:
                 return None
-            return max(interval, (self._reset_at - now) / self._remaining)
+            # Spread what is left up to the earliest moment the window may reset.
+            earliest = self._reset_at - self._reset_granularity
+            return max(interval, (earliest - now) / self._remaining)
         self._remaining = None
         return max(interval, self._server_interval)
 
     def acquire(self) -> None:
-        """Block until one more request may start."""
+        """Block until one more request may start.
+
+        Nothing is reserved ahead: a worker sleeps until the next slot, then decides again,
+        so news that arrived meanwhile (Remaining 0, a 429) holds it back.
+        """
         while True:
             with self._lock:
                 now = self._clock()
                 if now < self._blocked_until:
-                    wait, go = self._blocked_until - now, False
+                    wait = self._blocked_until - now
                 else:
                     interval = self._interval(now)
                     if interval is None:
-                        wait, go = self._reset_at - now, False
-                    else:
-                        start = max(now, self._next_start)
-                        self._next_start = start + interval
+                        wait = self._reset_at - now
+                    elif now >= self._next_start:
+                        # Keep the cadence when waking a little late; restart it after idling.
+                        late = now - self._next_start < interval
+                        self._next_start = (self._next_start if late else now) + interval
                         if self._remaining is not None:
                             self._remaining -= 1
-                        wait, go = start - now, True
-                if wait > 0:
-                    self.waited += wait
-            if wait > 0:
-                self._sleep(wait)
-            if go:
-                return
+                        return
+                    else:
+                        wait = self._next_start - now
+                self.waited += wait
+            self._sleep(wait)
 
     def observe(self, headers: Mapping[str, str], started: int = 0) -> None:
         """Learn from a response's rate-limit headers.
@@ -110,11 +116,15 @@ class RateLimiter:
             if limit and limit > 0:
                 # Seconds to the reset, at its largest, is the server's window.
                 self._server_interval = max(self._server_interval, seconds / (limit * PACE))
+            # A whole-second Reset can be up to a second late: wait on the latest moment,
+            # spread over the earliest.
+            granularity = 1.0 if float(reset).is_integer() else 0.0
             estimate = int(remaining) - started
             if self._remaining is not None and reset_at < self._reset_at - 0.5:
                 return  # a late answer from an earlier window
             if self._remaining is None or reset_at > self._reset_at + 0.5:
                 self._remaining, self._reset_at = estimate, reset_at  # first news of this window
+                self._reset_granularity = granularity
             else:
                 self._remaining = min(self._remaining, estimate)
 

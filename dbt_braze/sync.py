@@ -69,6 +69,7 @@ class SyncOptions:
     concurrency: int = DEFAULT_WORKERS
     rate_limit: int = 3000  # requests per rate_window: Braze's /users/track default
     rate_window: float = 3.0
+    max_retries: int = RetryPolicy.max_retries
 
 
 def target_dir(project_dir: Path) -> Path:
@@ -268,6 +269,7 @@ def run_sync(options: SyncOptions, reporter: Reporter) -> SyncReport:
                 options.api_key or "",
                 connect_timeout=options.connect_timeout,
                 read_timeout=options.read_timeout,
+                pool_size=options.concurrency,
             )
         except BrazeConfigError as e:
             raise UsageError(str(e)) from None
@@ -386,7 +388,10 @@ def _deliver(
     by_index = {run.index: run for run in runs}
     committer = Committer(runs)
     limiter = RateLimiter(options.rate_limit, options.rate_window)
-    pool = Pool(Deliverer(client, limiter, RetryPolicy()), options.concurrency)
+    pool = Pool(
+        Deliverer(client, limiter, RetryPolicy(max_retries=options.max_retries)),
+        options.concurrency,
+    )
     merged = heapq.merge(*(run.objects() for run in runs), key=attrgetter("user"))
     interrupted = False
     previous = _install_sigterm()

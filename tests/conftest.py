@@ -283,3 +283,51 @@ def copy_sample_project(destination: Path) -> Path:
     )
     (destination / "packages.yml").write_text(f"packages:\n  - local: {REPO}\n")
     return destination
+
+
+def generated_project(project: Project) -> Project:
+    """600 users with typed attributes and 900 events (1 to 2 per user), made in DuckDB."""
+    return built("generated", project, _generated)
+
+
+def _generated(project: Project) -> None:
+    project.model(
+        "gen_users",
+        """
+        select 'u' || i as user_id, 'plan-' || (i % 5) as plan, i as score,
+               (i % 2 = 0) as active, date '2024-01-01' + cast(i as integer) as signup_date
+        from range(600) t(i)
+        """,
+        {"object": "users", "identifier": {"external_id": "user_id"}},
+    )
+    project.model(
+        "gen_events",
+        """
+        select 'ev' || i as event_id, 'u' || (i % 600) as user_id, 'visit' as event_name,
+               timestamp '2026-01-01 00:00:00' + to_seconds(i) as occurred_at, i as n
+        from range(900) t(i)
+        """,
+        {
+            "object": "events",
+            "identifier": {"external_id": "user_id"},
+            "event_id": "event_id",
+            "name": "event_name",
+            "time": "occurred_at",
+        },
+    )
+
+
+def assert_generated_delivered(emulator: Emulator) -> None:
+    """Every generated user with the right values, every event exactly once."""
+    import datetime as dt
+
+    for i in (0, 1, 299, 599):
+        assert emulator.user_attributes(external_id=f"u{i}") == {
+            "plan": f"plan-{i % 5}",
+            "score": i,
+            "active": i % 2 == 0,
+            "signup_date": (dt.date(2024, 1, 1) + dt.timedelta(days=i)).isoformat(),
+        }
+    assert len(emulator.profiles) == 600
+    ids = sorted(e["properties"]["n"] for e in emulator.events)
+    assert ids == list(range(900))
