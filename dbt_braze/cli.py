@@ -183,7 +183,9 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        sys.exit(130)
+        # Only a second Ctrl-C gets here while sending; what was acknowledged is committed.
+        typer.echo("Error: interrupted", err=True)
+        sys.exit(3)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,10 @@ OBJECTS: tuple[str, ...] = ("users", "events", "purchases")
 IDENTIFIER_KINDS: tuple[str, ...] = ("external_id", "user_alias", "braze_id", "email", "phone")
 MODES: tuple[str, ...] = ("upsert", "update_only")
 ON_DELETE: tuple[str, ...] = ("ignore", "unset", "delete")
+RESERVED_PROPERTIES: dict[str, frozenset[str]] = {
+    "events": frozenset({"time", "event_name"}),
+    "purchases": frozenset({"time", "product_id", "quantity", "event_name", "price", "currency"}),
+}
 
 # Keys each object accepts; their order is the order error messages list them in.
 _KEYS: dict[str, tuple[str, ...]] = {
@@ -172,6 +176,9 @@ def parse_sync(
             else:
                 fields.append((key, value))
         properties = _parse_mapping(raw, "properties", problem)
+        for name in properties or ():
+            if name.startswith("$") or name in RESERVED_PROPERTIES[obj]:
+                problem(f"properties.{name}", f"`{name}` is reserved by Braze for {obj}; rename it")
 
     if problems or identifier is None:
         return None, problems
@@ -237,6 +244,16 @@ def resolve_fields(
         mapped = [(prop, column(f"properties.{prop}", name)) for prop, name in sync.properties]
     else:
         mapped = [(c, c) for c in columns if c.lower() not in used]
+        for name, _ in mapped:
+            if name.startswith("$") or name in RESERVED_PROPERTIES[sync.object]:
+                problems.append(
+                    ConfigProblem(
+                        sync.name,
+                        "properties",
+                        f"column `{name}` would be sent as a property, but Braze reserves that "
+                        "name; list the properties to send under `properties`",
+                    )
+                )
 
     if problems:
         return None, problems

@@ -106,6 +106,9 @@ class Faults:
     delete_rate_limit: int | None = None
     error_every: int = 0
     lose_response_every: int = 0
+    # Every Nth /users/track answers 429 with Retry-After 1, as when other clients (Braze's
+    # own warehouse ingestion, say) spend the shared budget.
+    throttle_every: int = 0
     reject_external_ids: frozenset[str] = frozenset()
     fail_batch_external_ids: frozenset[str] = frozenset()
     status_override: int | None = None
@@ -121,7 +124,7 @@ class Faults:
             if not all(isinstance(item, str) for item in frozen):
                 raise TypeError(f"{name} must hold strings")
             object.__setattr__(self, name, frozen)
-        for name in ("latency_ms", "error_every", "lose_response_every"):
+        for name in ("latency_ms", "error_every", "lose_response_every", "throttle_every"):
             value = getattr(self, name)
             if not _is_int(value) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0")
@@ -541,6 +544,9 @@ class Emulator:
             seq = self._track_seq
             if faults.error_every and seq % faults.error_every == 0:
                 return _message(503, "Service Unavailable: emulated outage", limit_headers)
+            if faults.throttle_every and seq % faults.throttle_every == 0:
+                retry = {"Retry-After": "1", "X-Ratelimit-Retry-After": "1"}
+                return _message(429, "Rate limit exceeded (shared budget)", limit_headers | retry)
 
         reply = _check_envelope(headers, raw, parsed, parse_error)
         if reply is None:

@@ -16,15 +16,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from dbt_braze.config import ResolvedSync
+from dbt_braze.config import RESERVED_PROPERTIES, ResolvedSync
 
 MAX_STRING = 255  # characters, attribute and property string values
 MAX_ARRAY_ITEMS = 500  # attribute arrays (Braze's default limit)
 MAX_NESTED_BYTES = 100 * 1024  # a nested custom attribute, and an event's properties
 MAX_PURCHASE_PROPERTIES_BYTES = 50 * 1024
 MAX_EXTERNAL_ID_BYTES = 987
-EVENT_RESERVED = frozenset({"time", "event_name"})
-PURCHASE_RESERVED = frozenset({"time", "product_id", "quantity", "event_name", "price", "currency"})
 
 
 class UserDelta(NamedTuple):
@@ -306,7 +304,7 @@ class PayloadBuilder:
         return fields
 
     def _properties(self, value_of: dict[str, Any]) -> dict[str, Any]:
-        reserved = EVENT_RESERVED if self.sync.object == "events" else PURCHASE_RESERVED
+        reserved = RESERVED_PROPERTIES[self.sync.object]
         properties: dict[str, Any] = {}
         for name, column in self.resolved.mapped:
             if name.startswith("$") or name in reserved:

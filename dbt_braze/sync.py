@@ -33,7 +33,7 @@ from dbt_braze.report import ModelReport, Reporter, SyncReport
 from dbt_braze.state import DeltaCounts, ModelState, RunLog, RunRecord, _utc_now
 from dbt_braze.warehouse import Warehouse, WarehouseError, open_warehouse
 
-COMMIT_EVERY_SECONDS = 0.5
+COMMIT_EVERY_SECONDS = 0.2
 COMMIT_EVERY_ROWS = 5_000
 REQUIRED_MACROS = ("version", "users_delta_sql", "objects_delta_sql", "create_log_tables_sql")
 PACKAGES_SNIPPET = """\
@@ -393,32 +393,59 @@ def _deliver(
         options.concurrency,
     )
     merged = heapq.merge(*(run.objects() for run in runs), key=attrgetter("user"))
-    interrupted = False
-    previous = _install_sigterm()
-    try:
-        for batch in batches(merged):
-            pool.submit(batch)
-            if pool.failed:
-                break
-            for outcome in pool.results():
-                _account(outcome, by_index, committer)
-            committer.maybe_flush()
-            reporter.progress([run.report for run in runs])
-    except KeyboardInterrupt:
-        interrupted = True
-        reporter.warn("interrupted: no new requests; waiting for those in flight")
-    finally:
+    with StopSignals() as stop:
         try:
-            for outcome in pool.drain():
-                _account(outcome, by_index, committer)
+            for batch in batches(merged):
+                if stop.requested:
+                    break
+                pool.submit(batch)
+                if pool.failed:
+                    break
+                for outcome in pool.results():
+                    _account(outcome, by_index, committer)
+                committer.maybe_flush()
+                reporter.progress([run.report for run in runs])
         finally:
-            pool.close()
-            _restore_sigterm(previous)
-            committer.flush()
+            if stop.requested:
+                reporter.warn(f"{stop.requested}: no new requests; waiting for those in flight")
+            try:
+                for outcome in pool.drain():
+                    _account(outcome, by_index, committer)
+            finally:
+                pool.close()
+                committer.flush()
     if pool.error is not None:
         raise pool.error
-    if interrupted:
-        raise _Interrupted("interrupted: stopped sending; what Braze acknowledged is recorded")
+    if stop.requested:
+        raise _Interrupted(
+            f"{stop.requested}: stopped sending; every acknowledged object is recorded"
+        )
+
+
+class StopSignals:
+    """SIGTERM and the first Ctrl-C ask the run to stop between requests (a second Ctrl-C
+    stops at once). Raising from the handler could cut a commit in half."""
+
+    def __init__(self) -> None:
+        self.requested: str | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = (
+            "interrupted (Ctrl-C)" if signum == signal.SIGINT else "terminated (SIGTERM)"
+        )
+
+    def __exit__(self, *exc_info: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
 
 
 def _account(outcome: Outcome, by_index: dict[int, ModelRun], committer: Committer) -> None:
@@ -438,21 +465,6 @@ def _account(outcome: Outcome, by_index: dict[int, ModelRun], committer: Committ
         run.report.objects_sent += 1
         key = obj.user.split(":", 2)[2]
         run.reject(Rejection(obj.model, obj.seq, key, reason, obj.body), "braze")
-
-
-def _install_sigterm():  # type: ignore[no-untyped-def]
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def on_sigterm(signum, frame):  # type: ignore[no-untyped-def]
-        raise KeyboardInterrupt
-
-    return signal.signal(signal.SIGTERM, on_sigterm)
-
-
-def _restore_sigterm(previous) -> None:  # type: ignore[no-untyped-def]
-    if previous is not None:
-        signal.signal(signal.SIGTERM, previous)
 
 
 class ConfigErrors(UsageError):

@@ -156,6 +156,24 @@ class Project:
         results_path.unlink(missing_ok=True)
         return Run(returncode, stdout, stderr, results)
 
+    def start_sync(self, *args: str) -> subprocess.Popen[str]:
+        """`dbt-braze sync` as a process of its own, to signal or kill."""
+        return subprocess.Popen(
+            [str(BIN / "dbt-braze"), "sync", "--project-dir", str(self.root), *args],
+            cwd=self.root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=self._env(),
+        )
+
+    def state_table(self, model: str) -> str:
+        (name,) = self.sql(
+            "select table_name from information_schema.tables "
+            f"where table_schema = 'main_dbt_braze' and table_name like 'state_{model}_%'"
+        )[0]
+        return f"main_dbt_braze.{name}"
+
     def cli(self, *args: str) -> Run:
         returncode, stdout, stderr = _invoke(list(args), self._env())
         return Run(returncode, stdout, stderr, None)

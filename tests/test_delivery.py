@@ -11,7 +11,7 @@ def test_sync_through_429s_and_5xx_delivers_every_user_and_each_event_once(
     project: Project,
 ) -> None:
     project = generated_project(project)
-    project.emulator.set_faults(Faults(rate_limit=4, rate_window_s=1.0, error_every=4))
+    project.emulator.set_faults(Faults(throttle_every=5, error_every=4))
 
     run = project.sync("--concurrency", "8")
 
