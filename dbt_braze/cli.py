@@ -86,7 +86,7 @@ def sync(
     The API key is read from BRAZE_API_KEY only.
     """
     from dbt_braze.manifest import ManifestError
-    from dbt_braze.report import Reporter
+    from dbt_braze.report import LiveReporter, Reporter
     from dbt_braze.sync import Aborted, SyncOptions, UsageError, run_sync, target_dir
 
     options = SyncOptions(
@@ -108,7 +108,7 @@ def sync(
         rate_window=rate_window,
         max_retries=max_retries,
     )
-    reporter = Reporter(quiet=quiet)
+    reporter = LiveReporter() if sys.stderr.isatty() and not quiet else Reporter(quiet=quiet)
     try:
         report = run_sync(options, reporter)
     except (UsageError, ManifestError) as e:

@@ -116,6 +116,47 @@ def select_by_name(models: Iterable[BrazeModel], names: Iterable[str]) -> list[B
     """Plain model names select locally, without dbt; anything else returns None (use dbt ls)."""
     wanted = set(names)
     by_name = {m.name for m in models} | {m.unique_id for m in models}
-    if not wanted <= by_name:
+    if not wanted or not wanted <= by_name:
         return None
     return [m for m in models if m.name in wanted or m.unique_id in wanted]
+
+
+class SelectionError(Exception):
+    """dbt could not resolve the selection."""
+
+
+def dbt_selection(
+    project_dir: Path,
+    profiles_dir: Path | None,
+    target: str | None,
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+) -> set[str]:
+    """unique_ids of the models dbt's own `ls` selects: tags, paths, graph operators, ..."""
+    from dbt.cli.main import dbtRunner
+    from dbt_common.events.event_manager_client import cleanup_event_logger
+
+    args = ["ls", "--resource-type", "model", "--output", "json", "--output-keys", "unique_id"]
+    args += ["--project-dir", str(project_dir), "--log-level", "none", "--no-write-json", "-q"]
+    if profiles_dir:
+        args += ["--profiles-dir", str(profiles_dir)]
+    if target:
+        args += ["--target", target]
+    for flag, specs in (("--select", select), ("--exclude", exclude)):
+        if specs:
+            args += [flag, *specs]
+    try:
+        result = dbtRunner().invoke(args)
+    finally:
+        # dbt leaves its loggers registered; our own SQL would land in the project's dbt.log.
+        cleanup_event_logger()
+    if not result.success:
+        reason = result.exception or "dbt ls failed"
+        raise SelectionError(f"dbt could not resolve the selection: {reason}")
+    selected: set[str] = set()
+    for line in result.result or []:
+        try:
+            selected.add(json.loads(line)["unique_id"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return selected

@@ -124,6 +124,27 @@ class Reporter:
             )
         )
 
+    def dry_run(
+        self, reports: list[ModelReport], examples: dict[str, list[dict[str, object]]]
+    ) -> None:
+        """What a sync would send; always shown, even with -q (it is what was asked for)."""
+        out = self.stream
+        print("\nDry run: nothing sent, nothing recorded.", file=out)
+        for report in reports:
+            c = report.counts
+            print(
+                f"\n{report.name} ({report.object}): {c.new} new, {c.changed} changed, "
+                f"{c.deleted} deleted, {c.unchanged} unchanged -> {report.objects_sent} objects, "
+                f"about {report.data_points} data points, {report.rejected} would be rejected",
+                file=out,
+            )
+            if report.message:
+                print(f"  {report.message}", file=out)
+            for example in examples.get(report.name, []):
+                print("  " + json.dumps(example, default=str), file=out)
+        total = sum(r.data_points for r in reports)
+        print(f"\nEstimated data points: {total}", file=out, flush=True)
+
     def summary(self, report: SyncReport) -> None:
         if self.quiet and report.exit_code == 0:
             return
@@ -179,3 +200,59 @@ class Reporter:
 
 
 __all__ = ["ModelReport", "Reporter", "SyncReport", "asdict"]
+
+
+class LiveReporter(Reporter):
+    """On a terminal: a progress bar per model (objects sent of the delta, requests, rejected)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        super().__init__(stream)
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._console = Console(file=self.stream)
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            console=self._console,
+            transient=False,
+        )
+        self._tasks: dict[str, object] = {}
+
+    def _line(self, text: str) -> None:
+        self._console.print(f"{time.strftime('%H:%M:%S')}  {text}", highlight=False)
+
+    def model_delta(self, report: ModelReport) -> None:
+        super().model_delta(report)
+        c = report.counts
+        total = c.new + c.changed + c.deleted
+        if total:
+            if not self._tasks:
+                self._progress.start()
+            self._tasks[report.unique_id] = self._progress.add_task(
+                f"{report.name} ({report.object})", total=total, detail=""
+            )
+
+    def progress(self, reports: list[ModelReport]) -> None:
+        for r in reports:
+            task = self._tasks.get(r.unique_id)
+            if task is not None:
+                detail = f"{r.requests} requests, {r.rejected} rejected"
+                if r.rate_limited:
+                    detail += f", {r.rate_limited} x 429"
+                self._progress.update(task, completed=r.objects_sent + r.rejected, detail=detail)
+
+    def summary(self, report: SyncReport) -> None:
+        self.progress(report.models)
+        if self._tasks:
+            self._progress.stop()
+        super().summary(report)

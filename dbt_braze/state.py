@@ -62,6 +62,7 @@ class ModelState:
         self.pending_table = _table_name("pending", sync.unique_id, sync.name)
         self.state_columns = [state_column(name) for name, _ in resolved.mapped]
         self.carried: list[str] = []
+        self._empty_state = False
 
     # -------------------------------------------------------------------- preparation
     def duplicates(self) -> list[tuple[str, int]]:
@@ -96,6 +97,27 @@ class ModelState:
                 )
         else:
             self.warehouse.run(self.warehouse.render("objects_state_sql", state=self.state_table))
+
+    def use_empty_state(self) -> None:
+        """Compare against an empty state (a dry run of --full-refresh) instead of the real one."""
+        self.state_table = self.pending_table + "_empty"
+        self._empty_state = True
+        self.warehouse.run(self.warehouse.render("drop_table_sql", identifier=self.state_table))
+
+    def drop_empty_state(self) -> None:
+        if self._empty_state:
+            self.warehouse.run(self.warehouse.render("drop_table_sql", identifier=self.state_table))
+
+    def commit_all(self) -> None:
+        """--baseline: the whole frozen delta recorded as delivered, nothing sent."""
+        (count,) = self.warehouse.fetch(
+            self.warehouse.render("count_rows_sql", model=self._pending_relation())
+        )[0]
+        if count:
+            self.commit(range(1, int(count) + 1))
+
+    def _pending_relation(self) -> str:
+        return str(self.warehouse.render("relation", identifier=self.pending_table))
 
     def forget(self) -> None:
         """--full-refresh: the model's state is dropped, so everything is new again."""

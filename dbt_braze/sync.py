@@ -26,12 +26,20 @@ from dbt_braze.delivery import (
     RetriesExhausted,
     RetryPolicy,
 )
-from dbt_braze.manifest import BrazeModel, Manifest, failed_models, load_manifest, select_by_name
+from dbt_braze.manifest import (
+    BrazeModel,
+    Manifest,
+    SelectionError,
+    dbt_selection,
+    failed_models,
+    load_manifest,
+    select_by_name,
+)
 from dbt_braze.payloads import BrazeObject, PayloadBuilder, Rejection
 from dbt_braze.ratelimit import RateLimiter
 from dbt_braze.report import ModelReport, Reporter, SyncReport
 from dbt_braze.state import DeltaCounts, ModelState, RunLog, RunRecord, _utc_now
-from dbt_braze.warehouse import Warehouse, WarehouseError, open_warehouse
+from dbt_braze.warehouse import Warehouse, WarehouseError, default_profiles_dir, open_warehouse
 
 COMMIT_EVERY_SECONDS = 0.2
 COMMIT_EVERY_ROWS = 5_000
@@ -93,15 +101,23 @@ def target_dir(project_dir: Path) -> Path:
 
 
 def selected_models(manifest: Manifest, options: SyncOptions) -> list[BrazeModel]:
+    """The selected models that declare meta.braze (default: all of them)."""
     if not options.select and not options.exclude:
         return list(manifest.models)
     chosen = select_by_name(manifest.models, options.select) if not options.exclude else None
-    if chosen is None:
-        raise UsageError(
-            "selection other than plain model names is not supported yet; "
-            "use -s with the names of models that declare meta.braze"
+    if chosen is not None:
+        return chosen
+    try:
+        ids = dbt_selection(
+            options.project_dir,
+            options.profiles_dir or default_profiles_dir(options.project_dir),
+            options.target,
+            options.select,
+            options.exclude,
         )
-    return chosen
+    except SelectionError as e:
+        raise UsageError(str(e)) from None
+    return [m for m in manifest.models if m.unique_id in ids]
 
 
 def declared_syncs(models: list[BrazeModel]) -> tuple[list[ModelSync], list[ConfigProblem]]:
@@ -245,9 +261,10 @@ def run_sync(options: SyncOptions, reporter: Reporter) -> SyncReport:
         )
     chosen = [m for m in chosen if m.unique_id not in failed]
     syncs, problems = declared_syncs(chosen)
-    for flag, given in (("--dry-run", options.dry_run), ("--baseline", options.baseline)):
-        if given:
-            raise UsageError(f"{flag} is not supported yet")
+    if options.dry_run and options.baseline:
+        raise UsageError(
+            "--dry-run and --baseline exclude each other: --baseline sends nothing either"
+        )
     if not syncs and problems:
         raise ConfigErrors(problems)
     if not syncs:
@@ -307,7 +324,7 @@ def _run(
     started: float,
 ) -> SyncReport:
     log = RunLog(wh)
-    log.prepare()
+    log.prepare()  # the schema, too, which state tables need
     runs: list[ModelRun] = []
     reports: list[ModelReport] = []
     started_at = _utc_now()
@@ -317,7 +334,9 @@ def _run(
         reports.append(report)
         model_started = time.monotonic()
         state = ModelState(wh, item)
-        if options.full_refresh:
+        if options.full_refresh and options.dry_run:
+            state.use_empty_state()  # what a full refresh would send, the real state untouched
+        elif options.full_refresh:
             state.forget()
         state.prepare()
         duplicates = state.duplicates()
@@ -333,15 +352,22 @@ def _run(
         reporter.model_delta(report)
         runs.append(ModelRun(index, item, state, builder, report))
 
+    if options.dry_run:
+        return _dry_run(runs, reports, reporter, run_id, started)
     aborted: str | None = None
     send_seconds = 0.0
     try:
-        assert client is not None
-        sending = time.monotonic()
-        try:
-            _deliver(runs, client, options, reporter)
-        finally:
-            send_seconds = time.monotonic() - sending
+        if options.baseline:
+            for run in runs:
+                run.state.commit_all()
+                run.report.status = "baseline"
+        else:
+            assert client is not None
+            sending = time.monotonic()
+            try:
+                _deliver(runs, client, options, reporter)
+            finally:
+                send_seconds = time.monotonic() - sending
     except (BrazeAuthError, RetriesExhausted, _Interrupted) as e:
         aborted = str(e)
         for report in reports:
@@ -380,6 +406,37 @@ def _run(
         )
     exit_code = 1 if any(r.status in ("partial", "failed") for r in reports) else 0
     return SyncReport(run_id, reports, exit_code, time.monotonic() - started, "", send_seconds)
+
+
+DRY_RUN_EXAMPLES = 3
+
+
+def _dry_run(
+    runs: list[ModelRun],
+    reports: list[ModelReport],
+    reporter: Reporter,
+    run_id: str,
+    started: float,
+) -> SyncReport:
+    """Build every payload the run would send, count it, show a few; send and commit nothing."""
+    examples: dict[str, list[dict[str, object]]] = {}
+    try:
+        for run in runs:
+            shown = examples.setdefault(run.report.name, [])
+            for obj in run.objects():
+                run.report.objects_sent += 1
+                run.report.data_points += obj.data_points
+                if len(shown) < DRY_RUN_EXAMPLES:
+                    shown.append({obj.array: obj.body})
+    finally:
+        for run in runs:
+            run.state.drop_pending()
+            run.state.drop_empty_state()
+    for report in reports:
+        if report.status == "pending":
+            report.status = "dry-run"
+    reporter.dry_run(reports, examples)
+    return SyncReport(run_id, reports, 0, time.monotonic() - started, "dry run: nothing sent")
 
 
 def _deliver(

@@ -176,7 +176,7 @@ def _open_adapter(
     from dbt.mp_context import get_mp_context
     from dbt_common.events.base_types import EventLevel
 
-    profiles = profiles_dir or _default_profiles_dir(project_dir)
+    profiles = profiles_dir or default_profiles_dir(project_dir)
     args = Namespace(
         project_dir=str(project_dir),
         profiles_dir=str(profiles),
@@ -211,7 +211,7 @@ def _open_adapter(
     return config, adapter
 
 
-def _default_profiles_dir(project_dir: Path) -> Path:
+def default_profiles_dir(project_dir: Path) -> Path:
     """dbt's own rule: $DBT_PROFILES_DIR, then the project directory, then ~/.dbt."""
     if env := os.environ.get("DBT_PROFILES_DIR"):
         return Path(env)

@@ -185,7 +185,7 @@
       {%- for column in state_columns %}, {{ adapter.quote(column) }}{% endfor %})
     select braze_key {%- for column in state_columns %}, t{{ loop.index0 }}{% endfor %}
     from {{ dbt_braze.relation(pending) }}
-    where {{ acknowledged }} and change_kind <> 'deleted'
+    where {{ acknowledged }} and change_kind <> 'deleted' and braze_key is not null
   {% endset %}
   {{ return([delete, insert]) }}
 {% endmacro %}
@@ -251,7 +251,7 @@
     insert into {{ dbt_braze.relation(state) }} (object_id, delivered_at)
     select object_id, {{ dbt.current_timestamp() }}
     from {{ dbt_braze.relation(pending) }}
-    where {{ dbt_braze.seq_in_ranges(ranges) }}
+    where {{ dbt_braze.seq_in_ranges(ranges) }} and braze_key is not null and object_id is not null
   {% endset %}
   {{ return([sql]) }}
 {% endmacro %}
