@@ -30,6 +30,17 @@
   cast({{ expression }} as {{ dbt.type_string() }})
 {%- endmacro %}
 
+{#-
+  The order of identifiers in a frozen delta. Python merges the deltas of several models by
+  identifier so one user's objects share a request; that needs the byte order Python uses.
+-#}
+{% macro order_key(expression) %}
+  {{ return(adapter.dispatch('order_key', 'dbt_braze')(expression)) }}
+{% endmacro %}
+{% macro default__order_key(expression) -%}
+  {{ expression }}
+{%- endmacro %}
+
 {#- A boolean expression: `seq` lies in one of the (first, last) ranges. -#}
 {% macro seq_in_ranges(ranges) -%}
   ({% for first, last in ranges %}{% if not loop.first %} or {% endif %}
@@ -149,7 +160,7 @@
       left join {{ dbt_braze.relation(state) }} as state
         on source.braze_key = state.braze_key
     )
-    select row_number() over (order by braze_key) as seq, *
+    select row_number() over (order by {{ dbt_braze.order_key('braze_key') }}) as seq, *
     from compared
     where change_kind = 'new'
     {%- for a in attributes %} or c{{ loop.index0 }}{% endfor %}
@@ -223,7 +234,7 @@
         {%- endfor %}
       from {{ model }}
     )
-    select row_number() over (order by braze_key, object_id) as seq, 'new' as change_kind, source.*
+    select row_number() over (order by {{ dbt_braze.order_key('braze_key') }}, object_id) as seq, 'new' as change_kind, source.*
     from source
     where not exists (
       select 1 from {{ dbt_braze.relation(state) }} as state
