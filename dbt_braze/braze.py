@@ -21,7 +21,17 @@ import requests
 from dbt_braze.payloads import BrazeObject
 from dbt_braze.ratelimit import parse_reset
 
+TRACK_PATH = "/users/track"
+DELETE_PATH = "/users/delete"
 MAX_OBJECTS = 75  # per /users/track request, across all arrays
+MAX_DELETE_IDS = 50  # per /users/delete request, of one identifier type
+DELETE_LISTS = {
+    "external_id": "external_ids",
+    "user_alias": "user_aliases",
+    "braze_id": "braze_ids",
+    "email": "email_addresses",
+    "phone": "phone_numbers",
+}
 MAX_BODY_BYTES = 4 * 1024 * 1024 - 16 * 1024  # 4 MB, less room for the envelope
 ARRAYS = ("attributes", "events", "purchases")
 
@@ -67,6 +77,7 @@ class TrackResult:
 class Batch:
     objects: tuple[BrazeObject, ...]
     encoded: tuple[bytes, ...]
+    endpoint: str = TRACK_PATH
 
     @property
     def users(self) -> frozenset[str]:
@@ -75,8 +86,8 @@ class Batch:
     def split(self) -> tuple[Batch, Batch]:
         half = len(self.objects) // 2
         return (
-            Batch(self.objects[:half], self.encoded[:half]),
-            Batch(self.objects[half:], self.encoded[half:]),
+            Batch(self.objects[:half], self.encoded[:half], self.endpoint),
+            Batch(self.objects[half:], self.encoded[half:], self.endpoint),
         )
 
 
@@ -95,6 +106,7 @@ def batches(
     current: list[BrazeObject] = []
     encoded: list[bytes] = []
     size = 0
+    deletes: dict[str, list[BrazeObject]] = {}  # identifier type -> users to delete
 
     def flush() -> Batch:
         nonlocal current, encoded, size
@@ -102,8 +114,25 @@ def batches(
         current, encoded, size = [], [], 0
         return batch
 
-    for _, group in groupby(objects, key=lambda o: o.user):
+    def tracked(group: Iterable[BrazeObject]) -> Iterator[BrazeObject]:
+        for obj in group:
+            if obj.array != "delete":
+                yield obj
+                continue
+            (kind,) = obj.body
+            pending = deletes.setdefault(kind, [])
+            pending.append(obj)
+            if len(pending) == MAX_DELETE_IDS:
+                delete_batches.append(_delete_batch(deletes.pop(kind)))
+
+    delete_batches: list[Batch] = []
+    for _, users_objects in groupby(objects, key=lambda o: o.user):
+        group = tracked(users_objects)
         head = [(o, encode(o)) for o in islice(group, max_objects)]
+        yield from delete_batches
+        delete_batches.clear()
+        if not head:
+            continue
         head_size = sum(len(b) + 1 for _, b in head)
         if current and (len(current) + len(head) > max_objects or size + head_size > max_bytes):
             yield flush()
@@ -115,6 +144,13 @@ def batches(
             size += len(body) + 1
     if current:
         yield flush()
+    yield from delete_batches
+    for pending in deletes.values():
+        yield _delete_batch(pending)
+
+
+def _delete_batch(objects: list[BrazeObject]) -> Batch:
+    return Batch(tuple(objects), tuple(b"" for _ in objects), DELETE_PATH)
 
 
 def _chain(first: list[Any], rest: Iterator[Any]) -> Iterator[Any]:
@@ -181,6 +217,17 @@ class BrazeClient:
     def close(self) -> None:
         self._session.close()
 
+    def send(self, batch: Batch) -> TrackResult:
+        return self.delete(batch) if batch.endpoint == DELETE_PATH else self.track(batch)
+
+    def delete(self, batch: Batch) -> TrackResult:
+        """One `/users/delete` request (Braze answers a count, so all or nothing)."""
+        (kind,) = batch.objects[0].body
+        ids = [obj.body[kind] for obj in batch.objects]
+        payload = json.dumps({DELETE_LISTS[kind]: ids}, ensure_ascii=False).encode()
+        response = self._post(DELETE_PATH, payload)
+        return TrackResult(acknowledged=list(batch.objects), headers=dict(response.headers))
+
     def track(self, batch: Batch) -> TrackResult:
         """Send one `/users/track` request; raise a BrazeError if Braze refused all of it."""
         arrays: dict[str, list[tuple[BrazeObject, bytes]]] = {a: [] for a in ARRAYS}
@@ -195,7 +242,7 @@ class BrazeClient:
             )
             + b"}"
         )
-        response = self._post("/users/track", payload)
+        response = self._post(TRACK_PATH, payload)
         answer = _json(response)
         result = TrackResult(headers=dict(response.headers))
         errors = answer.get("errors") or []

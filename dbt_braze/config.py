@@ -176,9 +176,9 @@ def parse_sync(
             else:
                 fields.append((key, value))
         properties = _parse_mapping(raw, "properties", problem)
-        for name in properties or ():
-            if name.startswith("$") or name in RESERVED_PROPERTIES[obj]:
-                problem(f"properties.{name}", f"`{name}` is reserved by Braze for {obj}; rename it")
+        for prop in properties or ():
+            if prop.startswith("$") or prop in RESERVED_PROPERTIES[obj]:
+                problem(f"properties.{prop}", f"`{prop}` is reserved by Braze for {obj}; rename it")
 
     if problems or identifier is None:
         return None, problems

@@ -20,6 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from dbt_braze.braze import (
+    DELETE_PATH,
     Batch,
     BrazeBadRequest,
     BrazeClient,
@@ -76,9 +77,12 @@ class Deliverer:
         limiter: RateLimiter | None = None,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        delete_limiter: RateLimiter | None = None,
     ) -> None:
         self.client = client
         self.limiter = limiter
+        # /users/delete has a budget of its own (20,000 a minute, shared with alias endpoints).
+        self.delete_limiter = delete_limiter
         self.policy = policy or RetryPolicy()
         self._sleep = sleep
         self._in_flight = 0
@@ -88,26 +92,27 @@ class Deliverer:
         outcome = Outcome(batch)
         attempt = 0
         waited = 0.0
+        limiter = self.delete_limiter if batch.endpoint == DELETE_PATH else self.limiter
         while True:
-            if self.limiter is not None:
-                self.limiter.acquire()
+            if limiter is not None:
+                limiter.acquire()
             outcome.requests += 1
             with self._lock:
                 self._in_flight += 1
             try:
-                result = self.client.track(batch)
+                result = self.client.send(batch)
             except BrazeRateLimited as e:
                 outcome.rate_limited += 1
                 delay = e.retry_after if e.retry_after is not None else self.policy.backoff(1)
-                if self.limiter is not None:
-                    self.limiter.block(delay)
+                if limiter is not None:
+                    limiter.block(delay)
                 waited += delay
                 if waited > self.policy.max_rate_limited_wait:
                     raise RetriesExhausted(
                         f"Braze kept answering 429 for {waited:.0f} s; try again later or lower "
                         "the request rate"
                     ) from None
-                if self.limiter is None:
+                if limiter is None:
                     self._sleep(delay)
                 continue
             except BrazeServerError as e:
@@ -128,8 +133,8 @@ class Deliverer:
                 with self._lock:
                     self._in_flight -= 1
                     others = self._in_flight
-            if self.limiter is not None:
-                self.limiter.observe(result.headers, started=others)
+            if limiter is not None:
+                limiter.observe(result.headers, started=others)
             outcome.result = result
             return outcome
 

@@ -170,6 +170,11 @@ class RecordedRequest:
     received_at: float = 0.0  # time.monotonic() when it was processed (after any latency)
 
 
+class _Skipped(Exception):
+    """An update-only object for a user Braze does not have: nothing happens, and Braze does
+    not report it as an error (user_attributes_object.md, `_update_existing_only`)."""
+
+
 class _Invalid(Exception):
     def __init__(self, reason: str, *, nested: bool = False) -> None:
         super().__init__(reason)
@@ -641,6 +646,8 @@ class Emulator:
         for index, obj, ident, plan in plans:
             try:
                 profile = self._resolve(ident, obj)
+            except _Skipped:
+                continue
             except _Invalid as exc:
                 fail("attributes", index, exc)
                 continue
@@ -657,6 +664,8 @@ class Emulator:
                 _check_flags(obj)
                 _check_event(obj)
                 profile = self._resolve(ident, obj)
+            except _Skipped:
+                continue
             except _Invalid as exc:
                 fail("events", index, exc)
                 continue
@@ -674,6 +683,8 @@ class Emulator:
                 _check_flags(obj)
                 quantity = _check_purchase(obj)
                 profile = self._resolve(ident, obj)
+            except _Skipped:
+                continue
             except _Invalid as exc:
                 fail("purchases", index, exc)
                 continue
@@ -722,6 +733,8 @@ class Emulator:
                 profile.attributes[kind] = value
             reason = f"User not found: {kind} is unknown and _update_existing_only is true"
         if profile is None:
+            if kind != "braze_id" and (update_only is True or kind == "user_alias"):
+                raise _Skipped(reason)
             raise _Invalid(reason)
         self._touch_seq += 1
         profile.touched = self._touch_seq

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ MAX_ARRAY_ITEMS = 500  # attribute arrays (Braze's default limit)
 MAX_NESTED_BYTES = 100 * 1024  # a nested custom attribute, and an event's properties
 MAX_PURCHASE_PROPERTIES_BYTES = 50 * 1024
 MAX_EXTERNAL_ID_BYTES = 987
+PHONE = re.compile(r"\+?[0-9][0-9 ().-]{4,30}")
 
 
 class UserDelta(NamedTuple):
@@ -194,15 +196,24 @@ class PayloadBuilder:
             return f"external_id of {len(key.encode())} bytes (Braze's limit is {MAX_EXTERNAL_ID_BYTES})"
         if self._id_kind == "user_alias" and len(key) > MAX_STRING:
             return f"alias_name of {len(key)} characters (limit {MAX_STRING})"
+        if self._id_kind == "email" and ("@" not in key or len(key) > MAX_STRING):
+            return f"email {key[:60]!r} is not an email address"
+        if self._id_kind == "phone" and not PHONE.fullmatch(key):
+            return f"phone {key[:60]!r} is not a phone number (E.164, e.g. +14155550100)"
         return None
 
     # ------------------------------------------------------------------------ users
-    def user_object(self, row: UserDelta) -> BrazeObject | Rejection:
+    def user_object(self, row: UserDelta) -> BrazeObject | Rejection | None:
+        """None: nothing to send for this row (it left the model with nothing to unset)."""
         problem = self._check_key(row.key)
         if problem:
             return self._reject(row.seq, row.key, problem, None)
         assert row.key is not None
         body = self.identifier_fields(row.key)
+        if row.change_kind == "deleted" and self.sync.on_delete == "delete":
+            return BrazeObject("delete", body, self.user(row.key), self.model, row.seq, 0)
+        if row.change_kind == "deleted" and not any(row.changed):
+            return None
         attributes: dict[str, Any] = {}
         points = 0
         for name, convert, value, changed in zip(
@@ -226,7 +237,10 @@ class PayloadBuilder:
                 )
             points += _data_points(converted)
         body.update(attributes)
-        body.update(self._flags)
+        # Unsetting must never create a profile for a user Braze no longer has.
+        body.update(
+            {"_update_existing_only": True} if row.change_kind == "deleted" else self._flags
+        )
         return BrazeObject("attributes", body, self.user(row.key), self.model, row.seq, points)
 
     # ----------------------------------------------------------- events and purchases

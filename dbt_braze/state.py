@@ -98,6 +98,47 @@ class ModelState:
         else:
             self.warehouse.run(self.warehouse.render("objects_state_sql", state=self.state_table))
 
+    def delivered(self) -> int:
+        """How many identifiers this model has delivered (the base of the delete guard)."""
+        (count,) = self.warehouse.fetch(
+            self.warehouse.render(
+                "count_rows_sql",
+                model=str(self.warehouse.render("relation", identifier=self.state_table)),
+            )
+        )[0]
+        return int(count)
+
+    def identifier_changed(self) -> str | None:
+        """The identifier the state was keyed by, if the model now uses another one."""
+        wh = self.warehouse
+        rows = wh.fetch(
+            wh.render("sync_model_identifier_sql", model_unique_id=self.resolved.sync.unique_id)
+        )
+        recorded = rows[0][0] if rows else None
+        return None if recorded in (None, self.identifier_text) else recorded
+
+    @property
+    def identifier_text(self) -> str:
+        identifier = self.resolved.sync.identifier
+        label = f" ({identifier.alias_label})" if identifier.alias_label else ""
+        return f"{identifier.kind}: {identifier.column}{label}"
+
+    def record_identifier(self) -> None:
+        wh = self.warehouse
+        unique_id = self.resolved.sync.unique_id
+        wh.run(
+            wh.render("forget_sync_model_sql", model_unique_id=unique_id),
+            wh.render(
+                "insert_rows_sql",
+                table="sync_models",
+                rows=[
+                    _sql_values(
+                        [unique_id, self.resolved.sync.object, self.identifier_text, _utc_now()]
+                    )
+                ],
+            ),
+        )
+
     def use_empty_state(self) -> None:
         """Compare against an empty state (a dry run of --full-refresh) instead of the real one."""
         self.state_table = self.pending_table + "_empty"
@@ -121,7 +162,11 @@ class ModelState:
 
     def forget(self) -> None:
         """--full-refresh: the model's state is dropped, so everything is new again."""
-        self.warehouse.run(self.warehouse.render("drop_table_sql", identifier=self.state_table))
+        wh = self.warehouse
+        wh.run(
+            wh.render("drop_table_sql", identifier=self.state_table),
+            wh.render("forget_sync_model_sql", model_unique_id=self.resolved.sync.unique_id),
+        )
 
     def freeze(self, carried: Sequence[str] = ()) -> DeltaCounts:
         """Compute the delta once, into the pending table, and count it."""
@@ -140,6 +185,7 @@ class ModelState:
                 attributes=attributes,
                 state=self.state_table,
                 pending=self.pending_table,
+                include_deleted=sync.on_delete != "ignore",
             )
         else:
             self.carried = list(carried)
@@ -236,7 +282,7 @@ class RunLog:
         schema = wh.render("relation", identifier="braze_sync_runs").without_identifier()
         wh.adapter.create_schema(schema)
         wh.adapter.commit_if_has_connection()
-        wh.run(*wh.render("create_log_tables_sql"))
+        wh.run(*wh.render("create_log_tables_sql"), wh.render("create_sync_models_sql"))
 
     def record_rejections(
         self, run_id: str, model_unique_id: str, rejections: Sequence[Rejection], source: str
@@ -282,11 +328,12 @@ class RunLog:
 
     def _insert(self, table: str, rows: list[list[object]]) -> None:
         for start in range(0, len(rows), INSERT_CHUNK):
-            chunk = [
-                [v.isoformat(sep=" ") if isinstance(v, dt.datetime) else v for v in row]
-                for row in rows[start : start + INSERT_CHUNK]
-            ]
+            chunk = [_sql_values(row) for row in rows[start : start + INSERT_CHUNK]]
             self.warehouse.run(self.warehouse.render("insert_rows_sql", table=table, rows=chunk))
+
+
+def _sql_values(row: list[object]) -> list[object]:
+    return [v.isoformat(sep=" ") if isinstance(v, dt.datetime) else v for v in row]
 
 
 def _utc_now() -> dt.datetime:

@@ -41,6 +41,7 @@ from dbt_braze.report import ModelReport, Reporter, SyncReport
 from dbt_braze.state import DeltaCounts, ModelState, RunLog, RunRecord, _utc_now
 from dbt_braze.warehouse import Warehouse, WarehouseError, default_profiles_dir, open_warehouse
 
+DELETE_RATE_LIMIT, DELETE_RATE_WINDOW = 20_000, 60.0  # /users/delete, per Braze's docs
 COMMIT_EVERY_SECONDS = 0.2
 COMMIT_EVERY_ROWS = 5_000
 REQUIRED_MACROS = ("version", "users_delta_sql", "objects_delta_sql", "create_log_tables_sql")
@@ -128,14 +129,7 @@ def declared_syncs(models: list[BrazeModel]) -> tuple[list[ModelSync], list[Conf
         problems += found
         if sync is None:
             continue
-        if sync.on_delete != "ignore":
-            problems.append(
-                ConfigProblem(
-                    sync.name, "on_delete", f"`{sync.on_delete}` is not supported yet; use `ignore`"
-                )
-            )
-        else:
-            syncs.append(sync)
+        syncs.append(sync)
     return syncs, problems
 
 
@@ -205,6 +199,8 @@ class ModelRun:
             out = build(row)  # type: ignore[arg-type]
             if isinstance(out, Rejection):
                 self.reject(out, "local validation")
+            elif out is None:
+                self.acknowledged.append(row.seq)  # nothing to send: done as it stands
             else:
                 yield out
 
@@ -325,6 +321,22 @@ def _run(
 ) -> SyncReport:
     log = RunLog(wh)
     log.prepare()  # the schema, too, which state tables need
+    if not options.full_refresh:
+        problems = []
+        for item in resolved:
+            recorded = ModelState(wh, item).identifier_changed()
+            if recorded is not None:
+                problems.append(
+                    ConfigProblem(
+                        item.sync.name,
+                        "identifier",
+                        f"changed from `{recorded}`: its sync state is keyed by the old "
+                        "identifier, so this is a new sync; run with --full-refresh to send "
+                        "everything under the new one (use --dry-run first to see the cost)",
+                    )
+                )
+        if problems:
+            raise ConfigErrors(problems)
     runs: list[ModelRun] = []
     reports: list[ModelReport] = []
     started_at = _utc_now()
@@ -346,10 +358,19 @@ def _run(
             report.fail(f"duplicate {what} values, nothing sent for this model: {shown}")
             reporter.error(f"{sync.name}: {report.message}")
             continue
+        if not options.dry_run:
+            state.record_identifier()
         builder = PayloadBuilder(index, item, json_columns.get(sync.unique_id, frozenset()))
         report.counts = state.freeze(builder.carried if sync.object != "users" else ())
         report.seconds = time.monotonic() - model_started
         reporter.model_delta(report)
+        too_many = _too_many_deletes(state, report, options)
+        if too_many:
+            report.status = "aborted"
+            report.message = too_many
+            reporter.error(f"{sync.name}: {too_many}")
+            state.drop_pending()
+            continue
         runs.append(ModelRun(index, item, state, builder, report))
 
     if options.dry_run:
@@ -404,8 +425,32 @@ def _run(
         return SyncReport(
             run_id, reports, 3, time.monotonic() - started, f"aborted: {aborted}", send_seconds
         )
+    if any(r.status == "aborted" for r in reports):  # the delete guard stopped a model
+        message = "; ".join(f"{r.name}: {r.message}" for r in reports if r.status == "aborted")
+        return SyncReport(run_id, reports, 3, time.monotonic() - started, message, send_seconds)
     exit_code = 1 if any(r.status in ("partial", "failed") for r in reports) else 0
     return SyncReport(run_id, reports, exit_code, time.monotonic() - started, "", send_seconds)
+
+
+LARGE_DELETE_SHARE = 0.2
+LARGE_DELETE_MIN = 10
+
+
+def _too_many_deletes(state: ModelState, report: ModelReport, options: SyncOptions) -> str | None:
+    """The guard: a run that would unset or delete more than 20% (and more than 10) of the
+    users a model delivered stops that model, unless --allow-large-deletes."""
+    deleted = report.counts.deleted
+    if deleted <= LARGE_DELETE_MIN or options.allow_large_deletes or options.dry_run:
+        return None
+    delivered = state.delivered()
+    if deleted <= LARGE_DELETE_SHARE * delivered:
+        return None
+    verb = "delete" if state.resolved.sync.on_delete == "delete" else "unset"
+    return (
+        f"would {verb} {deleted} of the {delivered} users it delivered "
+        f"({deleted / max(delivered, 1):.0%}, over the {LARGE_DELETE_SHARE:.0%} guard); nothing "
+        "sent for this model. If that is intended, rerun with --allow-large-deletes"
+    )
 
 
 DRY_RUN_EXAMPLES = 3
@@ -445,10 +490,9 @@ def _deliver(
     by_index = {run.index: run for run in runs}
     committer = Committer(runs)
     limiter = RateLimiter(options.rate_limit, options.rate_window)
-    pool = Pool(
-        Deliverer(client, limiter, RetryPolicy(max_retries=options.max_retries)),
-        options.concurrency,
-    )
+    deleter = RateLimiter(DELETE_RATE_LIMIT, DELETE_RATE_WINDOW)
+    policy = RetryPolicy(max_retries=options.max_retries)
+    pool = Pool(Deliverer(client, limiter, policy, delete_limiter=deleter), options.concurrency)
     merged = heapq.merge(*(run.objects() for run in runs), key=attrgetter("user"))
     with StopSignals() as stop:
         try:

@@ -134,10 +134,14 @@
   canonical text differs from the state's. Per attribute: v<i> the value to send, c<i> whether it
   changed. t<i> is what the state records once Braze acknowledges the row.
 -#}
-{% macro users_delta_sql(model, key_column, attributes, state, pending) %}
-  {{ return(adapter.dispatch('users_delta_sql', 'dbt_braze')(model, key_column, attributes, state, pending)) }}
+{% macro users_delta_sql(model, key_column, attributes, state, pending, include_deleted=false) %}
+  {{ return(adapter.dispatch('users_delta_sql', 'dbt_braze')(model, key_column, attributes, state, pending, include_deleted)) }}
 {% endmacro %}
-{% macro default__users_delta_sql(model, key_column, attributes, state, pending) %}
+{#-
+  include_deleted (on_delete unset or delete): identifiers delivered before that left the model
+  come out as change_kind 'deleted', with c<i> true where the last delivered value was not null.
+-#}
+{% macro default__users_delta_sql(model, key_column, attributes, state, pending, include_deleted) %}
   {% set sql %}
     create table {{ dbt_braze.relation(pending) }} as
     with source as (
@@ -159,10 +163,22 @@
       from source
       left join {{ dbt_braze.relation(state) }} as state
         on source.braze_key = state.braze_key
+      {%- if include_deleted %}
+      union all
+      select
+        state.braze_key
+        {%- for a in attributes %}, null, null{% endfor %},
+        'deleted'
+        {%- for a in attributes %},
+        (state.{{ adapter.quote(a.state_column) }} is not null)
+        {%- endfor %}
+      from {{ dbt_braze.relation(state) }} as state
+      where not exists (select 1 from source where source.braze_key = state.braze_key)
+      {%- endif %}
     )
     select row_number() over (order by {{ dbt_braze.order_key('braze_key') }}) as seq, *
     from compared
-    where change_kind = 'new'
+    where change_kind in ('new', 'deleted')
     {%- for a in attributes %} or c{{ loop.index0 }}{% endfor %}
   {% endset %}
   {{ return(sql) }}
@@ -269,6 +285,32 @@
 
 
 {# ------------------------------------------------------------------------------ shared #}
+
+{#- Which identifier each model's state is keyed by: changing it makes a new sync. -#}
+{% macro create_sync_models_sql() %}
+  {{ return(adapter.dispatch('create_sync_models_sql', 'dbt_braze')()) }}
+{% endmacro %}
+{% macro default__create_sync_models_sql() %}
+  {% set sql %}
+    create table if not exists {{ dbt_braze.relation('sync_models') }} (
+      model_unique_id {{ dbt.type_string() }},
+      object {{ dbt.type_string() }},
+      identifier {{ dbt.type_string() }},
+      updated_at {{ dbt.type_timestamp() }}
+    )
+  {% endset %}
+  {{ return(sql) }}
+{% endmacro %}
+
+{% macro sync_model_identifier_sql(model_unique_id) -%}
+  select identifier from {{ dbt_braze.relation('sync_models') }}
+  where model_unique_id = {{ dbt_braze.literal(model_unique_id) }}
+{%- endmacro %}
+
+{% macro forget_sync_model_sql(model_unique_id) -%}
+  delete from {{ dbt_braze.relation('sync_models') }}
+  where model_unique_id = {{ dbt_braze.literal(model_unique_id) }}
+{%- endmacro %}
 
 {#- Identifier values (or event/purchase ids) that occur more than once, with their counts. -#}
 {% macro duplicates_sql(model, column, limit=5) %}

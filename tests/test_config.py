@@ -564,3 +564,25 @@ def test_braze_meta_falls_back_to_top_level_meta(node: dict[str, Any]) -> None:
 def test_braze_meta_is_none_when_no_meta_declares_braze() -> None:
     assert braze_meta({"config": {"meta": {"owner": "x"}}, "meta": {}}) is None
     assert braze_meta({}) is None
+
+
+def test_a_property_mapping_does_not_rename_the_model() -> None:
+    from dbt_braze.config import parse_sync
+
+    sync, problems = parse_sync(
+        "model.p.purchases",
+        "purchases",
+        '"db"."main"."purchases"',
+        {
+            "object": "purchases",
+            "identifier": {"external_id": "u"},
+            "purchase_id": "id",
+            "product_id": "sku",
+            "currency": "cur",
+            "price": "price",
+            "time": "at",
+            "properties": {"coupon": "coupon"},
+        },
+    )
+    assert problems == [] and sync is not None
+    assert sync.name == "purchases"

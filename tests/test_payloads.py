@@ -268,13 +268,24 @@ def test_attribute_changed_to_null_is_sent_as_none() -> None:
     assert obj.data_points == 1
 
 
-def test_deleted_user_sends_null_for_every_mapped_attribute() -> None:
+def test_deleted_user_sends_null_for_every_attribute_it_had_and_never_recreates() -> None:
     obj = built(
         users_builder().user_object(user_row("u1", "deleted", ("a@x.io", "pro"), (True, True)))
     )
 
-    assert obj.body == {"external_id": "u1", "email": None, "plan": None}
+    assert obj.body == {
+        "external_id": "u1",
+        "email": None,
+        "plan": None,
+        "_update_existing_only": True,
+    }
     assert obj.data_points == 2
+
+
+def test_deleted_user_with_nothing_delivered_needs_no_request() -> None:
+    out = users_builder().user_object(user_row("u1", "deleted", (None, None), (False, False)))
+
+    assert out is None
 
 
 def test_attribute_values_are_converted_by_type() -> None:
@@ -307,13 +318,16 @@ def test_user_object_belongs_to_one_user_string_per_identifier() -> None:
     assert first.user.endswith(":u1")
 
 
-@pytest.mark.parametrize("kind", ["external_id", "braze_id", "email", "phone"])
-def test_single_column_identifier_kinds_identify_the_object(kind: str) -> None:
+@pytest.mark.parametrize(
+    ("kind", "key"),
+    [("external_id", "id-1"), ("braze_id", "id-1"), ("email", "b@y.io"), ("phone", "+14155550100")],
+)
+def test_single_column_identifier_kinds_identify_the_object(kind: str, key: str) -> None:
     builder = users_builder(identifier=Identifier(kind, "the_id"))
 
-    obj = built(builder.user_object(user_row("id-1", "new", ("a@x.io", "pro"), (True, True))))
+    obj = built(builder.user_object(user_row(key, "new", ("a@x.io", "pro"), (True, True))))
 
-    assert obj.body == {kind: "id-1", "email": "a@x.io", "plan": "pro"}
+    assert obj.body == {kind: key, "email": "a@x.io", "plan": "pro"}
     assert "_update_existing_only" not in obj.body
 
 
