@@ -85,6 +85,28 @@ class EmulatorProcess:
         self.process.wait(10)
 
 
+def users_sql(n: int) -> str:
+    """n users with 10 attributes of every common type, generated inside DuckDB."""
+    return f"""
+select 'user-' || i as user_id,
+       'First' || (i % 1000) as first_name,
+       'Last' || (i % 5000) as last_name,
+       'user' || i || '@example.com' as email,
+       'plan-' || (i % 7) as plan,
+       i % 100000 as score,
+       (i % 2 = 0) as active,
+       date '2020-01-01' + cast(i % 2000 as integer) as signup_date,
+       timestamp '2026-01-01' + to_seconds(i) as last_seen_at,
+       cast((i % 10000) / 100.0 as decimal(12, 2)) as lifetime_value,
+       ['tag' || (i % 5), 'tag' || (i % 3)] as tags
+from range({n}) t(i)
+"""
+
+
+USERS_META = {"object": "users", "identifier": {"external_id": "user_id"}}
+ATTRIBUTES = 10
+
+
 def sync(root: Path, emulator_url: str, *args: str, measure_memory: bool = False) -> dict:
     """Run `dbt-braze sync`; return its results file, plus peak RSS in MB if asked."""
     command = [str(BIN / "dbt-braze"), "sync", "--project-dir", str(root), "-q", *args]

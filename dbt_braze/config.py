@@ -24,7 +24,16 @@ RESERVED_PROPERTIES: dict[str, frozenset[str]] = {
 # Keys each object accepts; their order is the order error messages list them in.
 _KEYS: dict[str, tuple[str, ...]] = {
     "users": ("object", "identifier", "attributes", "exclude", "mode", "on_delete"),
-    "events": ("object", "identifier", "event_id", "name", "time", "properties", "mode"),
+    "events": (
+        "object",
+        "identifier",
+        "event_id",
+        "name",
+        "time",
+        "properties",
+        "mode",
+        "lookback",
+    ),
     "purchases": (
         "object",
         "identifier",
@@ -36,6 +45,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
         "time",
         "properties",
         "mode",
+        "lookback",
     ),
 }
 _REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -89,6 +99,9 @@ class ModelSync:
     fields: tuple[tuple[str, str], ...] = ()
     # events/purchases: property name -> column; None means "every column not used above"
     properties: tuple[tuple[str, str], ...] | None = None
+    # events/purchases: (amount, "minute" | "hour" | "day"): only consider rows newer than the
+    # latest delivered time less this
+    lookback: tuple[int, str] | None = None
 
     def field(self, name: str) -> str | None:
         return dict(self.fields).get(name)
@@ -158,7 +171,7 @@ def parse_sync(
     mode = _parse_choice(raw, "mode", MODES, "upsert", problem)
     on_delete = _parse_choice(raw, "on_delete", ON_DELETE, "ignore", problem)
 
-    attributes = exclude = fields = properties = None
+    attributes = exclude = fields = properties = lookback = None
     if obj == "users":
         attributes = _parse_mapping(raw, "attributes", problem)
         exclude = _parse_names(raw, "exclude", problem)
@@ -176,6 +189,7 @@ def parse_sync(
             else:
                 fields.append((key, value))
         properties = _parse_mapping(raw, "properties", problem)
+        lookback = _parse_lookback(raw.get("lookback"), problem)
         for prop in properties or ():
             if prop.startswith("$") or prop in RESERVED_PROPERTIES[obj]:
                 problem(f"properties.{prop}", f"`{prop}` is reserved by Braze for {obj}; rename it")
@@ -195,6 +209,7 @@ def parse_sync(
             exclude=tuple(exclude or ()),
             fields=tuple(fields or ()),
             properties=tuple(properties.items()) if properties is not None else None,
+            lookback=lookback,
         ),
         problems,
     )
@@ -258,6 +273,22 @@ def resolve_fields(
     if problems:
         return None, problems
     return ResolvedSync(sync, identifier_column, tuple(mapped), tuple(fields)), []
+
+
+_LOOKBACK_UNITS = {"minute": "minute", "hour": "hour", "day": "day"}
+
+
+def _parse_lookback(raw: object, problem) -> tuple[int, str] | None:  # type: ignore[no-untyped-def]
+    """'3 days', '12 hours', '30 minutes' -> (3, 'day'), ..."""
+    if raw is None:
+        return None
+    parts = str(raw).split()
+    if len(parts) == 2 and parts[0].isdigit() and int(parts[0]) > 0:
+        unit = _LOOKBACK_UNITS.get(parts[1].lower().rstrip("s"))
+        if unit:
+            return int(parts[0]), unit
+    problem("lookback", f"expected a duration such as '3 days' or '12 hours', got {_show(raw)}")
+    return None
 
 
 def _parse_identifier(raw: object, problem) -> Identifier | None:  # type: ignore[no-untyped-def]

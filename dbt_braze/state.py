@@ -189,14 +189,19 @@ class ModelState:
             )
         else:
             self.carried = list(carried)
+            lookback = None
+            if sync.lookback is not None:
+                lookback = {"amount": sync.lookback[0], "unit": sync.lookback[1]}
             sql = wh.render(
                 "objects_delta_sql",
                 model=sync.relation,
                 key_column=self.resolved.identifier_column,
                 id_column=self.resolved.field(sync.id_field or ""),
+                time_column=self.resolved.field("time"),
                 columns=self.carried,
                 state=self.state_table,
                 pending=self.pending_table,
+                lookback=lookback,
             )
         wh.run(sql)
         (total,) = wh.fetch(wh.render("count_rows_sql", model=sync.relation))[0]

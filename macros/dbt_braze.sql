@@ -228,27 +228,41 @@
   {% set sql %}
     create table if not exists {{ dbt_braze.relation(state) }} (
       object_id {{ dbt.type_string() }},
+      object_time {{ dbt.type_timestamp() }},
       delivered_at {{ dbt.type_timestamp() }}
     )
   {% endset %}
   {{ return(sql) }}
 {% endmacro %}
 
-{#- columns: the model columns to carry, in order; they become x0, x1, ... -#}
-{% macro objects_delta_sql(model, key_column, id_column, columns, state, pending) %}
-  {{ return(adapter.dispatch('objects_delta_sql', 'dbt_braze')(model, key_column, id_column, columns, state, pending)) }}
+{#-
+  columns: the model columns to carry, in order; they become x0, x1, ...
+  lookback: none, or {amount, unit}: only rows whose time is newer than the latest delivered
+  time less the lookback are considered, so the anti-join does not rescan all history.
+-#}
+{% macro objects_delta_sql(model, key_column, id_column, time_column, columns, state, pending, lookback=none) %}
+  {{ return(adapter.dispatch('objects_delta_sql', 'dbt_braze')(model, key_column, id_column, time_column, columns, state, pending, lookback)) }}
 {% endmacro %}
-{% macro default__objects_delta_sql(model, key_column, id_column, columns, state, pending) %}
+{% macro default__objects_delta_sql(model, key_column, id_column, time_column, columns, state, pending, lookback) %}
   {% set sql %}
     create table {{ dbt_braze.relation(pending) }} as
     with source as (
       select
         {{ dbt_braze.canonical_text(adapter.quote(key_column)) }} as braze_key,
-        {{ dbt_braze.canonical_text(adapter.quote(id_column)) }} as object_id
+        {{ dbt_braze.canonical_text(adapter.quote(id_column)) }} as object_id,
+        cast({{ adapter.quote(time_column) }} as {{ dbt.type_timestamp() }}) as object_time
         {%- for column in columns %},
         {{ adapter.quote(column) }} as x{{ loop.index0 }}
         {%- endfor %}
       from {{ model }}
+      {%- if lookback %}
+      where {{ adapter.quote(time_column) }} is null
+         or not exists (select 1 from {{ dbt_braze.relation(state) }})
+         or cast({{ adapter.quote(time_column) }} as {{ dbt.type_timestamp() }}) >= (
+              select {{ dbt.dateadd(lookback.unit, -lookback.amount, 'max(object_time)') }}
+              from {{ dbt_braze.relation(state) }}
+            )
+      {%- endif %}
     )
     select row_number() over (order by {{ dbt_braze.order_key('braze_key') }}, object_id) as seq, 'new' as change_kind, source.*
     from source
@@ -275,8 +289,8 @@
 {% endmacro %}
 {% macro default__objects_commit_sql(state, pending, ranges) %}
   {% set sql %}
-    insert into {{ dbt_braze.relation(state) }} (object_id, delivered_at)
-    select object_id, {{ dbt.current_timestamp() }}
+    insert into {{ dbt_braze.relation(state) }} (object_id, object_time, delivered_at)
+    select object_id, object_time, {{ dbt.current_timestamp() }}
     from {{ dbt_braze.relation(pending) }}
     where {{ dbt_braze.seq_in_ranges(ranges) }} and braze_key is not null and object_id is not null
   {% endset %}

@@ -586,3 +586,38 @@ def test_a_property_mapping_does_not_rename_the_model() -> None:
     )
     assert problems == [] and sync is not None
     assert sync.name == "purchases"
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [("3 days", (3, "day")), ("12 hours", (12, "hour")), ("1 minute", (1, "minute"))],
+)
+def test_lookback_durations(text: str, parsed: tuple[int, str]) -> None:
+    from dbt_braze.config import parse_sync
+
+    raw = {
+        "object": "events",
+        "identifier": {"external_id": "u"},
+        "event_id": "id",
+        "name": "n",
+        "time": "t",
+        "lookback": text,
+    }
+    sync, problems = parse_sync("model.p.e", "e", "e", raw)
+    assert problems == [] and sync is not None and sync.lookback == parsed
+
+
+@pytest.mark.parametrize("text", ["3", "soon", "-2 days", "2 weeks", 5])
+def test_a_lookback_that_is_not_a_duration_is_refused(text: object) -> None:
+    from dbt_braze.config import parse_sync
+
+    raw = {
+        "object": "events",
+        "identifier": {"external_id": "u"},
+        "event_id": "id",
+        "name": "n",
+        "time": "t",
+        "lookback": text,
+    }
+    _, problems = parse_sync("model.p.e", "e", "e", raw)
+    assert [p.key for p in problems] == ["lookback"]

@@ -470,3 +470,47 @@ def test_mapping_changes_send_only_what_they_must(project: Project) -> None:
     refreshed = project.sync("--full-refresh")
     assert refreshed.returncode == 0, refreshed.output
     assert project.emulator.user_attributes(external_id="a@x.io") == {"score": 1}
+
+
+# ------------------------------------------------------------------------------ lookback
+
+
+def test_lookback_considers_only_events_newer_than_the_last_delivered_less_the_lookback(
+    project: Project,
+) -> None:
+    def setup(p: Project) -> None:
+        p.write(
+            "seeds/seed_events.csv",
+            "event_id,user_id,event_name,occurred_at\n"
+            "e1,u1,visit,2026-11-20 10:00:00\n"
+            "e2,u1,visit,2026-11-28 10:00:00\n",
+        )
+        p.model(
+            "visits",
+            "select * from {{ ref('seed_events') }}",
+            {
+                "object": "events",
+                "identifier": {"external_id": "user_id"},
+                "event_id": "event_id",
+                "name": "event_name",
+                "time": "occurred_at",
+                "lookback": "2 days",
+            },
+        )
+
+    project = built("lookback", project, setup)
+    assert project.sync().returncode == 0
+    assert len(project.emulator.events) == 2
+
+    # Late arrivals: one within two days of the latest delivered event, one older.
+    project.sql("insert into seed_events values ('e3', 'u1', 'visit', '2026-11-27 09:00:00')")
+    project.sql("insert into seed_events values ('e4', 'u1', 'visit', '2026-11-25 09:00:00')")
+    run = project.sync()
+
+    assert run.returncode == 0, run.output
+    assert sorted(e["time"] for e in project.emulator.events) == [
+        "2026-11-20T10:00:00Z",
+        "2026-11-27T09:00:00Z",
+        "2026-11-28T10:00:00Z",
+    ]
+    assert run.model("visits")["rows_new"] == 1

@@ -1,0 +1,40 @@
+"""Figure 3: the initial sync of N users into the emulator (its own process, no latency, no
+rate limit): seconds, requests per second and peak memory of the sync process, at 1,000,000
+and 3,000,000 users (targets: peak under 400 MB, and within 20% between the two sizes).
+
+Usage: python benchmarks/initial_sync.py [--users 1000000 3000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from _harness import USERS_META, EmulatorProcess, make_project, sync, users_sql
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--users", type=int, nargs="+", default=[1_000_000, 3_000_000])
+args = parser.parse_args()
+
+peaks = []
+for n in args.users:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = make_project(Path(tmp), {"users": (users_sql(n), USERS_META)})
+        emulator = EmulatorProcess()
+        try:
+            results = sync(root, emulator.url, "--rate-limit", "1000000", measure_memory=True)
+            stored = len(emulator.state()["profiles"])
+        finally:
+            emulator.stop()
+    model = results["models"][0]
+    peaks.append(results["peak_rss_mb"])
+    print(
+        f"{n:,} users: {results['wall_seconds']:.1f} s end to end, "
+        f"{results['send_seconds']:.1f} s sending, {model['requests']:,} requests, "
+        f"{model['requests'] / results['send_seconds']:.0f} requests/s, "
+        f"{n / results['send_seconds']:,.0f} users/s, peak {results['peak_rss_mb']:.0f} MB, "
+        f"stored in the emulator: {stored:,}, status {model['status']}"
+    )
+if len(peaks) > 1:
+    print(f"peak memory, largest vs smallest: {max(peaks) / min(peaks) - 1:+.0%}  (target within 20%)")
