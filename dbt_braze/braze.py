@@ -91,8 +91,12 @@ class Batch:
         )
 
 
+# One encoder for the run: json.dumps with options builds a new encoder on every call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def encode(obj: BrazeObject) -> bytes:
-    return json.dumps(obj.body, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(obj.body).encode()
 
 
 def batches(
@@ -213,6 +217,10 @@ class BrazeClient:
         self._session.headers.update(
             {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
         )
+        # Proxy settings are read from the environment once, here: with trust_env on, requests
+        # re-reads them (and ~/.netrc) on every request, a cost paid per request at 1,000/s.
+        self._proxies = requests.utils.get_environ_proxies(self.endpoint)
+        self._session.trust_env = False
 
     def close(self) -> None:
         self._session.close()
@@ -274,7 +282,9 @@ class BrazeClient:
     def _post(self, path: str, payload: bytes) -> requests.Response:
         url = self.endpoint + path
         try:
-            response = self._session.post(url, data=payload, timeout=self.timeout)
+            response = self._session.post(
+                url, data=payload, timeout=self.timeout, proxies=self._proxies
+            )
         except requests.Timeout as e:
             raise BrazeServerError(f"timed out waiting for Braze ({type(e).__name__})") from None
         except requests.ConnectionError as e:

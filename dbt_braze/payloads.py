@@ -67,44 +67,76 @@ class InvalidValue(ValueError):
 
 def to_json_value(value: Any, *, nested: bool = False) -> Any:
     """A warehouse value as Braze expects it; raises InvalidValue for what Braze cannot take."""
-    kind = type(value)  # the exact types first: this runs for every value sent
-    if kind is str:
-        if len(value) > MAX_STRING:
-            raise InvalidValue(f"text of {len(value)} characters (Braze's limit is {MAX_STRING})")
-        return value
-    if kind is int or kind is bool or value is None:
-        return value
-    if value is None or isinstance(value, bool | str):
-        if isinstance(value, str) and len(value) > MAX_STRING:
-            raise InvalidValue(f"text of {len(value)} characters (Braze's limit is {MAX_STRING})")
-        return value
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise InvalidValue(f"number {value} (Braze takes only finite numbers)")
-        return value
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise InvalidValue(f"number {value} (Braze takes only finite numbers)")
-        # By the column's scale, not the value, so one attribute keeps one JSON type.
-        exponent = value.as_tuple().exponent
-        return int(value) if isinstance(exponent, int) and exponent >= 0 else float(value)
-    if isinstance(value, dt.datetime):
-        text = timestamp_text(value)
-        return {"$time": text} if nested else text
-    if isinstance(value, dt.date):
-        text = value.isoformat()
-        return {"$time": text} if nested else text
-    if isinstance(value, dt.time | uuid.UUID):
-        return str(value)
-    if isinstance(value, list | tuple):
-        if len(value) > MAX_ARRAY_ITEMS:
-            raise InvalidValue(f"array of {len(value)} items (Braze's limit is {MAX_ARRAY_ITEMS})")
-        return [to_json_value(v, nested=nested) for v in value]
-    if isinstance(value, dict):
-        return {_nested_key(k): to_json_value(v, nested=True) for k, v in value.items()}
+    convert = _BY_TYPE.get(type(value))  # exact types first: this runs for every value sent
+    if convert is None:
+        convert = next((c for t, c in _BY_TYPE.items() if isinstance(value, t)), _unsupported)
+    return convert(value, nested)
+
+
+def _same(value: Any, nested: bool) -> Any:
+    return value
+
+
+def _text(value: str, nested: bool) -> str:
+    if len(value) > MAX_STRING:
+        raise InvalidValue(f"text of {len(value)} characters (Braze's limit is {MAX_STRING})")
+    return value
+
+
+def _float(value: float, nested: bool) -> float:
+    if not math.isfinite(value):
+        raise InvalidValue(f"number {value} (Braze takes only finite numbers)")
+    return value
+
+
+def _decimal(value: Decimal, nested: bool) -> int | float:
+    if not value.is_finite():
+        raise InvalidValue(f"number {value} (Braze takes only finite numbers)")
+    # By the column's scale, not the value, so one attribute keeps one JSON type.
+    exponent = value.as_tuple().exponent
+    return int(value) if isinstance(exponent, int) and exponent >= 0 else float(value)
+
+
+def _timestamp(value: dt.datetime, nested: bool) -> Any:
+    text = timestamp_text(value)
+    return {"$time": text} if nested else text
+
+
+def _date(value: dt.date, nested: bool) -> Any:
+    text = value.isoformat()
+    return {"$time": text} if nested else text
+
+
+def _array(value: list[Any] | tuple[Any, ...], nested: bool) -> list[Any]:
+    if len(value) > MAX_ARRAY_ITEMS:
+        raise InvalidValue(f"array of {len(value)} items (Braze's limit is {MAX_ARRAY_ITEMS})")
+    return [to_json_value(v, nested=nested) for v in value]
+
+
+def _object(value: dict[Any, Any], nested: bool) -> dict[str, Any]:
+    return {_nested_key(k): to_json_value(v, nested=True) for k, v in value.items()}
+
+
+def _unsupported(value: Any, nested: bool) -> Any:
     raise InvalidValue(f"a value of type {type(value).__name__}, which Braze cannot store")
+
+
+# Order matters for subclasses: bool before int, datetime before date.
+_BY_TYPE: dict[type, Callable[[Any, bool], Any]] = {
+    str: _text,
+    type(None): _same,
+    bool: _same,
+    int: _same,
+    float: _float,
+    Decimal: _decimal,
+    dt.datetime: _timestamp,
+    dt.date: _date,
+    dt.time: lambda value, nested: str(value),
+    uuid.UUID: lambda value, nested: str(value),
+    list: _array,
+    tuple: _array,
+    dict: _object,
+}
 
 
 def _from_json_text(value: Any) -> Any:
@@ -143,8 +175,11 @@ def _nested_key(key: Any) -> str:
     return text
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def _json_size(value: Any) -> int:
-    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    return len(_ENCODER.encode(value).encode())
 
 
 def _data_points(value: Any) -> int:
@@ -230,7 +265,10 @@ class PayloadBuilder:
             if converted is None and row.change_kind == "new":
                 continue  # never delivered: nothing to unset
             attributes[name] = converted
-            nested = isinstance(converted, dict) and "$time" not in converted
+            if type(converted) is not dict:
+                points += 1
+                continue
+            nested = "$time" not in converted
             if nested and _json_size(converted) > MAX_NESTED_BYTES:
                 return self._reject(
                     row.seq, row.key, f"attribute `{name}`: nested object over 100 KB", body
