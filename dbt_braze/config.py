@@ -125,9 +125,21 @@ class ResolvedSync:
     mapped: tuple[tuple[str, str], ...]
     # events/purchases: Braze field -> column
     fields: tuple[tuple[str, str], ...] = field(default=())
+    # column -> the warehouse's type name, when known (sync reads them from the warehouse)
+    column_types: tuple[tuple[str, str], ...] = field(default=())
 
     def field(self, name: str) -> str | None:
         return dict(self.fields).get(name)
+
+    def columns_of_type(self, *kinds: str) -> frozenset[str]:
+        """Columns whose type name starts with one of `kinds` (case-insensitive)."""
+        return frozenset(
+            name for name, type_ in self.column_types if type_.lower().startswith(kinds)
+        )
+
+
+TEMPORAL_TYPES = ("date", "timestamp", "datetime")
+JSON_TYPES = ("json",)  # json, jsonb
 
 
 def braze_meta(node: Mapping[str, object]) -> object | None:
@@ -216,7 +228,7 @@ def parse_sync(
 
 
 def resolve_fields(
-    sync: ModelSync, columns: Sequence[str], source: str
+    sync: ModelSync, columns: Sequence[str], source: str, types: Sequence[str] | None = None
 ) -> tuple[ResolvedSync | None, list[ConfigProblem]]:
     """Check every column the spec names against `columns`; `source` says where they came from."""
     by_lower = {c.lower(): c for c in columns}
@@ -270,9 +282,21 @@ def resolve_fields(
                     )
                 )
 
+    column_types = tuple(zip(columns, types, strict=True)) if types is not None else ()
+    time_column = dict(fields).get("time")
+    if sync.lookback and types is not None and time_column is not None:
+        time_type = dict(column_types)[time_column]
+        if not time_type.lower().startswith(TEMPORAL_TYPES):
+            problems.append(
+                ConfigProblem(
+                    sync.name,
+                    "lookback",
+                    f"needs `time` to be a date or timestamp column; `{time_column}` is {time_type}",
+                )
+            )
     if problems:
         return None, problems
-    return ResolvedSync(sync, identifier_column, tuple(mapped), tuple(fields)), []
+    return ResolvedSync(sync, identifier_column, tuple(mapped), tuple(fields), column_types), []
 
 
 _LOOKBACK_UNITS = {"minute": "minute", "hour": "hour", "day": "day"}

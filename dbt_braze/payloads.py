@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from dbt_braze.config import RESERVED_PROPERTIES, ResolvedSync
+from dbt_braze.config import JSON_TYPES, RESERVED_PROPERTIES, ResolvedSync
 
 MAX_STRING = 255  # characters, attribute and property string values
 MAX_ARRAY_ITEMS = 500  # attribute arrays (Braze's default limit)
@@ -193,11 +193,13 @@ class PayloadBuilder:
     """Builds one model's Braze objects from its delta rows."""
 
     def __init__(
-        self, model: int, resolved: ResolvedSync, json_columns: frozenset[str] = frozenset()
+        self, model: int, resolved: ResolvedSync, json_columns: frozenset[str] | None = None
     ):
         self.model = model
         self.resolved = resolved
         self.sync = resolved.sync
+        if json_columns is None:  # the warehouse hands JSON columns over as text
+            json_columns = resolved.columns_of_type(*JSON_TYPES)
         self.json_columns = {c.lower() for c in json_columns}
         identifier = self.sync.identifier
         self._id_kind = identifier.kind

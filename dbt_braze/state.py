@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from dbt_braze.config import ResolvedSync
+from dbt_braze.config import TEMPORAL_TYPES, ResolvedSync
 from dbt_braze.payloads import ObjectDelta, Rejection, UserDelta
 from dbt_braze.warehouse import Warehouse
 
@@ -197,7 +197,7 @@ class ModelState:
                 model=sync.relation,
                 key_column=self.resolved.identifier_column,
                 id_column=self.resolved.field(sync.id_field or ""),
-                time_column=self.resolved.field("time"),
+                time_column=self._temporal_time_column(),
                 columns=self.carried,
                 state=self.state_table,
                 pending=self.pending_table,
@@ -248,6 +248,13 @@ class ModelState:
                 ranges=ranges,
             )
         wh.run(*statements)
+
+    def _temporal_time_column(self) -> str | None:
+        """The time column, when the warehouse types it as a date or timestamp: only then is
+        it recorded (for lookback). A text time is passed to Braze as it is, row by row."""
+        column = self.resolved.field("time")
+        typed = self.resolved.columns_of_type(*TEMPORAL_TYPES)
+        return column if column in typed or not self.resolved.column_types else None
 
     def drop_pending(self) -> None:
         self.warehouse.run(self.warehouse.render("drop_table_sql", identifier=self.pending_table))

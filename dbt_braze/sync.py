@@ -156,9 +156,8 @@ def validate_project(
 
 def check_columns(
     warehouse: Warehouse, models: dict[str, BrazeModel], syncs: list[ModelSync]
-) -> tuple[list[ResolvedSync], dict[str, frozenset[str]], list[ConfigProblem]]:
+) -> tuple[list[ResolvedSync], list[ConfigProblem]]:
     resolved: list[ResolvedSync] = []
-    json_columns: dict[str, frozenset[str]] = {}
     problems: list[ConfigProblem] = []
     for sync in syncs:
         model = models[sync.unique_id]
@@ -170,14 +169,13 @@ def check_columns(
                 )
             )
             continue
-        found, issues = resolve_fields(sync, [c.name for c in columns], "warehouse columns")
+        found, issues = resolve_fields(
+            sync, [c.name for c in columns], "warehouse columns", [c.data_type for c in columns]
+        )
         problems.extend(issues)
         if found is not None:
             resolved.append(found)
-            json_columns[sync.unique_id] = frozenset(
-                c.name for c in columns if c.data_type.lower() in ("json", "jsonb")
-            )
-    return resolved, json_columns, problems
+    return resolved, problems
 
 
 @dataclass
@@ -190,8 +188,9 @@ class ModelRun:
     builder: PayloadBuilder
     report: ModelReport
     acknowledged: list[int] = field(default_factory=list)
-    rejections: list[Rejection] = field(default_factory=list)
-    rejection_source: list[str] = field(default_factory=list)
+    # Rejections waiting to be written to braze_rejections, by source; None: only counted
+    # (a dry run writes nothing).
+    rejections: dict[str, list[Rejection]] | None = field(default_factory=dict)
 
     def objects(self) -> Iterator[BrazeObject]:
         build = self.builder.user_object if self.state.is_users else self.builder.event_object
@@ -205,17 +204,26 @@ class ModelRun:
                 yield out
 
     def reject(self, rejection: Rejection, source: str) -> None:
-        self.rejections.append(rejection)
-        self.rejection_source.append(source)
+        if self.rejections is not None:
+            self.rejections.setdefault(source, []).append(rejection)
         self.report.rejected += 1
+
+    def record_rejections(self, log: RunLog, run_id: str) -> None:
+        """Written as they come, so a run full of bad rows does not hold them all."""
+        for source, rejections in (self.rejections or {}).items():
+            log.record_rejections(run_id, self.report.unique_id, rejections, source)
+        if self.rejections:
+            self.rejections = {}
 
 
 class Committer:
     """Commits acknowledged rows in small groups: after a crash, at most the rows of requests
     in flight plus COMMIT_EVERY_SECONDS of acknowledgements are sent again."""
 
-    def __init__(self, runs: list[ModelRun]) -> None:
+    def __init__(self, runs: list[ModelRun], log: RunLog, run_id: str) -> None:
         self.runs = runs
+        self.log = log
+        self.run_id = run_id
         self.last = time.monotonic()
         self.waiting = 0
 
@@ -235,6 +243,7 @@ class Committer:
             if run.acknowledged:
                 run.state.commit(run.acknowledged)
                 run.acknowledged = []
+            run.record_rejections(self.log, self.run_id)
         self.waiting = 0
         self.last = time.monotonic()
 
@@ -297,11 +306,11 @@ def run_sync(options: SyncOptions, reporter: Reporter) -> SyncReport:
                     f"packages.yml, or pip install dbt-braze=={version}).\n{PACKAGES_SNIPPET}"
                 )
             models = {m.unique_id: m for m in chosen}
-            resolved, json_columns, column_problems = check_columns(wh, models, syncs)
+            resolved, column_problems = check_columns(wh, models, syncs)
             problems += column_problems
             if problems:
                 raise ConfigErrors(problems)
-            return _run(wh, resolved, json_columns, client, options, reporter, run_id, started)
+            return _run(wh, resolved, client, options, reporter, run_id, started)
     except WarehouseError as e:
         raise Aborted(f"warehouse error: {e}") from None
     finally:
@@ -312,7 +321,6 @@ def run_sync(options: SyncOptions, reporter: Reporter) -> SyncReport:
 def _run(
     wh: Warehouse,
     resolved: list[ResolvedSync],
-    json_columns: dict[str, frozenset[str]],
     client: BrazeClient | None,
     options: SyncOptions,
     reporter: Reporter,
@@ -360,7 +368,7 @@ def _run(
             continue
         if not options.dry_run:
             state.record_identifier()
-        builder = PayloadBuilder(index, item, json_columns.get(sync.unique_id, frozenset()))
+        builder = PayloadBuilder(index, item)
         report.counts = state.freeze(builder.carried if sync.object != "users" else ())
         report.seconds = time.monotonic() - model_started
         reporter.model_delta(report)
@@ -374,6 +382,8 @@ def _run(
         runs.append(ModelRun(index, item, state, builder, report))
 
     if options.dry_run:
+        for run in runs:
+            run.rejections = None
         return _dry_run(runs, reports, reporter, run_id, started)
     aborted: str | None = None
     send_seconds = 0.0
@@ -386,7 +396,7 @@ def _run(
             assert client is not None
             sending = time.monotonic()
             try:
-                _deliver(runs, client, options, reporter)
+                _deliver(runs, client, options, reporter, Committer(runs, log, run_id))
             finally:
                 send_seconds = time.monotonic() - sending
     except (BrazeAuthError, RetriesExhausted, _Interrupted) as e:
@@ -397,11 +407,7 @@ def _run(
     finally:
         finished_at = _utc_now()
         for run in runs:
-            sources: dict[str, list[Rejection]] = {}
-            for rejection, source in zip(run.rejections, run.rejection_source, strict=True):
-                sources.setdefault(source, []).append(rejection)
-            for source, rejections in sources.items():
-                log.record_rejections(run_id, run.report.unique_id, rejections, source)
+            run.record_rejections(log, run_id)
             run.state.drop_pending()
         for report in reports:
             if report.status == "pending":
@@ -485,10 +491,13 @@ def _dry_run(
 
 
 def _deliver(
-    runs: list[ModelRun], client: BrazeClient, options: SyncOptions, reporter: Reporter
+    runs: list[ModelRun],
+    client: BrazeClient,
+    options: SyncOptions,
+    reporter: Reporter,
+    committer: Committer,
 ) -> None:
     by_index = {run.index: run for run in runs}
-    committer = Committer(runs)
     limiter = RateLimiter(options.rate_limit, options.rate_window)
     deleter = RateLimiter(DELETE_RATE_LIMIT, DELETE_RATE_WINDOW)
     policy = RetryPolicy(max_retries=options.max_retries)

@@ -250,7 +250,11 @@
       select
         {{ dbt_braze.canonical_text(adapter.quote(key_column)) }} as braze_key,
         {{ dbt_braze.canonical_text(adapter.quote(id_column)) }} as object_id,
+        {%- if time_column %}
         cast({{ adapter.quote(time_column) }} as {{ dbt.type_timestamp() }}) as object_time
+        {%- else %}
+        cast(null as {{ dbt.type_timestamp() }}) as object_time
+        {%- endif %}
         {%- for column in columns %},
         {{ adapter.quote(column) }} as x{{ loop.index0 }}
         {%- endfor %}
