@@ -3,7 +3,8 @@
 This is the only module that imports dbt. dbt's Python internals are not a stable API, so
 everything that touches them lives here, small: open the adapter, render this package's macros,
 execute statements, stream rows. Data rows never pass through agate (it is 15 times slower and
-holds the whole result); they stream from the DB-API cursor with `fetchmany`.
+holds the whole result); they stream from the DB-API cursor with `fetchmany`, from a server-side
+cursor on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import contextvars
 import os
 import queue
 import threading
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -70,10 +72,9 @@ class Warehouse:
 
     def stream(self, sql: str, batch_rows: int = STREAM_BATCH_ROWS) -> Iterator[list[tuple]]:
         """Rows of a large result, `batch_rows` at a time, on this thread's connection."""
+        read = _STREAMS.get(self.type, _stream_dbapi)
         try:
-            _, cursor = self.adapter.connections.add_query(sql, auto_begin=False)
-            while rows := cursor.fetchmany(batch_rows):
-                yield rows
+            yield from read(self.adapter, sql, batch_rows)
         except Exception as e:
             self._rollback()
             raise WarehouseError(_first_line(e)) from e
@@ -247,6 +248,43 @@ def _release(adapter: Any) -> None:
     from dbt.adapters.factory import reset_adapters
 
     reset_adapters()
+
+
+def _stream_dbapi(adapter: Any, sql: str, batch_rows: int) -> Iterator[list[tuple]]:
+    _, cursor = adapter.connections.add_query(sql, auto_begin=False)
+    while rows := cursor.fetchmany(batch_rows):
+        yield rows
+
+
+def _stream_postgres(adapter: Any, sql: str, batch_rows: int) -> Iterator[list[tuple]]:
+    """psycopg2's ordinary cursor receives the whole result before it returns the first row; a
+    named cursor is a server-side one, fetched `batch_rows` at a time."""
+    from psycopg2.extensions import TRANSACTION_STATUS_IDLE  # type: ignore[import-untyped,import-not-found]
+
+    handle = adapter.connections.get_thread_connection().handle
+    autocommit = handle.autocommit
+    if autocommit:
+        handle.autocommit = False  # a server-side cursor lives inside a transaction
+    began = handle.info.transaction_status == TRANSACTION_STATUS_IDLE
+    cursor = handle.cursor(name=f"dbt_braze_stream_{uuid.uuid4().hex[:12]}")
+    try:
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(batch_rows):
+            yield rows
+    finally:
+        with suppress(Exception):
+            cursor.close()
+        if began:
+            # The transaction the cursor began only read: end it, or its locks would hold
+            # back the drop of the table it read.
+            with suppress(Exception):
+                handle.rollback()
+        if autocommit:
+            handle.autocommit = True
+
+
+# Adapters whose DB-API cursor would hold a whole result in memory get their own reader.
+_STREAMS = {"postgres": _stream_postgres}
 
 
 def _drain(cursor: Any) -> None:

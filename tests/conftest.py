@@ -1,4 +1,8 @@
-"""A real dbt project per test (DuckDB), `dbt-braze` run as users run it, and the emulator.
+"""A real dbt project per test, `dbt-braze` run as users run it, and the emulator.
+
+The warehouse is DuckDB, or a real PostgreSQL server for tests that ask for the `warehouse`
+fixture's "postgres" (see `each_warehouse`): every PostgreSQL project gets a database of its own,
+so parallel workers never meet. `.ci/run` starts the server and sets `DBT_BRAZE_PG_*`.
 
 Models are views over seed tables, so a test changes source data with plain SQL on the seed
 table and the next sync sees it, as after a `dbt build`, without paying for another build.
@@ -12,8 +16,9 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +30,7 @@ from dbt_braze.emulator import Emulator
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 API_KEY = "test-secret-key-7f3a9c"
+WAREHOUSES = ("duckdb", "postgres")
 
 
 @dataclass
@@ -43,13 +49,137 @@ class Run:
         return next(m for m in self.results["models"] if m["name"] == name)
 
 
+@dataclass
+class PostgresServer:
+    """A server the tests may create databases on (the role needs CREATEDB)."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    dbname: str
+    per_test: list[str] = field(default_factory=list)  # dropped after each test
+    per_session: list[str] = field(default_factory=list)  # templates, dropped at the end
+
+    @classmethod
+    def from_environment(cls) -> PostgresServer | None:
+        env = os.environ
+        if not env.get("DBT_BRAZE_PG_HOST"):
+            return None
+        return cls(
+            env["DBT_BRAZE_PG_HOST"],
+            int(env.get("DBT_BRAZE_PG_PORT", "5432")),
+            env.get("DBT_BRAZE_PG_USER", "postgres"),
+            env.get("DBT_BRAZE_PG_PASSWORD", ""),
+            env.get("DBT_BRAZE_PG_DBNAME", "postgres"),
+        )
+
+    def connect(self, dbname: str | None = None, schema: str | None = None) -> Any:
+        import psycopg2
+
+        connection = psycopg2.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            dbname=dbname or self.dbname,
+            connect_timeout=10,
+            options=f"-c search_path={schema}" if schema else None,
+        )
+        connection.autocommit = True
+        return connection
+
+    def create_database(self, template: str | None = None, *, for_session: bool = False) -> str:
+        # A database copied from a template holds the template's tables and views, views
+        # pointing at the copies: a built project copied in tens of milliseconds.
+        name = f"dbt_braze_test_{uuid.uuid4().hex[:16]}"
+        (self.per_session if for_session else self.per_test).append(name)
+        copy_of = f' template "{template}"' if template else ""
+        self._execute(f'create database "{name}"{copy_of}')
+        return name
+
+    def drop_databases(self, names: list[str]) -> None:
+        while names:
+            self._execute(f'drop database if exists "{names.pop()}" with (force)')
+
+    def _execute(self, statement: str) -> None:
+        connection = self.connect()  # not `with`: it would open a transaction
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(statement)
+        finally:
+            connection.close()
+
+
+class DuckDBDatabase:
+    type = "duckdb"
+    schema = "main"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def profile(self) -> dict[str, Any]:
+        return {"type": "duckdb", "path": str(self.path), "schema": self.schema, "threads": 1}
+
+    def copy(self, root: Path) -> DuckDBDatabase:
+        return DuckDBDatabase(root / self.path.name)  # the file was copied with the project
+
+    def sql(self, statement: str) -> list[tuple[Any, ...]]:
+        with duckdb.connect(str(self.path)) as con:
+            cursor = con.execute(statement)
+            return cursor.fetchall() if cursor.description else []
+
+
+class PostgresDatabase:
+    type = "postgres"
+    # Not DuckDB's `main`: a test that names a schema literally fails here, not silently.
+    schema = "analytics"
+
+    def __init__(self, server: PostgresServer, name: str) -> None:
+        self.server = server
+        self.name = name
+
+    def profile(self) -> dict[str, Any]:
+        s = self.server
+        return {
+            "type": "postgres",
+            "host": s.host,
+            "port": s.port,
+            "user": s.user,
+            "password": s.password,
+            "dbname": self.name,
+            "schema": self.schema,
+            "threads": 1,
+        }
+
+    def copy(self, root: Path) -> PostgresDatabase:
+        copy = PostgresDatabase(self.server, self.server.create_database(template=self.name))
+        # dbt writes the database's name into the artifacts (`relation_name`): the copied
+        # project must name its own database, as if dbt had built it there.
+        for artifact in (root / "target").glob("*.json"):
+            artifact.write_text(artifact.read_text().replace(self.name, copy.name))
+        return copy
+
+    def sql(self, statement: str) -> list[tuple[Any, ...]]:
+        connection = self.server.connect(self.name, schema=self.schema)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(statement)
+                return cursor.fetchall() if cursor.description else []
+        finally:
+            connection.close()
+
+
+Database = DuckDBDatabase | PostgresDatabase
+
+
 class Project:
     """A dbt project on disk that installs this repository as its dbt_braze package."""
 
-    def __init__(self, root: Path, emulator: Emulator | None) -> None:
+    def __init__(self, root: Path, emulator: Emulator | None, database: Database | None = None):
         self.root = root
         self._emulator = emulator
-        self.db_path = root / "warehouse.duckdb"
+        self.database = database or DuckDBDatabase(root / "warehouse.duckdb")
         if (root / "dbt_project.yml").exists():
             self._write_profile()
             return
@@ -77,25 +207,23 @@ class Project:
         assert self._emulator is not None
         return self._emulator
 
+    @property
+    def warehouse(self) -> str:
+        return self.database.type
+
+    @property
+    def state_schema(self) -> str:
+        """Where dbt-braze keeps its tables: `<target schema>_dbt_braze`."""
+        return f"{self.database.schema}_dbt_braze"
+
     def copy_to(self, root: Path, emulator: Emulator) -> Project:
         """A copy of this built project (models, warehouse, manifest) at `root`."""
         shutil.copytree(self.root, root, symlinks=True, ignore=shutil.ignore_patterns("logs"))
-        return Project(root, emulator)
+        return Project(root, emulator, self.database.copy(root))
 
     def _write_profile(self) -> None:
-        self.write(
-            "profiles.yml",
-            f"""
-            braze_test:
-              target: dev
-              outputs:
-                dev:
-                  type: duckdb
-                  path: {self.db_path}
-                  schema: main
-                  threads: 1
-            """,
-        )
+        profile = {"braze_test": {"target": "dev", "outputs": {"dev": self.database.profile()}}}
+        self.write("profiles.yml", json.dumps(profile, indent=2))  # YAML reads JSON
 
     def write(self, relative: str, text: str) -> Path:
         path = self.root / relative
@@ -170,18 +298,17 @@ class Project:
     def state_table(self, model: str) -> str:
         (name,) = self.sql(
             "select table_name from information_schema.tables "
-            f"where table_schema = 'main_dbt_braze' and table_name like 'state_{model}_%'"
+            f"where table_schema = '{self.state_schema}' and table_name like 'state_{model}_%'"
         )[0]
-        return f"main_dbt_braze.{name}"
+        return f"{self.state_schema}.{name}"
 
     def cli(self, *args: str) -> Run:
         returncode, stdout, stderr = _invoke(list(args), self._env())
         return Run(returncode, stdout, stderr, None)
 
     def sql(self, statement: str) -> list[tuple[Any, ...]]:
-        with duckdb.connect(str(self.db_path)) as con:
-            cursor = con.execute(statement)
-            return cursor.fetchall() if cursor.description else []
+        """A statement on the project's warehouse, its target schema first in the search path."""
+        return self.database.sql(statement)
 
     def _env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("BRAZE_", "DBT_"))}
@@ -214,9 +341,58 @@ def emulator() -> Iterator[Emulator]:
         yield emu
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """The configured PostgreSQL server; tests on it skip without one, unless it is required."""
+    server = PostgresServer.from_environment()
+    problem = None
+    if server is None:
+        problem = "no PostgreSQL server configured (DBT_BRAZE_PG_HOST, ...; .ci/run starts one)"
+    else:
+        try:
+            import dbt.adapters.postgres  # noqa: F401
+            import psycopg2  # noqa: F401
+        except ImportError:
+            problem = "dbt-postgres is not installed: pip install -e '.[dev,postgres]'"
+        else:
+            try:
+                server.connect().close()
+            except Exception as e:
+                problem = f"PostgreSQL on {server.host}:{server.port} is unreachable: {e}"
+    if problem is not None:
+        if os.environ.get("DBT_BRAZE_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"DBT_BRAZE_REQUIRE_POSTGRES=1, but {problem}", pytrace=False)
+        pytest.skip(problem)
+    assert server is not None
+    yield server
+    server.drop_databases(server.per_session)
+
+
 @pytest.fixture
-def project(tmp_path: Path, emulator: Emulator) -> Project:
-    return Project(tmp_path / "project", emulator)
+def warehouse() -> str:
+    """The warehouse of the `project` fixture. A module that runs on each overrides it with
+    `each_warehouse`; a test parametrized with `warehouse` runs on just those."""
+    return "duckdb"
+
+
+def each_warehouse(request: pytest.FixtureRequest) -> str:
+    """`warehouse = pytest.fixture(params=WAREHOUSES)(each_warehouse)` in a test module."""
+    return str(request.param)
+
+
+@pytest.fixture
+def project(
+    tmp_path: Path, emulator: Emulator, warehouse: str, request: pytest.FixtureRequest
+) -> Iterator[Project]:
+    if warehouse == "duckdb":
+        yield Project(tmp_path / "project", emulator)
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    database = PostgresDatabase(server, server.create_database())
+    try:
+        yield Project(tmp_path / "project", emulator, database)
+    finally:
+        server.drop_databases(server.per_test)
 
 
 CUSTOMERS = """
@@ -233,18 +409,24 @@ EVENTS = """
 """
 
 
-_TEMPLATES: dict[str, Project] = {}
+_TEMPLATES: dict[tuple[str, str], Project] = {}
 
 
 def built(name: str, project: Project, setup) -> Project:  # type: ignore[no-untyped-def]
-    """`setup` run and built once per test session; each test gets its own copy."""
-    if name not in _TEMPLATES:
-        template = Project(project.root.parent.parent / f"template-{name}-{os.getpid()}", None)
+    """`setup` run and built once per test session and warehouse; each test gets its own copy."""
+    key = (name, project.warehouse)
+    if key not in _TEMPLATES:
+        root = project.root.parent.parent / f"template-{name}-{project.warehouse}-{os.getpid()}"
+        database: Database | None = None
+        if isinstance(project.database, PostgresDatabase):
+            server = project.database.server
+            database = PostgresDatabase(server, server.create_database(for_session=True))
+        template = Project(root, None, database)
         setup(template)
         template.build()
-        _TEMPLATES[name] = template
+        _TEMPLATES[key] = template
     target = project.root.parent / f"{name}-copy"
-    return _TEMPLATES[name].copy_to(target, project.emulator)
+    return _TEMPLATES[key].copy_to(target, project.emulator)
 
 
 def users_and_events_project(project: Project) -> Project:
@@ -252,6 +434,7 @@ def users_and_events_project(project: Project) -> Project:
     return built("users_and_events", project, _users_and_events)
 
 
+# The shared projects' SQL runs unchanged on DuckDB and PostgreSQL.
 def _users_and_events(project: Project) -> None:
     project.write("seeds/raw_customers.csv", CUSTOMERS)
     project.write("seeds/raw_events.csv", EVENTS)
@@ -263,7 +446,7 @@ def _users_and_events(project: Project) -> None:
           - name: raw_customers
             config:
               column_types: {customer_id: varchar, signup_date: date, last_seen_at: timestamp,
-                             lifetime_value: "decimal(12,2)", is_vip: boolean, score: double}
+                             lifetime_value: "decimal(12,2)", is_vip: boolean, score: float8}
           - name: raw_events
             config:
               column_types: {event_id: varchar, customer_id: varchar, occurred_at: timestamp,
@@ -275,7 +458,7 @@ def _users_and_events(project: Project) -> None:
         """
         select customer_id, first_name, plan, signup_date, last_seen_at, lifetime_value, is_vip,
                score,
-               case when interests is null then null else string_split(interests, ';') end as interests
+               case when interests is null then null else string_to_array(interests, ';') end as interests
         from {{ ref('raw_customers') }}
         """,
         {"object": "users", "identifier": {"external_id": "customer_id"}},
@@ -304,7 +487,7 @@ def copy_sample_project(destination: Path) -> Path:
 
 
 def generated_project(project: Project) -> Project:
-    """600 users with typed attributes and 900 events (1 to 2 per user), made in DuckDB."""
+    """600 users with typed attributes and 900 events (1 to 2 per user), made in SQL."""
     return built("generated", project, _generated)
 
 
@@ -314,7 +497,7 @@ def _generated(project: Project) -> None:
         """
         select 'u' || i as user_id, 'plan-' || (i % 5) as plan, i as score,
                (i % 2 = 0) as active, date '2024-01-01' + cast(i as integer) as signup_date
-        from range(600) t(i)
+        from generate_series(0, 599) t(i)
         """,
         {"object": "users", "identifier": {"external_id": "user_id"}},
     )
@@ -322,8 +505,8 @@ def _generated(project: Project) -> None:
         "gen_events",
         """
         select 'ev' || i as event_id, 'u' || (i % 600) as user_id, 'visit' as event_name,
-               timestamp '2026-01-01 00:00:00' + to_seconds(i) as occurred_at, i as n
-        from range(900) t(i)
+               timestamp '2026-01-01 00:00:00' + i * interval '1 second' as occurred_at, i as n
+        from generate_series(0, 899) t(i)
         """,
         {
             "object": "events",

@@ -7,9 +7,18 @@ import signal
 import time
 from collections import Counter
 
-from conftest import Project, assert_generated_delivered, generated_project
+import pytest
+from conftest import (
+    WAREHOUSES,
+    Project,
+    assert_generated_delivered,
+    each_warehouse,
+    generated_project,
+)
 
 from dbt_braze.emulator import Emulator, Faults
+
+warehouse = pytest.fixture(params=WAREHOUSES)(each_warehouse)
 
 
 def _event_ids(requests) -> list[int]:  # type: ignore[no-untyped-def]
@@ -84,7 +93,7 @@ def test_sigterm_stops_sending_waits_for_requests_in_flight_and_commits(project:
     assert max(counts.values()) == 1
     assert_generated_delivered(project.emulator)
     assert project.sql(
-        "select count(*) from main_dbt_braze.braze_sync_runs where status = 'aborted'"
+        f"select count(*) from {project.state_schema}.braze_sync_runs where status = 'aborted'"
     ) == [(2,)]
 
 
@@ -118,8 +127,8 @@ def _invalid_rows(project: Project) -> None:
           ('ok', 'fine', 1.5),
           (null, 'no id', 1.0),
           (repeat('x', 988), 'long id', 1.0),
-          ('nan', 'nan score', 'NaN'::double),
-          ('inf', 'inf score', 'Infinity'::double),
+          ('nan', 'nan score', cast('NaN' as float8)),
+          ('inf', 'inf score', cast('Infinity' as float8)),
           ('long', repeat('y', 256), 1.0)
         ) t(user_id, note, score)
         """,
@@ -158,8 +167,8 @@ def test_each_local_validation_rule_rejects_its_row_with_a_reason(project: Proje
     assert run.returncode == 1, run.output
     reasons = dict(
         project.sql(
-            "select coalesce(left(identifier, 10), '<null>'), reason from main_dbt_braze.braze_rejections "
-            "where source = 'local validation'"
+            "select coalesce(left(identifier, 10), '<null>'), reason "
+            f"from {project.state_schema}.braze_rejections where source = 'local validation'"
         )
     )
     assert reasons["<null>"] == "external_id is null"

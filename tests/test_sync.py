@@ -1,8 +1,11 @@
-"""`dbt-braze sync` end to end: real dbt, real DuckDB, the emulator over HTTP."""
+"""`dbt-braze sync` end to end: real dbt, real DuckDB and PostgreSQL, the emulator over HTTP."""
 
 from __future__ import annotations
 
-from conftest import API_KEY, Project, users_and_events_project
+import pytest
+from conftest import API_KEY, WAREHOUSES, Project, each_warehouse, users_and_events_project
+
+warehouse = pytest.fixture(params=WAREHOUSES)(each_warehouse)
 
 
 def test_initial_sync_delivers_every_user_with_typed_values(project: Project) -> None:
@@ -157,7 +160,7 @@ def test_a_row_braze_rejects_is_not_recorded_and_is_sent_again(project: Project)
     assert (users["status"], users["rejected"]) == ("partial", 1)
     assert project.emulator.user_attributes(external_id="c2") is None
     rejections = project.sql(
-        "select identifier, source, reason from main_dbt_braze.braze_rejections"
+        f"select identifier, source, reason from {project.state_schema}.braze_rejections"
     )
     identifiers = sorted(r[0] for r in rejections)
     assert identifiers == ["c2", "c2"]  # the attributes object and the event
@@ -183,7 +186,7 @@ def test_a_null_identifier_is_rejected_locally_and_others_sync(project: Project)
     assert run.returncode == 1, run.output
     assert run.model("braze_users")["rejected"] == 1
     assert project.emulator.user_attributes(external_id="c1") is not None
-    (row,) = project.sql("select source, reason from main_dbt_braze.braze_rejections")
+    (row,) = project.sql(f"select source, reason from {project.state_schema}.braze_rejections")
     assert row == ("local validation", "external_id is null")
 
 
@@ -194,7 +197,7 @@ def test_sync_records_each_model_in_the_run_log(project: Project) -> None:
 
     rows = project.sql(
         "select model_unique_id, object, status, rows_new, objects_sent, data_points "
-        "from main_dbt_braze.braze_sync_runs order by object"
+        f"from {project.state_schema}.braze_sync_runs order by object"
     )
     assert rows == [
         ("model.braze_test.braze_events", "events", "success", 3, 3, 3),
@@ -232,13 +235,15 @@ def test_wrong_api_key_aborts_without_printing_it_or_recording_anything(project:
     assert "401" in run.output and "API key" in run.output
     assert wrong not in run.output and API_KEY not in run.output
     assert "Traceback" not in run.output
-    assert project.sql("select count(*) from main_dbt_braze.braze_rejections") == [(0,)]
+    assert project.sql(f"select count(*) from {project.state_schema}.braze_rejections") == [(0,)]
     # Nothing was recorded as delivered: with the right key, everything goes.
     retry = project.sync()
     assert retry.returncode == 0
     assert retry.model("braze_users")["rows_new"] == 3
 
 
+# Refused before the warehouse is opened: the same on every warehouse.
+@pytest.mark.parametrize("warehouse", ["duckdb"])
 def test_plain_http_to_a_remote_host_is_refused(project: Project) -> None:
     project = users_and_events_project(project)
 
@@ -249,6 +254,7 @@ def test_plain_http_to_a_remote_host_is_refused(project: Project) -> None:
     assert project.emulator.requests == []
 
 
+@pytest.mark.parametrize("warehouse", ["duckdb"])  # no manifest, no warehouse opened
 def test_missing_manifest_says_to_run_dbt_first(project: Project) -> None:
     run = project.sync()
 
