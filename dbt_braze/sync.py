@@ -6,6 +6,7 @@ manifest -> specs -> frozen delta per model -> payloads -> batches -> Braze -> c
 from __future__ import annotations
 
 import heapq
+import queue
 import signal
 import threading
 import time
@@ -209,7 +210,6 @@ class ModelRun:
         self.report.rejected += 1
 
     def record_rejections(self, log: RunLog, run_id: str) -> None:
-        """Written as they come, so a run full of bad rows does not hold them all."""
         for source, rejections in (self.rejections or {}).items():
             log.record_rejections(run_id, self.report.unique_id, rejections, source)
         if self.rejections:
@@ -217,15 +217,22 @@ class ModelRun:
 
 
 class Committer:
-    """Commits acknowledged rows in small groups: after a crash, at most the rows of requests
-    in flight plus COMMIT_EVERY_SECONDS of acknowledgements are sent again."""
+    """Records acknowledged rows (and rejections) every COMMIT_EVERY_SECONDS, on a thread with
+    its own warehouse connection, so sending never waits for the warehouse.
 
-    def __init__(self, runs: list[ModelRun], log: RunLog, run_id: str) -> None:
+    At most one group waits while another is written (the queue holds one): after a crash, at
+    most the requests in flight plus about two groups of acknowledgements are sent again.
+    """
+
+    def __init__(self, runs: list[ModelRun], log: RunLog, run_id: str, warehouse: Warehouse):
         self.runs = runs
         self.log = log
         self.run_id = run_id
         self.last = time.monotonic()
         self.waiting = 0
+        self.error: BaseException | None = None
+        self._groups: queue.Queue[list[tuple[ModelRun, list[int], dict]] | None] = queue.Queue(1)
+        self._thread = warehouse.start_thread(self._write, "dbt_braze_commit")
 
     def add(self, run: ModelRun, seq: int) -> None:
         run.acknowledged.append(seq)
@@ -239,13 +246,38 @@ class Committer:
             self.flush()
 
     def flush(self) -> None:
+        group = []
         for run in self.runs:
-            if run.acknowledged:
-                run.state.commit(run.acknowledged)
+            if run.acknowledged or run.rejections:
+                group.append((run, run.acknowledged, run.rejections or {}))
                 run.acknowledged = []
-            run.record_rejections(self.log, self.run_id)
+                run.rejections = {} if run.rejections is not None else None
         self.waiting = 0
         self.last = time.monotonic()
+        if self.error is not None:
+            raise WarehouseError(f"recording delivered rows failed: {self.error}") from self.error
+        if group:
+            self._groups.put(group)  # waits while the previous group is still waiting
+
+    def close(self) -> None:
+        """Write what is left and wait for it."""
+        self.flush()
+        self._groups.put(None)
+        self._thread.join()
+        if self.error is not None:
+            raise WarehouseError(f"recording delivered rows failed: {self.error}") from self.error
+
+    def _write(self) -> None:
+        while (group := self._groups.get()) is not None:
+            if self.error is not None:
+                continue  # keep draining so the sender never blocks on a dead writer
+            try:
+                for run, seqs, rejections in group:
+                    run.state.commit(seqs)
+                    for source, rows in rejections.items():
+                        self.log.record_rejections(self.run_id, run.report.unique_id, rows, source)
+            except BaseException as e:
+                self.error = e
 
 
 class _Interrupted(Exception):
@@ -396,7 +428,7 @@ def _run(
             assert client is not None
             sending = time.monotonic()
             try:
-                _deliver(runs, client, options, reporter, Committer(runs, log, run_id))
+                _deliver(runs, client, options, reporter, Committer(runs, log, run_id, wh))
             finally:
                 send_seconds = time.monotonic() - sending
     except (BrazeAuthError, RetriesExhausted, _Interrupted) as e:
@@ -523,7 +555,7 @@ def _deliver(
                     _account(outcome, by_index, committer)
             finally:
                 pool.close()
-                committer.flush()
+                committer.close()
     if pool.error is not None:
         raise pool.error
     if stop.requested:

@@ -14,7 +14,7 @@ import os
 import queue
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,6 +121,18 @@ class Warehouse:
         finally:
             stop.set()
             thread.join(timeout=30)
+
+    def start_thread(self, target: Callable[[], None], name: str) -> threading.Thread:
+        """`target` on a thread of its own, with its own connection (dbt's are per thread) and
+        dbt's context (kept in a ContextVar, which a new thread does not inherit)."""
+
+        def work() -> None:
+            with self.adapter.connection_named(name):
+                target()
+
+        thread = threading.Thread(target=contextvars.copy_context().run, args=(work,), daemon=True)
+        thread.start()
+        return thread
 
     def columns(self, database: str | None, schema: str, identifier: str) -> list[Column]:
         relation = self.adapter.Relation.create(

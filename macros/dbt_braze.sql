@@ -204,7 +204,10 @@
   {% set delete %}
     delete from {{ dbt_braze.relation(state) }}
     where braze_key in (
-      select braze_key from {{ dbt_braze.relation(pending) }} where {{ acknowledged }}
+      {#- A new row has no state row: leaving new rows out keeps an initial sync's commits from
+          probing the whole, growing state table each time. #}
+      select braze_key from {{ dbt_braze.relation(pending) }}
+      where {{ acknowledged }} and change_kind <> 'new'
     )
   {% endset %}
   {% set insert %}
