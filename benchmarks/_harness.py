@@ -25,7 +25,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def make_project(root: Path, models: dict[str, tuple[str, dict]]) -> Path:
+def make_project(
+    root: Path, models: dict[str, tuple[str, dict]], duckdb_memory_limit: str | None = None
+) -> Path:
     """models: name -> (SQL, meta.braze). Builds it with dbt."""
     (root / "models").mkdir(parents=True, exist_ok=True)
     (root / "dbt_packages").mkdir(exist_ok=True)
@@ -39,6 +41,11 @@ def make_project(root: Path, models: dict[str, tuple[str, dict]]) -> Path:
     (root / "profiles.yml").write_text(
         f"bench:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
         f"      path: {root / 'bench.duckdb'}\n      schema: main\n      threads: 2\n"
+        + (
+            f"      settings:\n        memory_limit: '{duckdb_memory_limit}'\n"
+            if duckdb_memory_limit
+            else ""
+        )
     )
     entries = []
     for name, (sql, braze) in models.items():
@@ -61,8 +68,14 @@ class EmulatorProcess:
     def __init__(self, latency_ms: int = 0, rate_limit: int | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        command = [str(BIN / "dbt-braze"), "emulator", "--port", str(self.port),
-                   "--latency-ms", str(latency_ms)]
+        command = [
+            str(BIN / "dbt-braze"),
+            "emulator",
+            "--port",
+            str(self.port),
+            "--latency-ms",
+            str(latency_ms),
+        ]
         if rate_limit:
             command += ["--rate-limit", str(rate_limit)]
         self.process = subprocess.Popen(

@@ -46,9 +46,11 @@ with tempfile.TemporaryDirectory() as tmp:
 
 model = results["models"][0]
 rate = model["requests"] / results["send_seconds"]
-print(f"users: {args.users:,}  requests: {model['requests']:,}  "
-      f"send time: {results['send_seconds']:.1f} s  latency: {args.latency_ms} ms  "
-      f"concurrency: {args.concurrency}")
+print(
+    f"users: {args.users:,}  requests: {model['requests']:,}  "
+    f"send time: {results['send_seconds']:.1f} s  latency: {args.latency_ms} ms  "
+    f"concurrency: {args.concurrency}"
+)
 print(f"achieved: {rate:.1f} requests/s")
 if limit:
     print(f"limit: {limit} per 3 s = {limit / 3:.1f} requests/s")

@@ -11,4 +11,6 @@ import sys
 CODE = "import time; t = time.perf_counter(); import dbt_braze; print(time.perf_counter() - t)"
 
 runs = [float(subprocess.check_output([sys.executable, "-c", CODE])) for _ in range(10)]
-print(f"import dbt_braze: median {statistics.median(runs) * 1000:.2f} ms, max {max(runs) * 1000:.2f} ms")
+print(
+    f"import dbt_braze: median {statistics.median(runs) * 1000:.2f} ms, max {max(runs) * 1000:.2f} ms"
+)

@@ -28,7 +28,9 @@ with tempfile.TemporaryDirectory() as tmp:
         emulator.stop()
 
 model = results["models"][0]
-print(f"users: {args.users:,}, unchanged: {model['rows_unchanged']:,}, requests sent: {requests_seen}")
+print(
+    f"users: {args.users:,}, unchanged: {model['rows_unchanged']:,}, requests sent: {requests_seen}"
+)
 print(f"unchanged rerun, end to end: {results['wall_seconds']:.1f} s  (target < 15 s)")
 print(f"  of which dbt-braze's own run (after dbt start-up): {results['seconds']:.1f} s")
 print(f"  peak memory: {results['peak_rss_mb']:.0f} MB")
