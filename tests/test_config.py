@@ -588,6 +588,17 @@ def test_a_property_mapping_does_not_rename_the_model() -> None:
     assert sync.name == "purchases"
 
 
+def _events_with_lookback(lookback: object) -> dict[str, object]:
+    return {
+        "object": "events",
+        "identifier": {"external_id": "u"},
+        "event_id": "id",
+        "name": "n",
+        "time": "t",
+        "lookback": lookback,
+    }
+
+
 @pytest.mark.parametrize(
     ("text", "parsed"),
     [("3 days", (3, "day")), ("12 hours", (12, "hour")), ("1 minute", (1, "minute"))],
@@ -595,14 +606,7 @@ def test_a_property_mapping_does_not_rename_the_model() -> None:
 def test_lookback_durations(text: str, parsed: tuple[int, str]) -> None:
     from dbt_braze.config import parse_sync
 
-    raw = {
-        "object": "events",
-        "identifier": {"external_id": "u"},
-        "event_id": "id",
-        "name": "n",
-        "time": "t",
-        "lookback": text,
-    }
+    raw = _events_with_lookback(text)
     sync, problems = parse_sync("model.p.e", "e", "e", raw)
     assert problems == [] and sync is not None and sync.lookback == parsed
 
@@ -611,13 +615,6 @@ def test_lookback_durations(text: str, parsed: tuple[int, str]) -> None:
 def test_a_lookback_that_is_not_a_duration_is_refused(text: object) -> None:
     from dbt_braze.config import parse_sync
 
-    raw = {
-        "object": "events",
-        "identifier": {"external_id": "u"},
-        "event_id": "id",
-        "name": "n",
-        "time": "t",
-        "lookback": text,
-    }
+    raw = _events_with_lookback(text)
     _, problems = parse_sync("model.p.e", "e", "e", raw)
     assert [p.key for p in problems] == ["lookback"]
