@@ -292,8 +292,7 @@ class RunLog:
     def prepare(self) -> None:
         wh = self.warehouse
         schema = wh.render("relation", identifier="braze_sync_runs").without_identifier()
-        wh.adapter.create_schema(schema)
-        wh.adapter.commit_if_has_connection()
+        wh.adapter.create_schema(schema)  # commits by itself (a second commit fails on Postgres)
         wh.run(*wh.render("create_log_tables_sql"), wh.render("create_sync_models_sql"))
 
     def record_rejections(

@@ -16,7 +16,12 @@
   {{ return(api.Relation.create(database=target.database, schema=dbt_braze.state_schema(), identifier=identifier)) }}
 {% endmacro %}
 
-{% macro literal(value) %}
+{#- A SQL literal for a value (text, number, timestamp text). Dispatched: BigQuery escapes
+    quotes with a backslash. -#}
+{% macro literal(value) -%}
+  {{ return(adapter.dispatch('literal', 'dbt_braze')(value)) }}
+{%- endmacro %}
+{% macro default__literal(value) %}
   {%- if value is none -%}null
   {%- else -%}'{{ (value | string) | replace("'", "''") }}'
   {%- endif -%}
