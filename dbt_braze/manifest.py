@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dbt_braze.config import ConfigProblem, ModelSync, braze_meta, parse_sync
+from dbt_braze.config import braze_meta
 
 PACKAGE = "dbt_braze"
 
@@ -37,17 +37,6 @@ class Manifest:
     path: Path
     models: tuple[BrazeModel, ...]  # models that declare `braze`, in manifest order
     package_macros: frozenset[str]  # names of the dbt_braze package's macros
-    all_model_ids: frozenset[str]
-
-    def parse(self) -> tuple[list[ModelSync], list[ConfigProblem]]:
-        syncs: list[ModelSync] = []
-        problems: list[ConfigProblem] = []
-        for model in self.models:
-            sync, found = parse_sync(model.unique_id, model.name, model.relation, model.meta)
-            problems.extend(found)
-            if sync is not None:
-                syncs.append(sync)
-        return syncs, problems
 
 
 def load_manifest(target_dir: Path) -> Manifest:
@@ -64,11 +53,9 @@ def load_manifest(target_dir: Path) -> Manifest:
         raise ManifestError(f"cannot read {path}: {e}") from e
 
     models: list[BrazeModel] = []
-    ids: set[str] = set()
     for unique_id, node in (raw.get("nodes") or {}).items():
         if node.get("resource_type") != "model":
             continue
-        ids.add(unique_id)
         meta = braze_meta(node)
         if meta is None:
             continue
@@ -91,7 +78,7 @@ def load_manifest(target_dir: Path) -> Manifest:
         for m in (raw.get("macros") or {}).values()
         if m.get("package_name") == PACKAGE
     )
-    return Manifest(path, tuple(models), macros, frozenset(ids))
+    return Manifest(path, tuple(models), macros)
 
 
 def failed_models(target_dir: Path) -> dict[str, str]:

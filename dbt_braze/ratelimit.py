@@ -57,7 +57,6 @@ class RateLimiter:
         self._reset_at = 0.0
         self._reset_granularity = 0.0
         self._server_interval = 0.0  # server limit over its longest window seen
-        self.waited = 0.0  # seconds workers spent waiting, for the report
 
     def _interval(self, now: float) -> float | None:
         """Seconds between request starts now; None: the window's budget is spent."""
@@ -95,7 +94,6 @@ class RateLimiter:
                         return
                     else:
                         wait = self._next_start - now
-                self.waited += wait
             self._sleep(wait)
 
     def observe(self, headers: Mapping[str, str], started: int = 0) -> None:

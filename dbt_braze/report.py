@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -197,9 +197,6 @@ class Reporter:
             file=self.stream,
             flush=True,
         )
-
-
-__all__ = ["ModelReport", "Reporter", "SyncReport", "asdict"]
 
 
 class LiveReporter(Reporter):

@@ -14,7 +14,7 @@ import os
 import queue
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -309,8 +309,3 @@ def _first_line(error: BaseException) -> str:
     text = str(error).strip() or type(error).__name__
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return " ".join(lines[:3])
-
-
-def quote_literals(values: Sequence[str]) -> list[str]:
-    """SQL string literals (standard quoting, as every dbt adapter's SQL accepts)."""
-    return ["'" + v.replace("'", "''") + "'" for v in values]
