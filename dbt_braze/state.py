@@ -84,9 +84,10 @@ class ModelState:
                     "users_state_sql", state=self.state_table, state_columns=self.state_columns
                 )
             )
-            schema, identifier = self._state_location()
+            state = self.warehouse.render("relation", identifier=self.state_table)
             existing = {
-                c.name.lower() for c in self.warehouse.columns(self._database(), schema, identifier)
+                c.name.lower()
+                for c in self.warehouse.columns(state.database, state.schema, state.identifier)
             }
             missing = [c for c in self.state_columns if c.lower() not in existing]
             for column in missing:  # an attribute added to the mapping
@@ -100,12 +101,11 @@ class ModelState:
 
     def delivered(self) -> int:
         """How many identifiers this model has delivered (the base of the delete guard)."""
-        (count,) = self.warehouse.fetch(
-            self.warehouse.render(
-                "count_rows_sql",
-                model=str(self.warehouse.render("relation", identifier=self.state_table)),
-            )
-        )[0]
+        return self._count(self.state_table)
+
+    def _count(self, table: str) -> int:
+        relation = str(self.warehouse.render("relation", identifier=table))
+        (count,) = self.warehouse.fetch(self.warehouse.render("count_rows_sql", model=relation))[0]
         return int(count)
 
     def identifier_changed(self) -> str | None:
@@ -151,14 +151,9 @@ class ModelState:
 
     def commit_all(self) -> None:
         """--baseline: the whole frozen delta recorded as delivered, nothing sent."""
-        (count,) = self.warehouse.fetch(
-            self.warehouse.render("count_rows_sql", model=self._pending_relation())
-        )[0]
+        count = self._count(self.pending_table)
         if count:
-            self.commit(range(1, int(count) + 1))
-
-    def _pending_relation(self) -> str:
-        return str(self.warehouse.render("relation", identifier=self.pending_table))
+            self.commit(range(1, count + 1))
 
     def forget(self) -> None:
         """--full-refresh: the model's state is dropped, so everything is new again."""
@@ -260,12 +255,6 @@ class ModelState:
         self.warehouse.run(self.warehouse.render("drop_table_sql", identifier=self.pending_table))
 
     # ------------------------------------------------------------------------ helpers
-    def _state_location(self) -> tuple[str, str]:
-        relation = self.warehouse.render("relation", identifier=self.state_table)
-        return relation.schema, relation.identifier
-
-    def _database(self) -> str | None:
-        return self.warehouse.render("relation", identifier=self.state_table).database
 
 
 @dataclass(frozen=True)

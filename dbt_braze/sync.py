@@ -439,6 +439,7 @@ def _run(
     finally:
         finished_at = _utc_now()
         for run in runs:
+            run.report.seconds += send_seconds  # the models were sent together
             run.record_rejections(log, run_id)
             run.state.drop_pending()
         for report in reports:

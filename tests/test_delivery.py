@@ -54,6 +54,8 @@ def test_told_the_limit_the_sync_provokes_no_429_at_all(project: Project) -> Non
     assert run.returncode == 0, run.output
     assert [r.status for r in project.emulator.requests if r.status == 429] == []
     assert run.model("gen_users")["rate_limited"] == 0
+    # A model's seconds include the sending it shared (about 2 s at 10 requests a second).
+    assert run.model("gen_users")["seconds"] >= run.results["send_seconds"] > 1
 
 
 def test_a_batch_refused_whole_is_split_and_only_the_bad_object_rejected(project: Project) -> None:
