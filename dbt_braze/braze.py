@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import groupby, islice
+from itertools import chain, groupby, islice
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -140,7 +140,7 @@ def batches(
         head_size = sum(len(b) + 1 for _, b in head)
         if current and (len(current) + len(head) > max_objects or size + head_size > max_bytes):
             yield flush()
-        for obj, body in _chain(head, ((o, encode(o)) for o in group)):
+        for obj, body in chain(head, ((o, encode(o)) for o in group)):
             if current and (len(current) >= max_objects or size + len(body) + 1 > max_bytes):
                 yield flush()
             current.append(obj)
@@ -155,11 +155,6 @@ def batches(
 
 def _delete_batch(objects: list[BrazeObject]) -> Batch:
     return Batch(tuple(objects), tuple(b"" for _ in objects), DELETE_PATH)
-
-
-def _chain(first: list[Any], rest: Iterator[Any]) -> Iterator[Any]:
-    yield from first
-    yield from rest
 
 
 def check_endpoint(endpoint: str) -> str:
