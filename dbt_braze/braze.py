@@ -17,7 +17,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
+from dbt_braze.errors import (
+    BrazeAuthError,
+    BrazeBadRequest,
+    BrazeConfigError,
+    BrazeError,
+    BrazeRateLimited,
+    BrazeUnavailable,
+)
 from dbt_braze.payloads import BrazeObject
 from dbt_braze.ratelimit import parse_reset
 
@@ -34,36 +43,6 @@ DELETE_LISTS = {
 }
 MAX_BODY_BYTES = 4 * 1024 * 1024 - 16 * 1024  # 4 MB, less room for the envelope
 ARRAYS = ("attributes", "events", "purchases")
-
-
-class BrazeError(Exception):
-    """Braze refused a whole request."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class BrazeAuthError(BrazeError):
-    """401/403: wrong key, missing permission or wrong cluster. Retrying cannot help."""
-
-
-class BrazeRateLimited(BrazeError):
-    def __init__(self, message: str, retry_after: float | None) -> None:
-        super().__init__(message, 429)
-        self.retry_after = retry_after  # seconds, from Retry-After or the window's reset
-
-
-class BrazeServerError(BrazeError):
-    """5xx, timeout or a lost connection: the request may or may not have been applied."""
-
-
-class BrazeBadRequest(BrazeError):
-    """400 or 413 for the whole batch: something in it is unacceptable; split to find it."""
-
-
-class BrazeConfigError(Exception):
-    """The endpoint or key is unusable before any request is sent."""
 
 
 @dataclass
@@ -187,20 +166,31 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def clean_api_key(raw: str | None) -> str:
+    """The key as Braze expects it: surrounding whitespace (a secret file's trailing newline)
+    removed; anything else unusual refused, by a message that never shows the key."""
+    key = (raw or "").strip()
+    if not key:
+        raise BrazeConfigError("BRAZE_API_KEY is not set (it is read from the environment only)")
+    if not all("!" <= c <= "~" for c in key):
+        raise BrazeConfigError(
+            "BRAZE_API_KEY holds whitespace, control or non-ASCII characters inside it; "
+            "a Braze REST API key has none: check how the variable is set (the key is not shown)"
+        )
+    return key
+
+
 class BrazeClient:
     def __init__(
         self,
         endpoint: str,
-        api_key: str,
+        api_key: str | None,
         *,
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
         pool_size: int = 16,
     ) -> None:
-        if not api_key:
-            raise BrazeConfigError(
-                "BRAZE_API_KEY is not set (it is read from the environment only)"
-            )
+        key = clean_api_key(api_key)
         self.endpoint = check_endpoint(endpoint)
         self.timeout = (connect_timeout, read_timeout)
         self._session = requests.Session()
@@ -210,11 +200,16 @@ class BrazeClient:
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         self._session.headers.update(
-            {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+            {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
         )
         # Proxy settings are read from the environment once, here: with trust_env on, requests
         # re-reads them (and ~/.netrc) on every request, a cost paid per request at 1,000/s.
-        self._proxies = requests.utils.get_environ_proxies(self.endpoint)
+        # A loopback endpoint (plain http, the emulator) never goes through a proxy: the key
+        # would leave the machine unencrypted.
+        host = urlsplit(self.endpoint).hostname or ""
+        self._proxies = (
+            {} if is_loopback(host) else requests.utils.get_environ_proxies(self.endpoint)
+        )
         self._session.trust_env = False
 
     def close(self) -> None:
@@ -228,7 +223,7 @@ class BrazeClient:
         (kind,) = batch.objects[0].body
         ids = [obj.body[kind] for obj in batch.objects]
         payload = json.dumps({DELETE_LISTS[kind]: ids}, ensure_ascii=False).encode()
-        response = self._post(DELETE_PATH, payload)
+        response, _ = self._post(DELETE_PATH, payload)
         return TrackResult(acknowledged=list(batch.objects), headers=dict(response.headers))
 
     def track(self, batch: Batch) -> TrackResult:
@@ -245,8 +240,7 @@ class BrazeClient:
             )
             + b"}"
         )
-        response = self._post(TRACK_PATH, payload)
-        answer = _json(response)
+        response, answer = self._post(TRACK_PATH, payload)
         result = TrackResult(headers=dict(response.headers))
         errors = answer.get("errors") or []
         refused: dict[tuple[str, int], str] = {}
@@ -258,11 +252,12 @@ class BrazeClient:
                 where is None
                 or where[0] not in ARRAYS
                 or not isinstance(where[1], int)
+                or isinstance(where[1], bool)
                 or not 0 <= where[1] < len(arrays[where[0]])
             ):
                 # An error we cannot place: nothing in this request counts as delivered.
                 reason = f"Braze reported an error it did not attribute to an object: {entry!r}"
-                result.rejected = [(obj, reason) for obj in batch.objects]
+                result.rejected = [(obj, reason[:500]) for obj in batch.objects]
                 return result
             refused[(where[0], where[1])] = str(entry.get("type") or entry.get("message") or entry)
         for name, items in arrays.items():
@@ -274,19 +269,38 @@ class BrazeClient:
                     result.rejected.append((obj, reason))
         return result
 
-    def _post(self, path: str, payload: bytes) -> requests.Response:
+    def _post(self, path: str, payload: bytes) -> tuple[requests.Response, dict[str, Any]]:
+        """The response and Braze's JSON answer, or a typed error. Only a well-formed answer
+        counts: a 2xx whose body is not Braze's (a proxy's or captive portal's page, JSON
+        without `message`) is a failed request, retried like a 5xx, never an acknowledgement."""
         url = self.endpoint + path
         try:
             response = self._session.post(
                 url, data=payload, timeout=self.timeout, proxies=self._proxies
             )
-        except requests.Timeout as e:
-            raise BrazeServerError(f"timed out waiting for Braze ({type(e).__name__})") from None
-        except requests.ConnectionError as e:
-            raise BrazeServerError(f"connection to Braze failed ({type(e).__name__})") from None
+        except requests.RequestException as e:
+            sent = _was_sent(e)
+            what = (
+                "timed out waiting for Braze"
+                if isinstance(e, requests.Timeout)
+                else ("connection to Braze failed")
+            )
+            raise BrazeUnavailable(f"{what} ({type(e).__name__})", maybe_processed=sent) from None
         status = response.status_code
         if 200 <= status < 300:
-            return response
+            answer = _json(response)
+            if answer is None or answer.get("message") != "success":
+                raise BrazeUnavailable(
+                    f"{status} from {path} without Braze's answer "
+                    f"({_describe_body(response)}): a proxy, a captive portal or the wrong host?",
+                    status,
+                )
+            errors = answer.get("errors")
+            if errors is not None and not isinstance(errors, list):
+                raise BrazeUnavailable(
+                    f"{status} from {path} with `errors` that is not a list", status
+                )
+            return response, answer
         message = _message(response)
         if status in (401, 403):
             raise BrazeAuthError(_auth_hint(status, message, self.endpoint), status)
@@ -295,8 +309,37 @@ class BrazeClient:
         if status in (400, 413):
             raise BrazeBadRequest(f"{status}: {message}", status)
         if status >= 500:
-            raise BrazeServerError(f"Braze answered {status}: {message}", status)
+            # 503 says the service did not take the request; any other 5xx (a gateway timing
+            # out, an internal error) may come after Braze applied it.
+            raise BrazeUnavailable(
+                f"Braze answered {status}: {message}", status, maybe_processed=status != 503
+            )
         raise BrazeError(f"Braze answered {status} for {path}: {message}", status)
+
+
+def _was_sent(error: requests.RequestException) -> bool:
+    """Whether the request may have reached Braze: not when the connection never opened."""
+    if isinstance(error, requests.ConnectTimeout):
+        return False
+    seen: set[int] = set()
+    pending: list[BaseException] = [error]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, NewConnectionError | ConnectTimeoutError):
+            return False
+        pending += [a for a in current.args if isinstance(a, BaseException)]
+        for linked in (current.__cause__, current.__context__, getattr(current, "reason", None)):
+            if isinstance(linked, BaseException):
+                pending.append(linked)
+    return True
+
+
+def _describe_body(response: requests.Response) -> str:
+    kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+    return f"{kind}, {len(response.content)} bytes"
 
 
 def _auth_hint(status: int, message: str, endpoint: str) -> str:
@@ -323,12 +366,12 @@ def _message(response: requests.Response) -> str:
     return str(body)[:200]
 
 
-def _json(response: requests.Response) -> dict[str, Any]:
+def _json(response: requests.Response) -> dict[str, Any] | None:
     try:
         body = response.json()
     except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def _retry_after(response: requests.Response) -> float | None:

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from dbt_braze.errors import EXIT_ABORTED, DbtBrazeError
+from dbt_braze.redaction import redact
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Sync dbt models to Braze, sending only what changed.",
+    # Tracebacks with local variables would print the API key; errors are handled below.
+    pretty_exceptions_enable=False,
 )
 
 ProjectDir = Annotated[
@@ -31,11 +37,40 @@ Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings, errors and failures.")]
 
 
-def _fail(code: int, message: str, debug: bool) -> typer.Exit:
+def _error(message: str) -> None:
+    typer.echo(redact(f"Error: {message}"), err=True)
+
+
+def _describe(error: BaseException, debug: bool) -> tuple[int, str]:
+    """The exit code and one-line message for an error; the traceback only with --debug,
+    redacted even there."""
     if debug:
-        traceback.print_exc()
-    typer.echo(f"Error: {message}", err=True)
-    return typer.Exit(code)
+        text = "".join(traceback.format_exception(error))
+        typer.echo(redact(text), err=True)
+    if isinstance(error, DbtBrazeError):
+        return error.exit_code, str(error)
+    if isinstance(error, KeyboardInterrupt):
+        return EXIT_ABORTED, "interrupted"
+    first = (str(error).strip().splitlines() or [""])[0]
+    hint = "" if debug else " (run with --debug for the traceback)"
+    return EXIT_ABORTED, f"unexpected error: {type(error).__name__}: {first}{hint}"
+
+
+@contextmanager
+def _handled(
+    debug: bool, on_error: Callable[[BaseException, int], None] | None = None
+) -> Iterator[None]:
+    """Any error ends the command with its exit code and one redacted line."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except (Exception, KeyboardInterrupt) as e:
+        code, message = _describe(e, debug)
+        if on_error is not None:
+            on_error(e, code)
+        _error(message)
+        raise typer.Exit(code) from None
 
 
 @app.command()
@@ -85,9 +120,11 @@ def sync(
 
     The API key is read from BRAZE_API_KEY only.
     """
-    from dbt_braze.manifest import ManifestError
-    from dbt_braze.report import LiveReporter, Reporter
-    from dbt_braze.sync import Aborted, SyncOptions, UsageError, run_sync, target_dir
+    import uuid
+
+    from dbt_braze.redaction import api_key_from_environment
+    from dbt_braze.report import LiveReporter, Reporter, SyncReport
+    from dbt_braze.sync import SyncOptions, results_dir, run_sync
 
     options = SyncOptions(
         project_dir=project_dir.resolve(),
@@ -100,7 +137,7 @@ def sync(
         baseline=baseline,
         allow_large_deletes=allow_large_deletes,
         rest_endpoint=rest_endpoint,
-        api_key=os.environ.get("BRAZE_API_KEY"),
+        api_key=api_key_from_environment(),
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
         concurrency=concurrency,
@@ -109,16 +146,22 @@ def sync(
         max_retries=max_retries,
     )
     reporter = LiveReporter() if sys.stderr.isatty() and not quiet else Reporter(quiet=quiet)
-    try:
-        report = run_sync(options, reporter)
-    except (UsageError, ManifestError) as e:
-        raise _fail(2, str(e), debug) from None
-    except Aborted as e:
-        raise _fail(3, str(e), debug) from None
-    report.write(target_dir(options.project_dir))
-    reporter.summary(report)
-    if report.message:
-        typer.echo(f"Error: {report.message}", err=True)
+    report = SyncReport(uuid.uuid4().hex[:12])
+
+    def finish(error: BaseException | None, code: int) -> None:
+        if error is not None:
+            report.fail(error, code)
+        report.finish()
+        where = results_dir(options.project_dir)
+        if where is not None:
+            report.write(where)
+        reporter.summary(report)
+
+    with _handled(debug, finish):
+        run_sync(options, reporter, report)
+    finish(None, report.exit_code)
+    if report.message and report.exit_code:
+        _error(report.message)
     raise typer.Exit(report.exit_code)
 
 
@@ -130,15 +173,12 @@ def validate(
     debug: Debug = False,
 ) -> None:
     """Check every model's `meta.braze` against the manifest; no writes, no network."""
-    from dbt_braze.manifest import ManifestError
-    from dbt_braze.sync import UsageError, validate_project
+    from dbt_braze.sync import validate_project
 
-    try:
+    with _handled(debug):
         checked, problems, notes = validate_project(
             project_dir.resolve(), tuple(select or ()), tuple(exclude or ())
         )
-    except (UsageError, ManifestError) as e:
-        raise _fail(2, str(e), debug) from None
     for note in notes:
         typer.echo(note, err=True)
     if problems:
@@ -183,9 +223,9 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        # Only a second Ctrl-C gets here while sending; what was acknowledged is committed.
-        typer.echo("Error: interrupted", err=True)
-        sys.exit(3)
+        # Ctrl-C outside a command's own handling (while starting up).
+        _error("interrupted")
+        sys.exit(EXIT_ABORTED)
 
 
 if __name__ == "__main__":

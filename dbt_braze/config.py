@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from dbt_braze.errors import ConfigProblem
+
 ObjectKind = Literal["users", "events", "purchases"]
 OBJECTS: tuple[str, ...] = ("users", "events", "purchases")
 IDENTIFIER_KINDS: tuple[str, ...] = ("external_id", "user_alias", "braze_id", "email", "phone")
@@ -58,16 +60,6 @@ _OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "events": (),
     "purchases": ("quantity",),
 }
-
-
-@dataclass(frozen=True)
-class ConfigProblem:
-    model: str
-    key: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.model}: meta.braze.{self.key}: {self.message}"
 
 
 @dataclass(frozen=True)

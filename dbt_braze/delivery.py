@@ -19,22 +19,20 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from dbt_braze.braze import (
-    DELETE_PATH,
-    Batch,
+from dbt_braze.braze import DELETE_PATH, Batch, BrazeClient, TrackResult
+from dbt_braze.errors import (
     BrazeBadRequest,
-    BrazeClient,
     BrazeRateLimited,
-    BrazeServerError,
-    TrackResult,
+    BrazeUnavailable,
+    RetriesExhausted,
 )
 from dbt_braze.ratelimit import RateLimiter
 
 DEFAULT_WORKERS = 16
-
-
-class RetriesExhausted(Exception):
-    pass
+# A request whose fate is unknown (no answer, or no well-formed one, after it was sent) may
+# have been applied: its objects are sent once more, never a third time in one run, since
+# Braze has no event deduplication.
+MAX_UNCERTAIN_SENDS = 2
 
 
 @dataclass(frozen=True)
@@ -88,7 +86,8 @@ class Deliverer:
         self._in_flight = 0
         self._lock = threading.Lock()
 
-    def deliver(self, batch: Batch) -> Outcome:
+    def deliver(self, batch: Batch, uncertain: int = 0) -> Outcome:
+        """`uncertain`: sends of these objects whose fate is unknown so far in this run."""
         outcome = Outcome(batch)
         attempt = 0
         waited = 0.0
@@ -115,8 +114,17 @@ class Deliverer:
                 if limiter is None:
                     self._sleep(delay)
                 continue
-            except BrazeServerError as e:
+            except BrazeUnavailable as e:
                 outcome.errors += 1
+                if e.maybe_processed:
+                    uncertain += 1
+                    if uncertain >= MAX_UNCERTAIN_SENDS:
+                        raise RetriesExhausted(
+                            f"{e}, twice for the same objects: Braze may have applied them "
+                            "both times, and a third send could duplicate their events "
+                            "(Braze has no deduplication). Stopped; what was acknowledged is "
+                            "recorded. If Braze is slow rather than down, raise --read-timeout"
+                        ) from None
                 attempt += 1
                 if attempt > self.policy.max_retries:
                     raise RetriesExhausted(
@@ -127,7 +135,7 @@ class Deliverer:
                 continue
             except BrazeBadRequest as e:
                 outcome.errors += 1
-                self._split(outcome, str(e))
+                self._split(outcome, str(e), uncertain)
                 return outcome
             finally:
                 with self._lock:
@@ -138,7 +146,7 @@ class Deliverer:
             outcome.result = result
             return outcome
 
-    def _split(self, outcome: Outcome, reason: str) -> None:
+    def _split(self, outcome: Outcome, reason: str, uncertain: int) -> None:
         """A batch refused whole: deliver halves until the offending objects stand alone."""
         batch = outcome.batch
         if len(batch.objects) == 1:
@@ -146,7 +154,7 @@ class Deliverer:
             return
         outcome.result = TrackResult()
         for half in batch.split():
-            outcome.absorb(self.deliver(half))
+            outcome.absorb(self.deliver(half, uncertain))
 
 
 class Pool:

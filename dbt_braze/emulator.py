@@ -112,6 +112,9 @@ class Faults:
     reject_external_ids: frozenset[str] = frozenset()
     fail_batch_external_ids: frozenset[str] = frozenset()
     status_override: int | None = None
+    # With status_override: the body to answer instead of Braze's JSON (a proxy's or captive
+    # portal's page, say); the request is not processed.
+    body_override: str | None = None
 
     def __post_init__(self) -> None:
         # Faults arrive from JSON and CLI flags too, so lists and sets are accepted
@@ -139,6 +142,8 @@ class Faults:
         status = self.status_override
         if status is not None and (not _is_int(status) or not 100 <= status <= 599):
             raise ValueError("status_override must be None or an HTTP status code")
+        if self.body_override is not None and not isinstance(self.body_override, str):
+            raise TypeError("body_override must be None or a string")
 
     def to_json(self) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -185,7 +190,7 @@ class _Invalid(Exception):
 
 
 class _Reply:
-    __slots__ = ("close", "drop", "headers", "payload", "status")
+    __slots__ = ("close", "drop", "headers", "payload", "raw", "status")
 
     def __init__(
         self,
@@ -198,6 +203,7 @@ class _Reply:
         self.headers = dict(headers or {})
         self.drop = False
         self.close = False
+        self.raw: bytes | None = None  # sent as is instead of the JSON payload
 
 
 class _Window:
@@ -512,6 +518,8 @@ class Emulator:
         if faults.status_override is not None:
             status = faults.status_override
             reply = _message(status, _STATUS_MESSAGES.get(status, "Emulated failure"))
+            if faults.body_override is not None:
+                reply.raw = faults.body_override.encode()
             if status == 429:
                 reply.headers["Retry-After"] = "1"
             return reply
@@ -1484,11 +1492,12 @@ def _make_server(emulator: Emulator, host: str, port: int) -> Any:
             return b"".join(parts) if size_total <= MAX_BODY_BYTES else None
 
         def _send(self, reply: _Reply) -> None:
-            data = json.dumps(reply.payload).encode("utf-8")
+            data = json.dumps(reply.payload).encode("utf-8") if reply.raw is None else reply.raw
             self.send_response(reply.status)
             for key, value in reply.headers.items():
                 self.send_header(key, value)
-            self.send_header("Content-Type", "application/json")
+            is_json = reply.raw is None or reply.raw.lstrip()[:1] in (b"{", b"[")
+            self.send_header("Content-Type", "application/json" if is_json else "text/html")
             self.send_header("Content-Length", str(len(data)))
             if reply.close or self.close_connection:
                 self.send_header("Connection", "close")

@@ -12,12 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dbt_braze.config import braze_meta
+from dbt_braze.errors import ManifestError, SelectionError
 
 PACKAGE = "dbt_braze"
-
-
-class ManifestError(Exception):
-    """The project's artifacts are missing or unreadable: run dbt first."""
 
 
 @dataclass(frozen=True)
@@ -106,10 +103,6 @@ def select_by_name(models: Iterable[BrazeModel], names: Iterable[str]) -> list[B
     if not wanted or not wanted <= by_name:
         return None
     return [m for m in models if m.name in wanted or m.unique_id in wanted]
-
-
-class SelectionError(Exception):
-    """dbt could not resolve the selection."""
 
 
 def dbt_selection(

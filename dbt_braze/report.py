@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from dbt_braze.errors import EXIT_OK, ConfigErrors, DbtBrazeError
+from dbt_braze.redaction import redact
 from dbt_braze.state import DeltaCounts
 
 RESULTS_FILE = "dbt_braze_results.json"
@@ -19,7 +21,7 @@ class ModelReport:
     unique_id: str
     name: str
     object: str
-    status: str = "pending"  # success | partial | failed | aborted | skipped
+    status: str = "pending"  # success | partial | failed | aborted | skipped | baseline | dry-run
     counts: DeltaCounts = field(default_factory=DeltaCounts)
     objects_sent: int = 0
     requests: int = 0
@@ -60,12 +62,34 @@ class ModelReport:
 
 @dataclass
 class SyncReport:
+    """One run's outcome. Created before anything else happens, so that every exit (an error
+    in the configuration, Ctrl-C, a crash of our own) still says what happened."""
+
     run_id: str
-    models: list[ModelReport]
-    exit_code: int
-    seconds: float
+    models: list[ModelReport] = field(default_factory=list)
+    exit_code: int = EXIT_OK
+    seconds: float = 0.0
     message: str = ""
     send_seconds: float = 0.0  # time spent sending to Braze
+    problems: list[str] = field(default_factory=list)  # configuration problems, if any
+    started: float = field(default_factory=time.monotonic)
+
+    def fail(self, error: BaseException, exit_code: int | None = None) -> None:
+        """The run ended with `error`: its exit code and message; models still pending did
+        not finish."""
+        if exit_code is None:
+            exit_code = error.exit_code if isinstance(error, DbtBrazeError) else 3
+        self.exit_code = exit_code
+        self.message = str(error)
+        if isinstance(error, ConfigErrors):
+            self.problems = [str(p) for p in error.problems]
+            self.message = f"{len(error.problems)} configuration problem(s)"
+        for model in self.models:
+            if model.status == "pending":
+                model.status = "aborted"
+
+    def finish(self) -> None:
+        self.seconds = time.monotonic() - self.started
 
     def write(self, target_dir: Path) -> Path:
         path = target_dir / RESULTS_FILE
@@ -76,10 +100,11 @@ class SyncReport:
             "seconds": round(self.seconds, 3),
             "send_seconds": round(self.send_seconds, 3),
             "message": self.message,
+            "problems": self.problems,
             "models": [m.as_json() for m in self.models],
         }
         tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(body, indent=2) + "\n")
+        tmp.write_text(redact(json.dumps(body, indent=2)) + "\n")
         tmp.replace(path)
         return path
 
@@ -93,7 +118,7 @@ class Reporter:
         self._last_progress = 0.0
 
     def _line(self, text: str) -> None:
-        print(f"{time.strftime('%H:%M:%S')}  {text}", file=self.stream, flush=True)
+        print(f"{time.strftime('%H:%M:%S')}  {redact(text)}", file=self.stream, flush=True)
 
     def info(self, text: str) -> None:
         if not self.quiet:
@@ -226,7 +251,7 @@ class LiveReporter(Reporter):
         self._tasks: dict[str, object] = {}
 
     def _line(self, text: str) -> None:
-        self._console.print(f"{time.strftime('%H:%M:%S')}  {text}", highlight=False)
+        self._console.print(f"{time.strftime('%H:%M:%S')}  {redact(text)}", highlight=False)
 
     def model_delta(self, report: ModelReport) -> None:
         super().model_delta(report)

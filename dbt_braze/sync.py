@@ -5,6 +5,7 @@ manifest -> specs -> frozen delta per model -> payloads -> batches -> Braze -> c
 
 from __future__ import annotations
 
+import datetime as dt
 import heapq
 import queue
 import signal
@@ -17,20 +18,21 @@ from operator import attrgetter
 from pathlib import Path
 
 from dbt_braze import __version__
-from dbt_braze.braze import BrazeAuthError, BrazeClient, BrazeConfigError, batches
-from dbt_braze.config import ConfigProblem, ModelSync, ResolvedSync, parse_sync, resolve_fields
-from dbt_braze.delivery import (
-    DEFAULT_WORKERS,
-    Deliverer,
-    Outcome,
-    Pool,
-    RetriesExhausted,
-    RetryPolicy,
+from dbt_braze.braze import BrazeClient, batches
+from dbt_braze.config import ModelSync, ResolvedSync, parse_sync, resolve_fields
+from dbt_braze.delivery import DEFAULT_WORKERS, Deliverer, Outcome, Pool, RetryPolicy
+from dbt_braze.errors import (
+    EXIT_ABORTED,
+    EXIT_OK,
+    EXIT_REJECTED,
+    ConfigErrors,
+    ConfigProblem,
+    Interrupted,
+    UsageError,
 )
 from dbt_braze.manifest import (
     BrazeModel,
     Manifest,
-    SelectionError,
     dbt_selection,
     failed_models,
     load_manifest,
@@ -51,14 +53,6 @@ PACKAGES_SNIPPET = """\
 packages:
   - local: ../dbt-braze        # or a git URL of the dbt-braze repository
 # then run `dbt deps` and `dbt parse` (or `dbt build`)"""
-
-
-class UsageError(Exception):
-    """Bad input: exit 2, nothing sent."""
-
-
-class Aborted(Exception):
-    """The run stopped part way: exit 3. What Braze acknowledged is committed."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +96,14 @@ def target_dir(project_dir: Path) -> Path:
     return (project_dir / str(config.get("target-path") or "target")).resolve()
 
 
+def results_dir(project_dir: Path) -> Path | None:
+    """Where the results file goes: the project's target path; None when there is no project."""
+    try:
+        return target_dir(project_dir)
+    except UsageError:
+        return None
+
+
 def selected_models(manifest: Manifest, options: SyncOptions) -> list[BrazeModel]:
     """The selected models that declare meta.braze (default: all of them)."""
     if not options.select and not options.exclude:
@@ -109,16 +111,13 @@ def selected_models(manifest: Manifest, options: SyncOptions) -> list[BrazeModel
     chosen = select_by_name(manifest.models, options.select) if not options.exclude else None
     if chosen is not None:
         return chosen
-    try:
-        ids = dbt_selection(
-            options.project_dir,
-            options.profiles_dir or default_profiles_dir(options.project_dir),
-            options.target,
-            options.select,
-            options.exclude,
-        )
-    except SelectionError as e:
-        raise UsageError(str(e)) from None
+    ids = dbt_selection(
+        options.project_dir,
+        options.profiles_dir or default_profiles_dir(options.project_dir),
+        options.target,
+        options.select,
+        options.exclude,
+    )
     return [m for m in manifest.models if m.unique_id in ids]
 
 
@@ -280,33 +279,34 @@ class Committer:
                 self.error = e
 
 
-class _Interrupted(Exception):
-    pass
-
-
-def run_sync(options: SyncOptions, reporter: Reporter) -> SyncReport:
-    started = time.monotonic()
-    run_id = uuid.uuid4().hex[:12]
+def run_sync(
+    options: SyncOptions, reporter: Reporter, report: SyncReport | None = None
+) -> SyncReport:
+    """One run. Errors propagate (each carries its exit code); `report`, if given, holds what
+    happened up to then, for the caller to write whatever the exit."""
+    report = report if report is not None else SyncReport(uuid.uuid4().hex[:12])
     project_dir = options.project_dir.resolve()
     tdir = target_dir(project_dir)
     manifest = load_manifest(tdir)
-    chosen = selected_models(manifest, options)
-    failed = failed_models(tdir)
-    for model in [m for m in chosen if m.unique_id in failed]:
-        reporter.warn(
-            f"{model.name}: skipped, its last dbt run ended with `{failed[model.unique_id]}`"
-        )
-    chosen = [m for m in chosen if m.unique_id not in failed]
-    syncs, problems = declared_syncs(chosen)
     if options.dry_run and options.baseline:
         raise UsageError(
             "--dry-run and --baseline exclude each other: --baseline sends nothing either"
         )
+    chosen = selected_models(manifest, options)
+    failed = failed_models(tdir)
+    for model in [m for m in chosen if m.unique_id in failed]:
+        reason = f"its last dbt run ended with `{failed[model.unique_id]}`"
+        skipped = ModelReport(model.unique_id, model.name, _declared_object(model), "skipped")
+        skipped.message = f"skipped: {reason}"
+        report.models.append(skipped)
+        reporter.warn(f"{model.name}: skipped, {reason}")
+    chosen = [m for m in chosen if m.unique_id not in failed]
+    syncs, problems = declared_syncs(chosen)
     if not syncs and problems:
         raise ConfigErrors(problems)
     if not syncs:
         reporter.warn("no selected model declares meta.braze: nothing to sync")
-        return SyncReport(run_id, [], 0, time.monotonic() - started)
+        return report
 
     missing = [m for m in REQUIRED_MACROS if m not in manifest.package_macros]
     if missing:
@@ -317,16 +317,13 @@ def run_sync(options: SyncOptions, reporter: Reporter) -> SyncReport:
 
     client = None
     if not options.dry_run and not options.baseline:
-        try:
-            client = BrazeClient(
-                options.rest_endpoint or "",
-                options.api_key or "",
-                connect_timeout=options.connect_timeout,
-                read_timeout=options.read_timeout,
-                pool_size=options.concurrency,
-            )
-        except BrazeConfigError as e:
-            raise UsageError(str(e)) from None
+        client = BrazeClient(
+            options.rest_endpoint or "",
+            options.api_key,
+            connect_timeout=options.connect_timeout,
+            read_timeout=options.read_timeout,
+            pool_size=options.concurrency,
+        )
 
     try:
         with open_warehouse(project_dir, options.profiles_dir, options.target, manifest.path) as wh:
@@ -342,12 +339,16 @@ def run_sync(options: SyncOptions, reporter: Reporter) -> SyncReport:
             problems += column_problems
             if problems:
                 raise ConfigErrors(problems)
-            return _run(wh, resolved, client, options, reporter, run_id, started)
-    except WarehouseError as e:
-        raise Aborted(f"warehouse error: {e}") from None
+            _run(wh, resolved, client, options, reporter, report)
+            return report
     finally:
         if client is not None:
             client.close()
+
+
+def _declared_object(model: BrazeModel) -> str:
+    meta = model.meta
+    return str(meta.get("object", "")) if isinstance(meta, dict) else ""
 
 
 def _run(
@@ -356,9 +357,9 @@ def _run(
     client: BrazeClient | None,
     options: SyncOptions,
     reporter: Reporter,
-    run_id: str,
-    started: float,
-) -> SyncReport:
+    sync_report: SyncReport,
+) -> None:
+    run_id = sync_report.run_id
     log = RunLog(wh)
     log.prepare()  # the schema, too, which state tables need
     if not options.full_refresh:
@@ -380,46 +381,49 @@ def _run(
     runs: list[ModelRun] = []
     reports: list[ModelReport] = []
     started_at = _utc_now()
-    for index, item in enumerate(resolved):
-        sync = item.sync
-        report = ModelReport(sync.unique_id, sync.name, sync.object)
-        reports.append(report)
-        model_started = time.monotonic()
-        state = ModelState(wh, item)
-        if options.full_refresh and options.dry_run:
-            state.use_empty_state()  # what a full refresh would send, the real state untouched
-        elif options.full_refresh:
-            state.forget()
-        state.prepare()
-        duplicates = state.duplicates()
-        if duplicates:
-            shown = ", ".join(f"{value!r} ({n} rows)" for value, n in duplicates)
-            what = "identifier" if sync.object == "users" else sync.id_field
-            report.fail(f"duplicate {what} values, nothing sent for this model: {shown}")
-            reporter.error(f"{sync.name}: {report.message}")
-            continue
-        if not options.dry_run:
-            state.record_identifier()
-        builder = PayloadBuilder(index, item)
-        report.counts = state.freeze(builder.carried if sync.object != "users" else ())
-        report.seconds = time.monotonic() - model_started
-        reporter.model_delta(report)
-        too_many = _too_many_deletes(state, report, options)
-        if too_many:
-            report.status = "aborted"
-            report.message = too_many
-            reporter.error(f"{sync.name}: {too_many}")
-            state.drop_pending()
-            continue
-        runs.append(ModelRun(index, item, state, builder, report))
-
-    if options.dry_run:
-        for run in runs:
-            run.rejections = None
-        return _dry_run(runs, reports, reporter, run_id, started)
-    aborted: str | None = None
-    send_seconds = 0.0
+    failure: BaseException | None = None
     try:
+        for index, item in enumerate(resolved):
+            sync = item.sync
+            report = ModelReport(sync.unique_id, sync.name, sync.object)
+            reports.append(report)
+            sync_report.models.append(report)
+            model_started = time.monotonic()
+            state = ModelState(wh, item)
+            if options.full_refresh and options.dry_run:
+                state.use_empty_state()  # what a full refresh would send, the real state untouched
+            elif options.full_refresh:
+                state.forget()
+            state.prepare()
+            duplicates = state.duplicates()
+            if duplicates:
+                shown = ", ".join(f"{value!r} ({n} rows)" for value, n in duplicates)
+                what = "identifier" if sync.object == "users" else sync.id_field
+                report.fail(f"duplicate {what} values, nothing sent for this model: {shown}")
+                reporter.error(f"{sync.name}: {report.message}")
+                continue
+            if not options.dry_run:
+                state.record_identifier()
+            builder = PayloadBuilder(index, item)
+            report.counts = state.freeze(builder.carried if sync.object != "users" else ())
+            runs.append(ModelRun(index, item, state, builder, report))
+            report.seconds = time.monotonic() - model_started
+            reporter.model_delta(report)
+            too_many = _too_many_deletes(state, report, options)
+            if too_many:
+                report.status = "aborted"
+                report.message = too_many
+                reporter.error(f"{sync.name}: {too_many}")
+                runs.pop()
+                state.drop_pending()
+                continue
+
+        if options.dry_run:
+            for run in runs:
+                run.rejections = None
+            _dry_run(runs, reports, reporter)
+            sync_report.message = "dry run: nothing sent"
+            return
         if options.baseline:
             for run in runs:
                 run.state.commit_all()
@@ -430,21 +434,49 @@ def _run(
             try:
                 _deliver(runs, client, options, reporter, Committer(runs, log, run_id, wh))
             finally:
-                send_seconds = time.monotonic() - sending
-    except (BrazeAuthError, RetriesExhausted, _Interrupted) as e:
-        aborted = str(e)
-        for report in reports:
-            if report.status == "pending":
-                report.status = "aborted"
+                sync_report.send_seconds = time.monotonic() - sending
+                for run in runs:
+                    run.report.seconds += sync_report.send_seconds  # the models went together
+    except BaseException as e:
+        failure = e
+        raise
     finally:
-        finished_at = _utc_now()
+        _close_run(runs, reports, log, run_id, started_at, failure, reporter, options.dry_run)
+    aborted = [r for r in reports if r.status == "aborted"]  # the delete guard stopped a model
+    if aborted:
+        sync_report.exit_code = EXIT_ABORTED
+        sync_report.message = "; ".join(f"{r.name}: {r.message}" for r in aborted)
+    elif any(r.status in ("partial", "failed") for r in reports):
+        sync_report.exit_code = EXIT_REJECTED
+    else:
+        sync_report.exit_code = EXIT_OK
+
+
+def _close_run(
+    runs: list[ModelRun],
+    reports: list[ModelReport],
+    log: RunLog,
+    run_id: str,
+    started_at: dt.datetime,
+    failure: BaseException | None,
+    reporter: Reporter,
+    dry_run: bool,
+) -> None:
+    """Whatever happened: rejections written, work tables dropped, and each model's row in
+    braze_sync_runs, which never says success for a run that did not finish."""
+    finished_at = _utc_now()
+    for report in reports:
+        if report.status == "pending":
+            if failure is not None:
+                report.status = "aborted"
+            else:
+                report.status = "partial" if report.rejected else "success"
+    try:
         for run in runs:
-            run.report.seconds += send_seconds  # the models were sent together
             run.record_rejections(log, run_id)
             run.state.drop_pending()
-        for report in reports:
-            if report.status == "pending":
-                report.status = "partial" if report.rejected else "success"
+            run.state.drop_empty_state()
+        for report in [] if dry_run else reports:
             log.record_run(
                 RunRecord(
                     run_id,
@@ -460,15 +492,10 @@ def _run(
                     report.rejected,
                 )
             )
-    if aborted is not None:
-        return SyncReport(
-            run_id, reports, 3, time.monotonic() - started, f"aborted: {aborted}", send_seconds
-        )
-    if any(r.status == "aborted" for r in reports):  # the delete guard stopped a model
-        message = "; ".join(f"{r.name}: {r.message}" for r in reports if r.status == "aborted")
-        return SyncReport(run_id, reports, 3, time.monotonic() - started, message, send_seconds)
-    exit_code = 1 if any(r.status in ("partial", "failed") for r in reports) else 0
-    return SyncReport(run_id, reports, exit_code, time.monotonic() - started, "", send_seconds)
+    except WarehouseError as e:
+        if failure is None:
+            raise
+        reporter.error(f"could not record the run's outcome in the warehouse: {e}")
 
 
 LARGE_DELETE_SHARE = 0.2
@@ -495,32 +522,20 @@ def _too_many_deletes(state: ModelState, report: ModelReport, options: SyncOptio
 DRY_RUN_EXAMPLES = 3
 
 
-def _dry_run(
-    runs: list[ModelRun],
-    reports: list[ModelReport],
-    reporter: Reporter,
-    run_id: str,
-    started: float,
-) -> SyncReport:
+def _dry_run(runs: list[ModelRun], reports: list[ModelReport], reporter: Reporter) -> None:
     """Build every payload the run would send, count it, show a few; send and commit nothing."""
     examples: dict[str, list[dict[str, object]]] = {}
-    try:
-        for run in runs:
-            shown = examples.setdefault(run.report.name, [])
-            for obj in run.objects():
-                run.report.objects_sent += 1
-                run.report.data_points += obj.data_points
-                if len(shown) < DRY_RUN_EXAMPLES:
-                    shown.append({obj.array: obj.body})
-    finally:
-        for run in runs:
-            run.state.drop_pending()
-            run.state.drop_empty_state()
+    for run in runs:
+        shown = examples.setdefault(run.report.name, [])
+        for obj in run.objects():
+            run.report.objects_sent += 1
+            run.report.data_points += obj.data_points
+            if len(shown) < DRY_RUN_EXAMPLES:
+                shown.append({obj.array: obj.body})
     for report in reports:
         if report.status == "pending":
             report.status = "dry-run"
     reporter.dry_run(reports, examples)
-    return SyncReport(run_id, reports, 0, time.monotonic() - started, "dry run: nothing sent")
 
 
 def _deliver(
@@ -560,7 +575,7 @@ def _deliver(
     if pool.error is not None:
         raise pool.error
     if stop.requested:
-        raise _Interrupted(
+        raise Interrupted(
             f"{stop.requested}: stopped sending; every acknowledged object is recorded"
         )
 
@@ -610,11 +625,4 @@ def _account(outcome: Outcome, by_index: dict[int, ModelRun], committer: Committ
         run.reject(Rejection(obj.model, obj.seq, key, reason, obj.body), "braze")
 
 
-class ConfigErrors(UsageError):
-    def __init__(self, problems: list[ConfigProblem]) -> None:
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"{len(problems)} configuration problem(s):\n{lines}")
-
-
-__all__ = ["Aborted", "ConfigErrors", "DeltaCounts", "SyncOptions", "UsageError", "run_sync"]
+__all__ = ["DeltaCounts", "SyncOptions", "run_sync"]

@@ -20,12 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dbt_braze.errors import WarehouseError
+
 PACKAGE = "dbt_braze"
 STREAM_BATCH_ROWS = 5_000
-
-
-class WarehouseError(Exception):
-    """The warehouse could not be opened or a statement failed."""
 
 
 @dataclass(frozen=True)

@@ -15,20 +15,23 @@ import pytest
 from dbt_braze.braze import (
     MAX_OBJECTS,
     Batch,
-    BrazeAuthError,
-    BrazeBadRequest,
     BrazeClient,
-    BrazeConfigError,
-    BrazeError,
-    BrazeRateLimited,
-    BrazeServerError,
     batches,
     check_endpoint,
     encode,
     is_loopback,
 )
-from dbt_braze.delivery import Deliverer, RetriesExhausted, RetryPolicy
+from dbt_braze.delivery import Deliverer, RetryPolicy
 from dbt_braze.emulator import Emulator, Faults
+from dbt_braze.errors import (
+    BrazeAuthError,
+    BrazeBadRequest,
+    BrazeConfigError,
+    BrazeError,
+    BrazeRateLimited,
+    BrazeUnavailable,
+    RetriesExhausted,
+)
 from dbt_braze.payloads import BrazeObject
 from dbt_braze.state import seq_ranges, state_column
 
@@ -449,9 +452,9 @@ def test_status_403_names_the_missing_permission(emu: Emulator, client: BrazeCli
     [
         (400, BrazeBadRequest),
         (413, BrazeBadRequest),
-        (500, BrazeServerError),
-        (502, BrazeServerError),
-        (503, BrazeServerError),
+        (500, BrazeUnavailable),
+        (502, BrazeUnavailable),
+        (503, BrazeUnavailable),
     ],
 )
 def test_whole_request_failures_raise_typed_errors(
@@ -495,7 +498,7 @@ def test_refused_connection_raises_server_error() -> None:
         port = probe.getsockname()[1]
     braze = BrazeClient(f"http://127.0.0.1:{port}", KEY, connect_timeout=1)
     try:
-        with pytest.raises(BrazeServerError, match="connection to Braze failed"):
+        with pytest.raises(BrazeUnavailable, match="connection to Braze failed"):
             braze.track(one_batch([attributes("u1")]))
     finally:
         braze.close()
@@ -726,3 +729,107 @@ def test_deliverer_stops_at_an_auth_error_without_retrying(
         Deliverer(client, sleep=no_sleep).deliver(one_batch([attributes("u1")]))
 
     assert len(emu.requests) == 1
+
+
+# ------------------------------------------------------- only a well-formed answer acknowledges
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (200, "<html><body>Welcome to the hotel wifi</body></html>"),
+        (201, '{"ok": true}'),
+        (201, '{"message": "queued"}'),
+        (201, '["success"]'),
+        (201, ""),
+        (201, '{"message": "success", "errors": "something"}'),
+    ],
+    ids=["html-page", "json-without-message", "other-message", "json-list", "empty", "errors-text"],
+)
+def test_a_2xx_that_is_not_brazes_answer_acknowledges_nothing(
+    emu: Emulator, client: BrazeClient, status: int, body: str
+) -> None:
+    emu.set_faults(Faults(status_override=status, body_override=body))
+
+    with pytest.raises(BrazeUnavailable, match=r"without Braze's answer|not a list") as raised:
+        client.track(one_batch([attributes("u1")]))
+
+    assert raised.value.maybe_processed  # a proxy may have passed it on: counted as uncertain
+
+
+def test_a_delete_answered_by_something_else_acknowledges_nothing(
+    emu: Emulator, client: BrazeClient
+) -> None:
+    emu.set_faults(Faults(status_override=200, body_override="<html>sign in</html>"))
+    delete = BrazeObject("delete", {"external_id": "u1"}, "external_id::u1", 0, 1, 0)
+
+    with pytest.raises(BrazeUnavailable):
+        client.send(next(iter(batches([delete]))))
+
+
+def test_an_unanswered_request_is_sent_once_more_and_never_a_third_time(
+    emu: Emulator, client: BrazeClient
+) -> None:
+    emu.set_faults(Faults(lose_response_every=1))
+    objects = [event("u1", 1), event("u2", 2)]
+
+    with pytest.raises(RetriesExhausted, match="twice for the same objects"):
+        Deliverer(client, sleep=no_sleep).deliver(one_batch(objects))
+
+    assert len(emu.requests) == 2
+    assert sorted(e["properties"]["n"] for e in emu.events) == [1, 1, 2, 2]
+
+
+def test_a_503_is_retried_as_often_as_allowed_since_braze_did_not_take_it(
+    emu: Emulator, client: BrazeClient
+) -> None:
+    emu.set_faults(Faults(error_every=1))
+    deliverer = Deliverer(client, policy=RetryPolicy(max_retries=3), sleep=no_sleep)
+
+    with pytest.raises(RetriesExhausted, match="after 3 retries"):
+        deliverer.deliver(one_batch([event("u1", 1)]))
+
+    assert len(emu.requests) == 4 and emu.events == []
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_a_5xx_that_may_follow_processing_counts_against_the_two_sends(
+    emu: Emulator, client: BrazeClient, status: int
+) -> None:
+    emu.set_faults(Faults(status_override=status))
+
+    with pytest.raises(RetriesExhausted, match="twice"):
+        Deliverer(client, sleep=no_sleep).deliver(one_batch([event("u1", 1)]))
+
+    assert len(emu.requests) == 2
+
+
+def test_a_refused_connection_was_never_sent_so_it_is_retried_fully() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    braze = BrazeClient(f"http://127.0.0.1:{port}", KEY, connect_timeout=1)
+    deliverer = Deliverer(braze, policy=RetryPolicy(max_retries=3), sleep=no_sleep)
+    try:
+        with pytest.raises(RetriesExhausted, match="after 3 retries"):
+            deliverer.deliver(one_batch([event("u1", 1)]))
+    finally:
+        braze.close()
+
+
+def test_halves_of_a_split_batch_inherit_its_unanswered_send(
+    emu: Emulator, client: BrazeClient
+) -> None:
+    # The first send is lost; its retry is refused whole (400), so it is split; the first half
+    # is lost again. Its objects have now had two sends of unknown fate: no third.
+    emu.set_faults(Faults(lose_response_every=1))
+    objects = [event("u1", 1), event("u2", 2)]
+
+    def then_refuse_and_lose_the_half(seconds: float) -> None:
+        emu.set_faults(Faults(fail_batch_external_ids=frozenset({"u2"}), lose_response_every=2))
+
+    with pytest.raises(RetriesExhausted, match="twice"):
+        Deliverer(client, sleep=then_refuse_and_lose_the_half).deliver(one_batch(objects))
+
+    assert len(emu.requests) == 3
+    assert [e["properties"]["n"] for e in emu.events] == [1, 2, 1]

@@ -147,7 +147,9 @@ def test_a_model_whose_last_dbt_run_failed_is_skipped_with_a_warning(project: Pr
 
     assert run.returncode == 0, run.output
     assert "braze_hourly: skipped, its last dbt run ended with `error`" in run.output
-    assert "braze_hourly" not in [m["name"] for m in run.results["models"]]
+    skipped = run.model("braze_hourly")
+    assert skipped["status"] == "skipped"
+    assert "its last dbt run ended with `error`" in skipped["message"]
 
 
 def test_a_package_version_other_than_the_commands_is_refused_with_the_snippet(
