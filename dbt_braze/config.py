@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from dbt_braze.errors import ConfigProblem
+from dbt_braze.values import OTHER, TEMPORAL_FAMILIES, type_family
 
 ObjectKind = Literal["users", "events", "purchases"]
 OBJECTS: tuple[str, ...] = ("users", "events", "purchases")
@@ -119,19 +120,15 @@ class ResolvedSync:
     fields: tuple[tuple[str, str], ...] = field(default=())
     # column -> the warehouse's type name, when known (sync reads them from the warehouse)
     column_types: tuple[tuple[str, str], ...] = field(default=())
+    # column -> its type family (values.py), when the type is known
+    column_families: tuple[tuple[str, str], ...] = field(default=())
 
     def field(self, name: str) -> str | None:
         return dict(self.fields).get(name)
 
-    def columns_of_type(self, *kinds: str) -> frozenset[str]:
-        """Columns whose type name starts with one of `kinds` (case-insensitive)."""
-        return frozenset(
-            name for name, type_ in self.column_types if type_.lower().startswith(kinds)
-        )
-
-
-TEMPORAL_TYPES = ("date", "timestamp", "datetime")
-JSON_TYPES = ("json",)  # json, jsonb
+    def family(self, column: str | None) -> str:
+        """The column's type family; `other` when unknown (values then convert by Python type)."""
+        return dict(self.column_families).get(column or "", OTHER)
 
 
 def braze_meta(node: Mapping[str, object]) -> object | None:
@@ -220,7 +217,11 @@ def parse_sync(
 
 
 def resolve_fields(
-    sync: ModelSync, columns: Sequence[str], source: str, types: Sequence[str] | None = None
+    sync: ModelSync,
+    columns: Sequence[str],
+    source: str,
+    types: Sequence[str] | None = None,
+    adapter_type: str = "",
 ) -> tuple[ResolvedSync | None, list[ConfigProblem]]:
     """Check every column the spec names against `columns`; `source` says where they came from."""
     by_lower = {c.lower(): c for c in columns}
@@ -275,10 +276,11 @@ def resolve_fields(
                 )
 
     column_types = tuple(zip(columns, types, strict=True)) if types is not None else ()
+    families = tuple((c, type_family(t, adapter_type)) for c, t in column_types)
     time_column = dict(fields).get("time")
     if sync.lookback and types is not None and time_column is not None:
         time_type = dict(column_types)[time_column]
-        if not time_type.lower().startswith(TEMPORAL_TYPES):
+        if dict(families)[time_column] not in TEMPORAL_FAMILIES:
             problems.append(
                 ConfigProblem(
                     sync.name,
@@ -288,7 +290,10 @@ def resolve_fields(
             )
     if problems:
         return None, problems
-    return ResolvedSync(sync, identifier_column, tuple(mapped), tuple(fields), column_types), []
+    resolved = ResolvedSync(
+        sync, identifier_column, tuple(mapped), tuple(fields), column_types, families
+    )
+    return resolved, []
 
 
 _LOOKBACK_UNITS = {"minute": "minute", "hour": "hour", "day": "day"}

@@ -64,6 +64,9 @@ class Aborted(DbtBrazeError):
 class WarehouseError(Aborted):
     """The warehouse could not be opened or a statement failed."""
 
+    def __str__(self) -> str:
+        return f"warehouse error: {super().__str__()}"
+
 
 class LockHeld(Aborted):
     """Another run of this project and target holds the warehouse lock."""

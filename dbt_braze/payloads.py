@@ -7,23 +7,26 @@ never truncated. Limits cite Braze's `/users/track` documentation (BRAZE_API.md)
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-import math
 import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from dbt_braze.config import JSON_TYPES, RESERVED_PROPERTIES, ResolvedSync
+from dbt_braze.config import RESERVED_PROPERTIES, ResolvedSync
+from dbt_braze.values import (
+    MAX_EXTERNAL_ID_BYTES,
+    MAX_NESTED_BYTES,
+    MAX_PURCHASE_PROPERTIES_BYTES,
+    MAX_STRING,
+    InvalidValue,
+    _data_points,
+    _json_size,
+    converter,
+    time_converter,
+    to_json_value,
+)
 
-MAX_STRING = 255  # characters, attribute and property string values
-MAX_ARRAY_ITEMS = 500  # attribute arrays (Braze's default limit)
-MAX_NESTED_BYTES = 100 * 1024  # a nested custom attribute, and an event's properties
-MAX_PURCHASE_PROPERTIES_BYTES = 50 * 1024
-MAX_EXTERNAL_ID_BYTES = 987
 PHONE = re.compile(r"\+?[0-9][0-9 ().-]{4,30}")
 
 
@@ -61,146 +64,13 @@ class Rejection:
     payload: dict[str, Any] | None
 
 
-class InvalidValue(ValueError):
-    pass
-
-
-def to_json_value(value: Any, *, nested: bool = False) -> Any:
-    """A warehouse value as Braze expects it; raises InvalidValue for what Braze cannot take."""
-    convert = _BY_TYPE.get(type(value))  # exact types first: this runs for every value sent
-    if convert is None:
-        convert = next((c for t, c in _BY_TYPE.items() if isinstance(value, t)), _unsupported)
-    return convert(value, nested)
-
-
-def _same(value: Any, nested: bool) -> Any:
-    return value
-
-
-def _text(value: str, nested: bool) -> str:
-    if len(value) > MAX_STRING:
-        raise InvalidValue(f"text of {len(value)} characters (Braze's limit is {MAX_STRING})")
-    return value
-
-
-def _float(value: float, nested: bool) -> float:
-    if not math.isfinite(value):
-        raise InvalidValue(f"number {value} (Braze takes only finite numbers)")
-    return value
-
-
-def _decimal(value: Decimal, nested: bool) -> int | float:
-    if not value.is_finite():
-        raise InvalidValue(f"number {value} (Braze takes only finite numbers)")
-    # By the column's scale, not the value, so one attribute keeps one JSON type.
-    exponent = value.as_tuple().exponent
-    return int(value) if isinstance(exponent, int) and exponent >= 0 else float(value)
-
-
-def _timestamp(value: dt.datetime, nested: bool) -> Any:
-    text = timestamp_text(value)
-    return {"$time": text} if nested else text
-
-
-def _date(value: dt.date, nested: bool) -> Any:
-    text = value.isoformat()
-    return {"$time": text} if nested else text
-
-
-def _array(value: list[Any] | tuple[Any, ...], nested: bool) -> list[Any]:
-    if len(value) > MAX_ARRAY_ITEMS:
-        raise InvalidValue(f"array of {len(value)} items (Braze's limit is {MAX_ARRAY_ITEMS})")
-    return [to_json_value(v, nested=nested) for v in value]
-
-
-def _object(value: dict[Any, Any], nested: bool) -> dict[str, Any]:
-    return {_nested_key(k): to_json_value(v, nested=True) for k, v in value.items()}
-
-
-def _unsupported(value: Any, nested: bool) -> Any:
-    raise InvalidValue(f"a value of type {type(value).__name__}, which Braze cannot store")
-
-
-# Order matters for subclasses: bool before int, datetime before date.
-_BY_TYPE: dict[type, Callable[[Any, bool], Any]] = {
-    str: _text,
-    type(None): _same,
-    bool: _same,
-    int: _same,
-    float: _float,
-    Decimal: _decimal,
-    dt.datetime: _timestamp,
-    dt.date: _date,
-    dt.time: lambda value, nested: str(value),
-    uuid.UUID: lambda value, nested: str(value),
-    list: _array,
-    tuple: _array,
-    dict: _object,
-}
-
-
-def _from_json_text(value: Any) -> Any:
-    """A JSON column: DuckDB and PostgreSQL hand it over as text."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError as e:
-            raise InvalidValue(f"invalid JSON ({e})") from None
-    return to_json_value(value)
-
-
-def timestamp_text(value: dt.datetime) -> str:
-    """ISO 8601 in UTC with `Z`; a timestamp without zone is UTC."""
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    return value.isoformat() + "Z"
-
-
-def time_text(value: Any) -> str:
-    if isinstance(value, dt.datetime):
-        return timestamp_text(value)
-    if isinstance(value, dt.date):
-        return value.isoformat() + "T00:00:00Z"
-    if isinstance(value, str) and value:
-        return value
-    raise InvalidValue(f"time {value!r} is not a timestamp")
-
-
-def _nested_key(key: Any) -> str:
-    text = str(key)
-    if "." in text or "$" in text:
-        raise InvalidValue(f"nested key {text!r} contains `.` or `$`, which Braze forbids")
-    if len(text) > MAX_STRING:
-        raise InvalidValue(f"nested key of {len(text)} characters (limit {MAX_STRING})")
-    return text
-
-
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-
-
-def _json_size(value: Any) -> int:
-    return len(_ENCODER.encode(value).encode())
-
-
-def _data_points(value: Any) -> int:
-    """Braze bills each attribute written, and each key of a nested object."""
-    if isinstance(value, dict) and "$time" not in value:
-        return max(1, sum(_data_points(v) for v in value.values()))
-    return 1
-
-
 class PayloadBuilder:
     """Builds one model's Braze objects from its delta rows."""
 
-    def __init__(
-        self, model: int, resolved: ResolvedSync, json_columns: frozenset[str] | None = None
-    ):
+    def __init__(self, model: int, resolved: ResolvedSync):
         self.model = model
         self.resolved = resolved
         self.sync = resolved.sync
-        if json_columns is None:  # the warehouse hands JSON columns over as text
-            json_columns = resolved.columns_of_type(*JSON_TYPES)
-        self.json_columns = {c.lower() for c in json_columns}
         identifier = self.sync.identifier
         self._id_kind = identifier.kind
         self._alias_label = identifier.alias_label
@@ -215,6 +85,8 @@ class PayloadBuilder:
         self._converters = tuple(self._converter(column) for _, column in resolved.mapped)
         if self.sync.object != "users":
             self.carried = self._carried_columns()
+            time_column = resolved.field("time")
+            self._time = time_converter(resolved.family(time_column))
 
     # ------------------------------------------------------------------ identifiers
     def identifier_fields(self, key: str) -> dict[str, Any]:
@@ -309,7 +181,7 @@ class PayloadBuilder:
                 body["name"] = name
             else:
                 body.update(self._purchase_fields(value_of))
-            body["time"] = time_text(value_of[self.resolved.field("time")])
+            body["time"] = self._time(value_of[self.resolved.field("time")])
             properties = self._properties(value_of)
         except InvalidValue as e:
             return self._reject(row.seq, row.key, str(e), body)
@@ -382,7 +254,7 @@ class PayloadBuilder:
         return self._converter(column)(value)
 
     def _converter(self, column: str) -> Callable[[Any], Any]:
-        return _from_json_text if column.lower() in self.json_columns else to_json_value
+        return converter(self.resolved.family(column))
 
     def _reject(
         self, seq: int, key: str | None, reason: str, payload: dict[str, Any] | None

@@ -14,8 +14,9 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from dbt_braze.config import TEMPORAL_TYPES, ResolvedSync
+from dbt_braze.config import ResolvedSync
 from dbt_braze.payloads import ObjectDelta, Rejection, UserDelta
+from dbt_braze.values import TEMPORAL_FAMILIES
 from dbt_braze.warehouse import Warehouse
 
 INSERT_CHUNK = 500
@@ -53,9 +54,12 @@ def state_column(attribute: str) -> str:
 
 
 class ModelState:
-    def __init__(self, warehouse: Warehouse, resolved: ResolvedSync) -> None:
+    def __init__(
+        self, warehouse: Warehouse, resolved: ResolvedSync, run_started: dt.datetime | None = None
+    ) -> None:
         self.warehouse = warehouse
         self.resolved = resolved
+        self.run_started = run_started or _utc_now()
         sync = resolved.sync
         self.is_users = sync.object == "users"
         self.state_table = _table_name("state", sync.unique_id, sync.name)
@@ -73,7 +77,10 @@ class ModelState:
             else self.resolved.field(self.resolved.sync.id_field or "")
         )
         sql = self.warehouse.render(
-            "duplicates_sql", model=self.resolved.sync.relation, column=column
+            "duplicates_sql",
+            model=self.resolved.sync.relation,
+            column=column,
+            family=self.resolved.family(column),
         )
         return [(str(value), int(n)) for value, n in self.warehouse.fetch(sql)]
 
@@ -168,15 +175,17 @@ class ModelState:
         wh = self.warehouse
         sync = self.resolved.sync
         wh.run(wh.render("drop_table_sql", identifier=self.pending_table))
+        resolved = self.resolved
+        key = self._column(resolved.identifier_column)
         if self.is_users:
             attributes = [
-                {"column": column, "state_column": state}
-                for (_, column), state in zip(self.resolved.mapped, self.state_columns, strict=True)
+                self._column(column) | {"state_column": state}
+                for (_, column), state in zip(resolved.mapped, self.state_columns, strict=True)
             ]
             sql = wh.render(
                 "users_delta_sql",
                 model=sync.relation,
-                key_column=self.resolved.identifier_column,
+                key=key,
                 attributes=attributes,
                 state=self.state_table,
                 pending=self.pending_table,
@@ -184,16 +193,21 @@ class ModelState:
             )
         else:
             self.carried = list(carried)
+            time_column = self._temporal_time_column()
             lookback = None
-            if sync.lookback is not None:
-                lookback = {"amount": sync.lookback[0], "unit": sync.lookback[1]}
+            if sync.lookback is not None and time_column is not None:
+                lookback = {
+                    "amount": sync.lookback[0],
+                    "unit": sync.lookback[1],
+                    "run_started": self.run_started.isoformat(sep=" "),
+                }
             sql = wh.render(
                 "objects_delta_sql",
                 model=sync.relation,
-                key_column=self.resolved.identifier_column,
-                id_column=self.resolved.field(sync.id_field or ""),
-                time_column=self._temporal_time_column(),
-                columns=self.carried,
+                key=key,
+                id=self._column(resolved.field(sync.id_field or "")),
+                time=self._column(time_column) if time_column else None,
+                columns=[self._column(c) for c in self.carried],
                 state=self.state_table,
                 pending=self.pending_table,
                 lookback=lookback,
@@ -248,8 +262,10 @@ class ModelState:
         """The time column, when the warehouse types it as a date or timestamp: only then is
         it recorded (for lookback). A text time is passed to Braze as it is, row by row."""
         column = self.resolved.field("time")
-        typed = self.resolved.columns_of_type(*TEMPORAL_TYPES)
-        return column if column in typed or not self.resolved.column_types else None
+        return column if self.resolved.family(column) in TEMPORAL_FAMILIES else None
+
+    def _column(self, column: str | None) -> dict[str, str]:
+        return {"column": column or "", "family": self.resolved.family(column)}
 
     def drop_pending(self) -> None:
         self.warehouse.run(self.warehouse.render("drop_table_sql", identifier=self.pending_table))

@@ -170,7 +170,11 @@ def check_columns(
             )
             continue
         found, issues = resolve_fields(
-            sync, [c.name for c in columns], "warehouse columns", [c.data_type for c in columns]
+            sync,
+            [c.name for c in columns],
+            "warehouse columns",
+            [c.data_type for c in columns],
+            warehouse.type,
         )
         problems.extend(issues)
         if found is not None:
@@ -389,7 +393,7 @@ def _run(
             reports.append(report)
             sync_report.models.append(report)
             model_started = time.monotonic()
-            state = ModelState(wh, item)
+            state = ModelState(wh, item, started_at)
             if options.full_refresh and options.dry_run:
                 state.use_empty_state()  # what a full refresh would send, the real state untouched
             elif options.full_refresh:

@@ -36,6 +36,18 @@ class Warehouse:
     def __init__(self, adapter: Any, config: Any) -> None:
         self.adapter = adapter
         self.config = config
+        self._session_sql: list[str] | None = None
+
+    @contextmanager
+    def connection(self, name: str) -> Iterator[None]:
+        """This thread's connection (dbt's are per thread), with the session settings that
+        keep values' text independent of the user's defaults (`session_sql` macro)."""
+        with self.adapter.connection_named(name):
+            if self._session_sql is None:
+                self._session_sql = [str(s) for s in self.render("session_sql")]
+            if self._session_sql:
+                self.run(*self._session_sql)
+            yield
 
     @property
     def type(self) -> str:
@@ -90,7 +102,7 @@ class Warehouse:
 
         def read() -> None:
             try:
-                with self.adapter.connection_named(f"dbt_braze_reader_{threading.get_ident()}"):
+                with self.connection(f"dbt_braze_reader_{threading.get_ident()}"):
                     for rows in self.stream(sql, batch_rows):
                         while not stop.is_set():
                             try:
@@ -125,7 +137,7 @@ class Warehouse:
         dbt's context (kept in a ContextVar, which a new thread does not inherit)."""
 
         def work() -> None:
-            with self.adapter.connection_named(name):
+            with self.connection(name):
                 target()
 
         thread = threading.Thread(target=contextvars.copy_context().run, args=(work,), daemon=True)
@@ -159,8 +171,9 @@ def open_warehouse(
     """Open the adapter of the project's profile, with the package's macros loaded."""
     config, adapter = _open_adapter(project_dir, profiles_dir, target, manifest_path, variables)
     try:
-        with adapter.connection_named("dbt_braze"):
-            yield Warehouse(adapter, config)
+        warehouse = Warehouse(adapter, config)
+        with warehouse.connection("dbt_braze"):
+            yield warehouse
     finally:
         _release(adapter)
 
@@ -276,6 +289,10 @@ def _stream_postgres(adapter: Any, sql: str, batch_rows: int) -> Iterator[list[t
     if autocommit:
         handle.autocommit = False  # a server-side cursor lives inside a transaction
     began = handle.info.transaction_status == TRANSACTION_STATUS_IDLE
+    if began:
+        # dbt ends transactions with a COMMIT statement, which psycopg2 does not see: it may
+        # believe one is still open and not begin the one a server-side cursor needs.
+        handle.rollback()
     cursor = handle.cursor(name=f"dbt_braze_stream_{uuid.uuid4().hex[:12]}")
     try:
         cursor.execute(sql)

@@ -16,8 +16,20 @@
   {{ return(api.Relation.create(database=target.database, schema=dbt_braze.state_schema(), identifier=identifier)) }}
 {% endmacro %}
 
-{#- A SQL literal for a value (text, number, timestamp text). Dispatched: BigQuery escapes
-    quotes with a backslash. -#}
+{#-
+  A quoted identifier (a column name as the model outputs it). Column names are data here: a
+  name holding the quote character, a semicolon or a comment marker must stay one identifier.
+  dbt's `adapter.quote` does not escape; this does, per adapter.
+-#}
+{% macro quote(name) -%}
+  {{ return(adapter.dispatch('quote', 'dbt_braze')(name)) }}
+{%- endmacro %}
+{% macro default__quote(name) -%}
+  {{ return('"' ~ (name | string | replace('"', '""')) ~ '"') }}
+{%- endmacro %}
+
+{#- A SQL literal for a value (text, number, timestamp text). Dispatched: each warehouse
+    escapes its own way (backslashes are escapes on Snowflake, Spark and BigQuery). -#}
 {% macro literal(value) -%}
   {{ return(adapter.dispatch('literal', 'dbt_braze')(value)) }}
 {%- endmacro %}
@@ -27,12 +39,92 @@
   {%- endif -%}
 {% endmacro %}
 
-{#- Canonical text of a value: two values compare equal exactly when their texts do. -#}
-{% macro canonical_text(expression) %}
-  {{ return(adapter.dispatch('canonical_text', 'dbt_braze')(expression)) }}
+{#- A timestamp literal from ISO text `YYYY-MM-DD HH:MM:SS[.ffffff]` (UTC). -#}
+{% macro timestamp_literal(text) -%}
+  {{ return(adapter.dispatch('timestamp_literal', 'dbt_braze')(text)) }}
+{%- endmacro %}
+{% macro default__timestamp_literal(text) -%}
+  cast({{ dbt_braze.literal(text) }} as {{ dbt.type_timestamp() }})
+{%- endmacro %}
+
+{#-
+  Statements run on every connection dbt-braze opens, before anything else: session settings
+  that would otherwise change how values render as text (time zone, date style, float digits).
+-#}
+{% macro session_sql() %}
+  {{ return(adapter.dispatch('session_sql', 'dbt_braze')()) }}
 {% endmacro %}
-{% macro default__canonical_text(expression) -%}
-  cast({{ expression }} as {{ dbt.type_string() }})
+{% macro default__session_sql() %}
+  {{ return([]) }}
+{% endmacro %}
+{% macro duckdb__session_sql() %}
+  {{ return(["set session TimeZone = 'UTC'"]) }}
+{% endmacro %}
+
+{#-
+  Canonical text of a value: two values compare equal exactly when their texts do, whatever
+  the session's settings. `family` is the column's type family (dbt_braze/values.py): dates
+  and timestamps render as ISO 8601 in UTC, the rest as the warehouse's own text.
+-#}
+{% macro canonical_text(expression, family='other') %}
+  {{ return(adapter.dispatch('canonical_text', 'dbt_braze')(expression, family)) }}
+{% endmacro %}
+{% macro default__canonical_text(expression, family) -%}
+  {%- if family in ('date', 'timestamp', 'timestamptz') -%}
+    {{ dbt_braze.iso_text(expression, family) }}
+  {%- else -%}
+    cast({{ expression }} as {{ dbt.type_string() }})
+  {%- endif -%}
+{%- endmacro %}
+
+{#-
+  A value as it is read for sending. Dates and timestamps travel as ISO 8601 text in UTC made
+  by the warehouse: no driver conversion (which fails or alters years outside 1..9999 and
+  infinity) and no session time zone touches them. Other values travel as they are.
+-#}
+{% macro sendable(expression, family='other') %}
+  {{ return(adapter.dispatch('sendable', 'dbt_braze')(expression, family)) }}
+{% endmacro %}
+{% macro default__sendable(expression, family) -%}
+  {%- if family in ('date', 'timestamp', 'timestamptz') -%}
+    {{ dbt_braze.iso_text(expression, family) }}
+  {%- else -%}
+    {{ expression }}
+  {%- endif -%}
+{%- endmacro %}
+
+{#-
+  `YYYY-MM-DD` for a date, `YYYY-MM-DDTHH:MI:SS.ffffffZ` in UTC for a timestamp; for a value
+  Braze cannot hold (a year outside 1..9999, infinity), text that says so, which the row's
+  conversion rejects: never null (that would unset the attribute), never altered.
+-#}
+{% macro iso_text(expression, family) %}
+  {{ return(adapter.dispatch('iso_text', 'dbt_braze')(expression, family)) }}
+{% endmacro %}
+{% macro default__iso_text(expression, family) -%}
+  {%- set value = dbt_braze.utc_timestamp(expression, family) if family != 'date' else expression -%}
+  case
+    when {{ expression }} is null then null
+    when not isfinite({{ value }}) or extract(year from {{ value }}) not between 1 and 9999
+      then 'out of range: ' || cast({{ expression }} as {{ dbt.type_string() }})
+    {%- if family == 'date' %}
+    else strftime({{ value }}, '%Y-%m-%d')
+    {%- else %}
+    else strftime({{ value }}, '%Y-%m-%dT%H:%M:%S.%fZ')
+    {%- endif %}
+  end
+{%- endmacro %}
+
+{#- A timestamp without zone, in UTC, for comparisons (lookback); dates at midnight. -#}
+{% macro utc_timestamp(expression, family) %}
+  {{ return(adapter.dispatch('utc_timestamp', 'dbt_braze')(expression, family)) }}
+{% endmacro %}
+{% macro default__utc_timestamp(expression, family) -%}
+  {%- if family == 'timestamptz' -%}
+    timezone('UTC', {{ expression }})
+  {%- else -%}
+    cast({{ expression }} as {{ dbt.type_timestamp() }})
+  {%- endif -%}
 {%- endmacro %}
 
 {#-
@@ -109,9 +201,8 @@
 {# --------------------------------------------------------------------------------- users #}
 {#-
   State of a users model: one row per identifier delivered, with the canonical text of the last
-  delivered value of each attribute (null: nothing of ours in Braze). `attributes` is a list of
-  {column, state_column}: state columns are named after the attribute, so a mapping change
-  compares only what it must.
+  delivered value of each attribute (null: nothing of ours in Braze). State columns are named
+  after the attribute, so a mapping change compares only what it must.
 -#}
 
 {% macro users_state_sql(state, state_columns) %}
@@ -121,7 +212,7 @@
   {% set sql %}
     create table if not exists {{ dbt_braze.relation(state) }} (
       braze_key {{ dbt.type_string() }}
-      {%- for column in state_columns %}, {{ adapter.quote(column) }} {{ dbt.type_string() }}{% endfor %}
+      {%- for column in state_columns %}, {{ dbt_braze.quote(column) }} {{ dbt.type_string() }}{% endfor %}
     )
   {% endset %}
   {{ return(sql) }}
@@ -131,30 +222,31 @@
   {{ return(adapter.dispatch('add_state_column_sql', 'dbt_braze')(state, column)) }}
 {% endmacro %}
 {% macro default__add_state_column_sql(state, column) -%}
-  alter table {{ dbt_braze.relation(state) }} add column {{ adapter.quote(column) }} {{ dbt.type_string() }}
+  alter table {{ dbt_braze.relation(state) }} add column {{ dbt_braze.quote(column) }} {{ dbt.type_string() }}
 {%- endmacro %}
 
 {#-
   The frozen delta of a users model: every model row that is new or has an attribute whose
   canonical text differs from the state's. Per attribute: v<i> the value to send, c<i> whether it
   changed. t<i> is what the state records once Braze acknowledges the row.
+  key: {column, family}; attributes: a list of {column, state_column, family}.
 -#}
-{% macro users_delta_sql(model, key_column, attributes, state, pending, include_deleted=false) %}
-  {{ return(adapter.dispatch('users_delta_sql', 'dbt_braze')(model, key_column, attributes, state, pending, include_deleted)) }}
+{% macro users_delta_sql(model, key, attributes, state, pending, include_deleted=false) %}
+  {{ return(adapter.dispatch('users_delta_sql', 'dbt_braze')(model, key, attributes, state, pending, include_deleted)) }}
 {% endmacro %}
 {#-
   include_deleted (on_delete unset or delete): identifiers delivered before that left the model
   come out as change_kind 'deleted', with c<i> true where the last delivered value was not null.
 -#}
-{% macro default__users_delta_sql(model, key_column, attributes, state, pending, include_deleted) %}
+{% macro default__users_delta_sql(model, key, attributes, state, pending, include_deleted) %}
   {% set sql %}
     create table {{ dbt_braze.relation(pending) }} as
     with source as (
       select
-        {{ dbt_braze.canonical_text(adapter.quote(key_column)) }} as braze_key
+        {{ dbt_braze.canonical_text(dbt_braze.quote(key.column), key.family) }} as braze_key
         {%- for a in attributes %},
-        {{ adapter.quote(a.column) }} as v{{ loop.index0 }},
-        {{ dbt_braze.canonical_text(adapter.quote(a.column)) }} as t{{ loop.index0 }}
+        {{ dbt_braze.sendable(dbt_braze.quote(a.column), a.family) }} as v{{ loop.index0 }},
+        {{ dbt_braze.canonical_text(dbt_braze.quote(a.column), a.family) }} as t{{ loop.index0 }}
         {%- endfor %}
       from {{ model }}
     ),
@@ -163,7 +255,7 @@
         source.*,
         case when state.braze_key is null then 'new' else 'changed' end as change_kind
         {%- for a in attributes %},
-        (source.t{{ loop.index0 }} is distinct from state.{{ adapter.quote(a.state_column) }}) as c{{ loop.index0 }}
+        (source.t{{ loop.index0 }} is distinct from state.{{ dbt_braze.quote(a.state_column) }}) as c{{ loop.index0 }}
         {%- endfor %}
       from source
       left join {{ dbt_braze.relation(state) }} as state
@@ -175,7 +267,7 @@
         {%- for a in attributes %}, null, null{% endfor %},
         'deleted'
         {%- for a in attributes %},
-        (state.{{ adapter.quote(a.state_column) }} is not null)
+        (state.{{ dbt_braze.quote(a.state_column) }} is not null)
         {%- endfor %}
       from {{ dbt_braze.relation(state) }} as state
       where not exists (select 1 from source where source.braze_key = state.braze_key)
@@ -217,7 +309,7 @@
   {% endset %}
   {% set insert %}
     insert into {{ dbt_braze.relation(state) }} (braze_key
-      {%- for column in state_columns %}, {{ adapter.quote(column) }}{% endfor %})
+      {%- for column in state_columns %}, {{ dbt_braze.quote(column) }}{% endfor %})
     select braze_key {%- for column in state_columns %}, t{{ loop.index0 }}{% endfor %}
     from {{ dbt_braze.relation(pending) }}
     where {{ acknowledged }} and change_kind <> 'deleted' and braze_key is not null
@@ -244,34 +336,40 @@
 {% endmacro %}
 
 {#-
-  columns: the model columns to carry, in order; they become x0, x1, ...
-  lookback: none, or {amount, unit}: only rows whose time is newer than the latest delivered
-  time less the lookback are considered, so the anti-join does not rescan all history.
+  key, id, time: {column, family} (time: none when the time column is not a date or
+  timestamp); columns: the model columns to carry, as {column, family}, in order; they become
+  x0, x1, ...
+  lookback: none, or {amount, unit, run_started}: only rows whose time is newer than the latest
+  delivered time less the lookback are considered, so the anti-join does not rescan all
+  history. The window never starts after the run's own start (UTC), whatever the data says:
+  an event dated in the future must not hide every event after it.
 -#}
-{% macro objects_delta_sql(model, key_column, id_column, time_column, columns, state, pending, lookback=none) %}
-  {{ return(adapter.dispatch('objects_delta_sql', 'dbt_braze')(model, key_column, id_column, time_column, columns, state, pending, lookback)) }}
+{% macro objects_delta_sql(model, key, id, time, columns, state, pending, lookback=none) %}
+  {{ return(adapter.dispatch('objects_delta_sql', 'dbt_braze')(model, key, id, time, columns, state, pending, lookback)) }}
 {% endmacro %}
-{% macro default__objects_delta_sql(model, key_column, id_column, time_column, columns, state, pending, lookback) %}
+{% macro default__objects_delta_sql(model, key, id, time, columns, state, pending, lookback) %}
   {% set sql %}
     create table {{ dbt_braze.relation(pending) }} as
     with source as (
       select
-        {{ dbt_braze.canonical_text(adapter.quote(key_column)) }} as braze_key,
-        {{ dbt_braze.canonical_text(adapter.quote(id_column)) }} as object_id,
-        {%- if time_column %}
-        cast({{ adapter.quote(time_column) }} as {{ dbt.type_timestamp() }}) as object_time
+        {{ dbt_braze.canonical_text(dbt_braze.quote(key.column), key.family) }} as braze_key,
+        {{ dbt_braze.canonical_text(dbt_braze.quote(id.column), id.family) }} as object_id,
+        {%- if time %}
+        {{ dbt_braze.utc_timestamp(dbt_braze.quote(time.column), time.family) }} as object_time
         {%- else %}
         cast(null as {{ dbt.type_timestamp() }}) as object_time
         {%- endif %}
-        {%- for column in columns %},
-        {{ adapter.quote(column) }} as x{{ loop.index0 }}
+        {%- for c in columns %},
+        {{ dbt_braze.sendable(dbt_braze.quote(c.column), c.family) }} as x{{ loop.index0 }}
         {%- endfor %}
       from {{ model }}
       {%- if lookback %}
-      where {{ adapter.quote(time_column) }} is null
+      {%- set model_time = dbt_braze.utc_timestamp(dbt_braze.quote(time.column), time.family) %}
+      {%- set latest = 'least(max(object_time), ' ~ dbt_braze.timestamp_literal(lookback.run_started) ~ ')' %}
+      where {{ dbt_braze.quote(time.column) }} is null
          or not exists (select 1 from {{ dbt_braze.relation(state) }})
-         or cast({{ adapter.quote(time_column) }} as {{ dbt.type_timestamp() }}) >= (
-              select {{ dbt.dateadd(lookback.unit, -lookback.amount, 'max(object_time)') }}
+         or {{ model_time }} >= (
+              select {{ dbt.dateadd(lookback.unit, -lookback.amount, latest) }}
               from {{ dbt_braze.relation(state) }}
             )
       {%- endif %}
@@ -339,13 +437,13 @@
 {%- endmacro %}
 
 {#- Identifier values (or event/purchase ids) that occur more than once, with their counts. -#}
-{% macro duplicates_sql(model, column, limit=5) %}
-  {{ return(adapter.dispatch('duplicates_sql', 'dbt_braze')(model, column, limit)) }}
+{% macro duplicates_sql(model, column, family='other', limit=5) %}
+  {{ return(adapter.dispatch('duplicates_sql', 'dbt_braze')(model, column, family, limit)) }}
 {% endmacro %}
-{% macro default__duplicates_sql(model, column, limit) -%}
-  select {{ dbt_braze.canonical_text(adapter.quote(column)) }} as value, count(*) as n
+{% macro default__duplicates_sql(model, column, family, limit) -%}
+  select {{ dbt_braze.canonical_text(dbt_braze.quote(column), family) }} as value, count(*) as n
   from {{ model }}
-  where {{ adapter.quote(column) }} is not null
+  where {{ dbt_braze.quote(column) }} is not null
   group by 1
   having count(*) > 1
   order by n desc, value

@@ -117,9 +117,13 @@ class DuckDBDatabase:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.settings: dict[str, str] = {}
 
     def profile(self) -> dict[str, Any]:
-        return {"type": "duckdb", "path": str(self.path), "schema": self.schema, "threads": 1}
+        profile = {"type": "duckdb", "path": str(self.path), "schema": self.schema, "threads": 1}
+        if self.settings:
+            profile["settings"] = self.settings
+        return profile
 
     def copy(self, root: Path) -> DuckDBDatabase:
         return DuckDBDatabase(root / self.path.name)  # the file was copied with the project
@@ -220,6 +224,12 @@ class Project:
         """A copy of this built project (models, warehouse, manifest) at `root`."""
         shutil.copytree(self.root, root, symlinks=True, ignore=shutil.ignore_patterns("logs"))
         return Project(root, emulator, self.database.copy(root))
+
+    def set_profile_settings(self, settings: dict[str, str]) -> None:
+        """DuckDB settings in profiles.yml, as a user would set them."""
+        assert isinstance(self.database, DuckDBDatabase)
+        self.database.settings = settings
+        self._write_profile()
 
     def _write_profile(self) -> None:
         profile = {"braze_test": {"target": "dev", "outputs": {"dev": self.database.profile()}}}

@@ -213,7 +213,9 @@ def users_builder(
         mode=mode,
         attributes=mapped,
     )
-    return PayloadBuilder(3, ResolvedSync(sync, identifier.column, mapped), json_columns)
+    families = tuple((c, "json") for _, c in mapped if c.lower() in json_columns)
+    resolved = ResolvedSync(sync, identifier.column, mapped, column_families=families)
+    return PayloadBuilder(3, resolved)
 
 
 def user_row(

@@ -1,0 +1,352 @@
+"""Warehouse values -> the JSON values Braze stores, or a reason it cannot take them.
+
+Pure functions, no I/O. A column's *type family* (from the type name the adapter reports)
+decides both how the warehouse renders it (dates and timestamps arrive as ISO 8601 text in UTC,
+made by the `sendable` macro, so no session setting or driver conversion can alter them) and
+which converter runs per value. A value Braze would refuse or silently alter is rejected with a
+reason, never truncated. Limits cite Braze's `/users/track` documentation (BRAZE_API.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+MAX_STRING = 255  # characters, attribute and property string values
+MAX_ARRAY_ITEMS = 500  # attribute arrays (Braze's default limit)
+MAX_NESTED_BYTES = 100 * 1024  # a nested custom attribute, and an event's properties
+MAX_PURCHASE_PROPERTIES_BYTES = 50 * 1024
+MAX_EXTERNAL_ID_BYTES = 987
+
+# Type families: what dbt-braze needs to know of a column's type, on any warehouse.
+TEXT, INTEGER, DECIMAL, NUMERIC, FLOAT, BOOLEAN = (
+    "text",
+    "integer",
+    "decimal",
+    "numeric",
+    "float",
+    "boolean",
+)
+DATE, TIMESTAMP, TIMESTAMPTZ = "date", "timestamp", "timestamptz"
+JSON, ARRAY, STRUCT, OTHER = "json", "array", "struct", "other"
+TEMPORAL_FAMILIES = frozenset({DATE, TIMESTAMP, TIMESTAMPTZ})
+
+_INTEGER_NAMES = frozenset(
+    [
+        "integer",
+        "int",
+        "bigint",
+        "smallint",
+        "tinyint",
+        "hugeint",
+        "int2",
+        "int4",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "int128",
+        "ubigint",
+        "uinteger",
+        "usmallint",
+        "utinyint",
+        "uhugeint",
+        "long",
+        "short",
+        "byte",
+        "serial",
+        "bigserial",
+    ]
+)
+_FLOAT_NAMES = frozenset(["float", "double", "real", "float4", "float8", "binary_double"])
+_TEXT_NAMES = (
+    "varchar",
+    "character varying",
+    "text",
+    "string",
+    "char",
+    "character",
+    "nvarchar",
+    "nchar",
+    "bpchar",
+    "citext",
+    "name",
+)
+_DECIMAL = re.compile(r"(?:decimal|numeric|number)\s*(?:\(\s*(\d+)\s*(?:,\s*(-?\d+)\s*)?\))?$")
+# Adapters whose semi-structured types (ARRAY, OBJECT, VARIANT) reach Python as JSON text.
+_JSON_TEXT_ARRAYS = frozenset({"snowflake"})
+
+
+def type_family(data_type: str, adapter_type: str = "") -> str:
+    """The family of a type name as the adapter reports it: `DECIMAL(12,2)`, `timestamp with
+    time zone`, `TIMESTAMP_LTZ`, `VARCHAR[]`, `array<string>`, `STRUCT(a INTEGER)`, ..."""
+    name = " ".join(data_type.strip().lower().split())
+    if not name:
+        return OTHER
+    if name.endswith("[]"):
+        return ARRAY
+    base = name.split("(", 1)[0].split("<", 1)[0].strip()
+    if base in ("array", "list"):
+        return JSON if adapter_type in _JSON_TEXT_ARRAYS else ARRAY
+    if base in ("struct", "map", "row", "union"):
+        return STRUCT
+    if base in ("json", "jsonb", "variant", "object"):
+        return JSON
+    if base in (
+        "timestamp with time zone",
+        "timestamptz",
+        "timestamp_tz",
+        "timestamp_ltz",
+        "datetimeoffset",
+    ):
+        return TIMESTAMPTZ
+    if base.startswith(("timestamp", "datetime")):
+        return TIMESTAMP
+    if base == "date":
+        return DATE
+    if base in ("boolean", "bool"):
+        return BOOLEAN
+    if base in _INTEGER_NAMES:
+        return INTEGER
+    if base in _FLOAT_NAMES or base.startswith("double"):
+        return FLOAT
+    decimal = _DECIMAL.match(name)
+    if decimal:
+        scale = decimal.group(2)
+        if decimal.group(1) is None:
+            # Snowflake's NUMBER is NUMBER(38,0); elsewhere a bare numeric has any scale.
+            return INTEGER if base == "number" else NUMERIC
+        return INTEGER if scale is None or int(scale) == 0 else DECIMAL
+    if base.startswith(_TEXT_NAMES):
+        return TEXT
+    return OTHER
+
+
+class InvalidValue(ValueError):
+    pass
+
+
+def to_json_value(value: Any, *, nested: bool = False) -> Any:
+    """A warehouse value as Braze expects it; raises InvalidValue for what Braze cannot take."""
+    convert = _BY_TYPE.get(type(value))  # exact types first: this runs for every value sent
+    if convert is None:
+        convert = next((c for t, c in _BY_TYPE.items() if isinstance(value, t)), _unsupported)
+    return convert(value, nested)
+
+
+def _same(value: Any, nested: bool) -> Any:
+    return value
+
+
+def _text(value: str, nested: bool) -> str:
+    if len(value) > MAX_STRING:
+        raise InvalidValue(f"text of {len(value)} characters (Braze's limit is {MAX_STRING})")
+    return value
+
+
+def _float(value: float, nested: bool) -> float:
+    if not math.isfinite(value):
+        raise InvalidValue(f"number {value} (Braze takes only finite numbers)")
+    return value
+
+
+def _decimal(value: Decimal, nested: bool) -> int | float:
+    if not value.is_finite():
+        raise InvalidValue(f"number {value} (Braze takes only finite numbers)")
+    # By the column's scale, not the value, so one attribute keeps one JSON type.
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent >= 0:
+        return int(value)
+    number = float(value)
+    if not math.isfinite(number):
+        raise InvalidValue(f"number {value} is too large for Braze")
+    return number
+
+
+def _timestamp(value: dt.datetime, nested: bool) -> Any:
+    text = timestamp_text(value)
+    return {"$time": text} if nested else text
+
+
+def _date(value: dt.date, nested: bool) -> Any:
+    text = value.isoformat()
+    return {"$time": text} if nested else text
+
+
+def _array(value: list[Any] | tuple[Any, ...], nested: bool) -> list[Any]:
+    if len(value) > MAX_ARRAY_ITEMS:
+        raise InvalidValue(f"array of {len(value)} items (Braze's limit is {MAX_ARRAY_ITEMS})")
+    if nested:
+        return [_nested_value(v) for v in value]
+    items = []
+    has_objects = False
+    for item in value:
+        if item is None:
+            raise InvalidValue("null inside an array (Braze takes none)")
+        if isinstance(item, list | tuple):
+            raise InvalidValue("an array inside an array (Braze takes none)")
+        has_objects = has_objects or isinstance(item, dict)
+        items.append(to_json_value(item, nested=isinstance(item, dict)))
+    # An array of objects follows the nested-object rules, size included: one invalid one
+    # drops the nested updates of every user in the request.
+    if has_objects and _json_size(items) > MAX_NESTED_BYTES:
+        raise InvalidValue("array of objects over 100 KB (Braze's limit)")
+    return items
+
+
+def _object(value: dict[Any, Any], nested: bool) -> dict[str, Any]:
+    return {_nested_key(k): _nested_value(v) for k, v in value.items()}
+
+
+def _nested_value(value: Any) -> Any:
+    """A value inside a nested object. Braze drops every nested update of a request when one
+    is invalid (a null, say), so each such value rejects its own row here instead."""
+    if value is None:
+        raise InvalidValue(
+            "null inside a nested object (Braze drops the whole request's nested updates)"
+        )
+    return to_json_value(value, nested=True)
+
+
+def _unsupported(value: Any, nested: bool) -> Any:
+    raise InvalidValue(f"a value of type {type(value).__name__}, which Braze cannot store")
+
+
+# Order matters for subclasses: bool before int, datetime before date.
+_BY_TYPE: dict[type, Callable[[Any, bool], Any]] = {
+    str: _text,
+    type(None): _same,
+    bool: _same,
+    int: _same,
+    float: _float,
+    Decimal: _decimal,
+    dt.datetime: _timestamp,
+    dt.date: _date,
+    dt.time: lambda value, nested: str(value),
+    uuid.UUID: lambda value, nested: str(value),
+    list: _array,
+    tuple: _array,
+    dict: _object,
+}
+
+
+def _from_json_text(value: Any) -> Any:
+    """A JSON column (Snowflake's ARRAY, OBJECT and VARIANT too) arrives as text."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as e:
+            raise InvalidValue(f"invalid JSON ({e})") from None
+    return to_json_value(value)
+
+
+def timestamp_text(value: dt.datetime) -> str:
+    """ISO 8601 in UTC with `Z`; a timestamp without zone is UTC."""
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value.isoformat() + "Z"
+
+
+def time_text(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return timestamp_text(value)
+    if isinstance(value, dt.date):
+        return value.isoformat() + "T00:00:00Z"
+    if isinstance(value, str) and value:
+        return value
+    raise InvalidValue(f"time {value!r} is not a timestamp")
+
+
+def _nested_key(key: Any) -> str:
+    text = str(key)
+    if not text:
+        raise InvalidValue("empty key in a nested object, which Braze forbids")
+    if "." in text or "$" in text:
+        raise InvalidValue(f"nested key {text!r} contains `.` or `$`, which Braze forbids")
+    if len(text) > MAX_STRING:
+        raise InvalidValue(f"nested key of {len(text)} characters (limit {MAX_STRING})")
+    return text
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def _json_size(value: Any) -> int:
+    return len(_ENCODER.encode(value).encode())
+
+
+def _data_points(value: Any) -> int:
+    """Braze bills each attribute written, and each key of a nested object."""
+    if isinstance(value, dict) and "$time" not in value:
+        return max(1, sum(_data_points(v) for v in value.values()))
+    return 1
+
+
+# ------------------------------------------------------------------ converters by family
+
+# What the `sendable` macro makes of dates and timestamps: UTC, microseconds, `Z`; anything
+# else (a year before 1 or after 9999, infinity) cannot be stored by Braze unaltered.
+_ISO_TIMESTAMP = re.compile(r"(?!0000)\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+_ISO_DATE = re.compile(r"(?!0000)\d{4}-\d\d-\d\d")
+
+
+def _iso_timestamp(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if _ISO_TIMESTAMP.fullmatch(value):
+            return value[:-8] + "Z" if value.endswith(".000000Z") else value
+        raise InvalidValue(
+            f"timestamp {value[:60]!r} is outside what Braze stores (years 1 to 9999, finite)"
+        )
+    return to_json_value(value)  # a driver that hands over datetimes (a macro overridden)
+
+
+def _iso_date(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if _ISO_DATE.fullmatch(value):
+            return value
+        raise InvalidValue(
+            f"date {value[:60]!r} is outside what Braze stores (years 1 to 9999, finite)"
+        )
+    return to_json_value(value)
+
+
+def _generic(value: Any) -> Any:
+    return to_json_value(value)
+
+
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    TIMESTAMP: _iso_timestamp,
+    TIMESTAMPTZ: _iso_timestamp,
+    DATE: _iso_date,
+    JSON: _from_json_text,
+}
+
+
+def converter(family: str) -> Callable[[Any], Any]:
+    """The function that turns one value of a column of this family into Braze's JSON value
+    (raising InvalidValue for what Braze cannot take)."""
+    return _CONVERTERS.get(family, _generic)
+
+
+def time_converter(family: str) -> Callable[[Any], str]:
+    """For an event's or purchase's `time`: ISO 8601 with a time, in UTC."""
+    if family == DATE:
+
+        def midnight(value: Any) -> str:
+            date = _iso_date(value)
+            return time_text(date + "T00:00:00Z" if isinstance(date, str) else date)
+
+        return midnight
+    if family in (TIMESTAMP, TIMESTAMPTZ):
+        return lambda value: time_text(_iso_timestamp(value))
+    return time_text  # text is passed as it is; datetimes from other adapters converted
