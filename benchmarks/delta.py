@@ -32,7 +32,7 @@ with tempfile.TemporaryDirectory() as tmp:
     root = make_project(Path(tmp), {"users": (users_sql(args.users), USERS_META)})
     manifest = load_manifest(root / "target")
     (model,) = manifest.models
-    (sync,), _ = declared_syncs([model])
+    (sync,), _, _ = declared_syncs([model])
     with open_warehouse(root, None, None, manifest.path) as wh:
         columns = [c.name for c in wh.columns(model.database, model.schema, model.alias)]
         resolved, _ = resolve_fields(sync, columns, "warehouse")

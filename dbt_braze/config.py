@@ -19,6 +19,19 @@ OBJECTS: tuple[str, ...] = ("users", "events", "purchases")
 IDENTIFIER_KINDS: tuple[str, ...] = ("external_id", "user_alias", "braze_id", "email", "phone")
 MODES: tuple[str, ...] = ("upsert", "update_only")
 ON_DELETE: tuple[str, ...] = ("ignore", "unset", "delete")
+# Keys of a /users/track attributes object that are not attributes: a column of that name among
+# the attributes would identify, or redirect the object to, another user, or change how Braze
+# reads it. `subscription_groups` needs its own shape (the `subscription_groups` key).
+RESERVED_ATTRIBUTES = frozenset(
+    {
+        "external_id",
+        "user_alias",
+        "braze_id",
+        "_update_existing_only",
+        "_merge_objects",
+        "subscription_groups",
+    }
+)
 RESERVED_PROPERTIES: dict[str, frozenset[str]] = {
     "events": frozenset({"time", "event_name"}),
     "purchases": frozenset({"time", "product_id", "quantity", "event_name", "price", "currency"}),
@@ -142,6 +155,17 @@ def braze_meta(node: Mapping[str, object]) -> object | None:
 def parse_sync(
     unique_id: str, name: str, relation: str, raw: object
 ) -> tuple[ModelSync | None, list[ConfigProblem]]:
+    """The model's spec, or None and every problem found."""
+    draft, problems = parse_draft(unique_id, name, relation, raw)
+    return (None if problems else draft), problems
+
+
+def parse_draft(
+    unique_id: str, name: str, relation: str, raw: object
+) -> tuple[ModelSync | None, list[ConfigProblem]]:
+    """Like `parse_sync`, but with problems still a best-effort spec (whenever the object and
+    identifier parse), so that its columns can be checked too: every problem shows at once.
+    A draft with problems is never synced."""
     problems: list[ConfigProblem] = []
 
     def problem(key: str, message: str) -> None:
@@ -195,7 +219,7 @@ def parse_sync(
             if prop.startswith("$") or prop in RESERVED_PROPERTIES[obj]:
                 problem(f"properties.{prop}", f"`{prop}` is reserved by Braze for {obj}; rename it")
 
-    if problems or identifier is None:
+    if identifier is None:
         return None, problems
     return (
         ModelSync(
@@ -260,6 +284,14 @@ def resolve_fields(
         else:
             skip = used | {name.lower() for name in sync.exclude}
             mapped = [(c, c) for c in columns if c.lower() not in skip]
+        reserved = RESERVED_ATTRIBUTES | {sync.identifier.kind}
+        for attribute, source in mapped:
+            if attribute in reserved:
+                explicit = sync.attributes is not None
+                key = f"attributes.{attribute}" if explicit else "attributes"
+                problems.append(
+                    ConfigProblem(sync.name, key, _reserved(attribute, source, explicit))
+                )
     elif sync.properties is not None:
         mapped = [(prop, column(f"properties.{prop}", name)) for prop, name in sync.properties]
     else:
@@ -294,6 +326,24 @@ def resolve_fields(
         sync, identifier_column, tuple(mapped), tuple(fields), column_types, families
     )
     return resolved, []
+
+
+def _reserved(attribute: str, column: str, explicit: bool) -> str:
+    if attribute in ("external_id", "user_alias", "braze_id", "email", "phone"):
+        effect = "identifies the user: these attributes would go to another user"
+    elif attribute == "subscription_groups":
+        effect = "takes a list of groups and states (map them under `subscription_groups`)"
+    else:
+        effect = "is an instruction to Braze, not an attribute"
+    fix = (
+        "remove it from `attributes`"
+        if explicit
+        else f"column `{column}` would be sent under that name: leave it out with "
+        f"`exclude: [{column}]`, or list the attributes to send under `attributes`"
+    )
+    return (
+        f"`{attribute}` cannot be sent as an attribute: in a Braze user object it {effect}; {fix}"
+    )
 
 
 _LOOKBACK_UNITS = {"minute": "minute", "hour": "hour", "day": "day"}

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from dbt_braze import __version__
 from dbt_braze.braze import BrazeClient, batches
-from dbt_braze.config import ModelSync, ResolvedSync, parse_sync, resolve_fields
+from dbt_braze.config import ModelSync, ResolvedSync, parse_draft, resolve_fields
 from dbt_braze.delivery import DEFAULT_WORKERS, Deliverer, Outcome, Pool, RetryPolicy
 from dbt_braze.errors import (
     EXIT_ABORTED,
@@ -121,16 +121,20 @@ def selected_models(manifest: Manifest, options: SyncOptions) -> list[BrazeModel
     return [m for m in manifest.models if m.unique_id in ids]
 
 
-def declared_syncs(models: list[BrazeModel]) -> tuple[list[ModelSync], list[ConfigProblem]]:
+def declared_syncs(
+    models: list[BrazeModel],
+) -> tuple[list[ModelSync], list[ModelSync], list[ConfigProblem]]:
+    """The valid specs; the drafts of invalid ones (their columns are checked too, so every
+    problem shows at once); every problem."""
     syncs: list[ModelSync] = []
+    drafts: list[ModelSync] = []
     problems: list[ConfigProblem] = []
     for model in models:
-        sync, found = parse_sync(model.unique_id, model.name, model.relation, model.meta)
+        draft, found = parse_draft(model.unique_id, model.name, model.relation, model.meta)
         problems += found
-        if sync is None:
-            continue
-        syncs.append(sync)
-    return syncs, problems
+        if draft is not None:
+            (drafts if found else syncs).append(draft)
+    return syncs, drafts, problems
 
 
 def validate_project(
@@ -139,10 +143,10 @@ def validate_project(
     """Every model's meta.braze against its documented columns: (models, problems, notes)."""
     manifest = load_manifest(target_dir(project_dir))
     chosen = selected_models(manifest, SyncOptions(project_dir, select=select, exclude=exclude))
-    syncs, problems = declared_syncs(chosen)
+    syncs, drafts, problems = declared_syncs(chosen)
     notes: list[str] = []
     models = {m.unique_id: m for m in chosen}
-    for sync in syncs:
+    for sync in syncs + drafts:
         documented = models[sync.unique_id].documented_columns
         if not documented:
             notes.append(
@@ -305,8 +309,8 @@ def run_sync(
         report.models.append(skipped)
         reporter.warn(f"{model.name}: skipped, {reason}")
     chosen = [m for m in chosen if m.unique_id not in failed]
-    syncs, problems = declared_syncs(chosen)
-    if not syncs and problems:
+    syncs, drafts, problems = declared_syncs(chosen)
+    if not syncs and not drafts and problems:
         raise ConfigErrors(problems)
     if not syncs:
         reporter.warn("no selected model declares meta.braze: nothing to sync")
@@ -339,7 +343,7 @@ def run_sync(
                     f"packages.yml, or pip install dbt-braze=={version}).\n{PACKAGES_SNIPPET}"
                 )
             models = {m.unique_id: m for m in chosen}
-            resolved, column_problems = check_columns(wh, models, syncs)
+            resolved, column_problems = check_columns(wh, models, syncs + drafts)
             problems += column_problems
             if problems:
                 raise ConfigErrors(problems)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import BIN, REPO, Project, built
 
 
@@ -78,6 +79,47 @@ def test_validate_reports_every_problem_at_once(project: Project) -> None:
     assert run.returncode == 2
     _assert_every_problem_named(run.output)
     assert "3 problem(s) in 3 model(s)" in run.output
+
+
+def _hidden_and_reserved(project: Project) -> None:
+    project.write("seeds/raw.csv", "user_id,plan,external_id\nu1,pro,someone-else\n")
+    sql = "select * from {{ ref('raw') }}"
+    project.model(
+        "typo_and_column",
+        sql,
+        {
+            "object": "users",
+            "identifier": {"external_id": "user_id"},
+            "atributes": {"plan": "plan"},
+            "exclude": ["plann"],
+        },
+        columns=["user_id", "plan", "external_id"],
+    )
+    project.model(
+        "reserved_column",
+        sql,
+        {"object": "users", "identifier": {"external_id": "user_id"}},
+        columns=["user_id", "plan", "external_id"],
+    )
+
+
+@pytest.mark.parametrize("command", ["validate", "sync"])
+def test_an_unknown_key_hides_no_other_problem_and_reserved_names_are_refused(
+    project: Project, command: str
+) -> None:
+    project = built("hidden_and_reserved", project, _hidden_and_reserved)
+
+    if command == "sync":
+        run = project.sync()
+    else:
+        run = project.cli("validate", "--project-dir", str(project.root))
+
+    assert run.returncode == 2, run.output
+    assert "typo_and_column: meta.braze.atributes: unknown key" in run.output
+    assert "typo_and_column: meta.braze.exclude: column `plann` is not in the model" in run.output
+    assert "reserved_column: meta.braze.attributes: `external_id` cannot be sent" in run.output
+    assert "exclude: [external_id]" in run.output
+    assert project.emulator.requests == []
 
 
 def test_validate_passes_a_valid_project(project: Project) -> None:

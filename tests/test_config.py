@@ -12,6 +12,7 @@ from dbt_braze.config import (
     ModelSync,
     ResolvedSync,
     braze_meta,
+    parse_draft,
     parse_sync,
     resolve_fields,
 )
@@ -618,3 +619,71 @@ def test_a_lookback_that_is_not_a_duration_is_refused(text: object) -> None:
     raw = _events_with_lookback(text)
     _, problems = parse_sync("model.p.e", "e", "e", raw)
     assert [p.key for p in problems] == ["lookback"]
+
+
+# ---------------------------------------------------------------------- every problem at once
+
+
+def test_an_unknown_key_does_not_hide_the_models_column_problems() -> None:
+    draft, problems = parse_draft(
+        "model.shop.braze_users",
+        "braze_users",
+        '"braze_users"',
+        users(atributes={"plan": "plan"}, exclude=["loaded_at", "nope"]),
+    )
+    assert draft is not None and [p.key for p in problems] == ["atributes"]
+
+    _, column_problems = resolve_fields(draft, ["user_id", "plan", "loaded_at"], "warehouse")
+
+    assert [p.key for p in column_problems] == ["exclude"]
+    assert "column `nope` is not in the model" in column_problems[0].message
+
+
+def test_a_spec_with_problems_is_never_a_sync() -> None:
+    sync, problems = parse(users(atributes={"plan": "plan"}))
+    assert sync is None and problems
+
+
+# ---------------------------------------------------------------------------- reserved names
+
+
+@pytest.mark.parametrize(
+    "column", ["external_id", "braze_id", "user_alias", "_update_existing_only", "_merge_objects"]
+)
+def test_a_column_with_a_reserved_name_among_default_attributes_is_a_problem(column: str) -> None:
+    sync, _ = parse(users())
+    assert sync is not None
+
+    result, problems = resolve_fields(sync, ["user_id", "plan", column], "warehouse")
+
+    assert result is None
+    (problem,) = problems
+    assert problem.key == "attributes"
+    assert f"`{column}` cannot be sent as an attribute" in problem.message
+    assert f"exclude: [{column}]" in problem.message
+
+
+def test_a_reserved_name_in_an_explicit_mapping_is_a_problem() -> None:
+    sync, _ = parse(users(attributes={"braze_id": "legacy_id", "plan": "plan"}))
+    assert sync is not None
+
+    _, problems = resolve_fields(sync, ["user_id", "legacy_id", "plan"], "warehouse")
+
+    assert [p.key for p in problems] == ["attributes.braze_id"]
+    assert "identifies the user" in problems[0].message
+
+
+def test_the_identifying_kind_is_reserved_when_another_column_carries_its_name() -> None:
+    sync, _ = parse(users(identifier={"email": "contact"}))
+    assert sync is not None
+
+    _, problems = resolve_fields(sync, ["contact", "email", "plan"], "warehouse")
+
+    assert [p.key for p in problems] == ["attributes"]
+    assert "`email` cannot be sent" in problems[0].message
+
+
+def test_email_is_an_ordinary_attribute_when_the_user_is_identified_otherwise() -> None:
+    result = resolved(users(), ["user_id", "email", "phone"])
+
+    assert result.mapped == (("email", "email"), ("phone", "phone"))
