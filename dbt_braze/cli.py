@@ -113,6 +113,13 @@ def sync(
     max_retries: Annotated[
         int, typer.Option(min=0, help="Retries per request for 5xx, timeouts and lost connections.")
     ] = 6,
+    lock_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Seconds to wait while another run of this project and target is running.",
+        ),
+    ] = 60.0,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
@@ -144,6 +151,7 @@ def sync(
         rate_limit=rate_limit,
         rate_window=rate_window,
         max_retries=max_retries,
+        lock_timeout=lock_timeout,
     )
     reporter = LiveReporter() if sys.stderr.isatty() and not quiet else Reporter(quiet=quiet)
     report = SyncReport(uuid.uuid4().hex[:12])

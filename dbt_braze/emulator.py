@@ -293,6 +293,9 @@ class Emulator:
         self._thread: threading.Thread | None = None
         self._braze_seq = 0
         self._touch_seq = 0
+        self._open = threading.Event()  # cleared by pause(): API requests wait
+        self._open.set()
+        self._waiting = 0
         self._clear_state()
 
     def _clear_state(self) -> None:
@@ -336,6 +339,7 @@ class Emulator:
             return
         self._server = None
         self._thread = None
+        self.resume()  # requests held by pause() answer before the server goes
         server.shutdown()
         # Pooled clients keep idle keep-alive connections; closing them stops their
         # handler threads from answering after the emulator is "stopped".
@@ -386,6 +390,20 @@ class Emulator:
     def reset(self) -> None:
         with self._lock:
             self._clear_state()
+
+    def pause(self) -> None:
+        """Hold every API request until `resume()`: a Braze that is slow for as long as a test
+        needs, without depending on how fast anything else runs."""
+        self._open.clear()
+
+    def resume(self) -> None:
+        self._open.set()
+
+    @property
+    def waiting_requests(self) -> int:
+        """API requests held by `pause()` right now."""
+        with self._lock:
+            return self._waiting
 
     # Inspection
 
@@ -486,6 +504,12 @@ class Emulator:
         path = target.split("?", 1)[0]
         if path.startswith(_HELPER_PREFIX):
             return self._helper(method, path, raw)
+        if not self._open.is_set():
+            with self._lock:
+                self._waiting += 1
+            self._open.wait()
+            with self._lock:
+                self._waiting -= 1
         faults = self._faults
         if faults.latency_ms:
             # Sleeping outside the lock lets concurrent requests overlap as they

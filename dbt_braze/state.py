@@ -41,11 +41,32 @@ def seq_ranges(seqs: Iterable[int]) -> list[tuple[int, int]]:
     return ranges
 
 
-def _table_name(prefix: str, sync_unique_id: str, name: str) -> str:
+MAX_TABLE_NAME = 63  # bytes, PostgreSQL's limit; the tightest of the warehouses
+# This run's work tables: `pending_...` (a frozen delta) and `empty_...` (a dry run's empty
+# state), each ending in the run's id, so two runs never share one and a crashed run's are
+# found and dropped by the next.
+WORK_TABLE_PREFIXES = ("pending_", "empty_")
+
+
+def _table_name(prefix: str, sync_unique_id: str, name: str, run_id: str = "") -> str:
     # Readable, unique per model across packages, and short enough for PostgreSQL's 63 bytes.
-    slug = re.sub(r"[^a-z0-9_]", "_", name.lower())[:40]
     digest = hashlib.sha1(sync_unique_id.encode()).hexdigest()[:8]
-    return f"{prefix}_{slug}_{digest}"
+    suffix = f"_{digest}" + (f"_{run_id}" if run_id else "")
+    room = MAX_TABLE_NAME - len(prefix) - 1 - len(suffix)
+    slug = re.sub(r"[^a-z0-9_]", "_", name.lower())[: min(40, room)]
+    return f"{prefix}_{slug}{suffix}"
+
+
+def drop_leftover_work_tables(warehouse: Warehouse, run_id: str) -> list[str]:
+    """Drop work tables of runs that are no longer running (call while holding the lock)."""
+    schema = warehouse.render("relation", identifier="braze_sync_runs").without_identifier()
+    dropped = []
+    for relation in warehouse.list_tables(schema):
+        name = relation.identifier or ""
+        if name.lower().startswith(WORK_TABLE_PREFIXES) and not name.endswith(f"_{run_id}"):
+            warehouse.run(warehouse.render("drop_table_sql", identifier=name))
+            dropped.append(name)
+    return dropped
 
 
 def state_column(attribute: str) -> str:
@@ -55,7 +76,11 @@ def state_column(attribute: str) -> str:
 
 class ModelState:
     def __init__(
-        self, warehouse: Warehouse, resolved: ResolvedSync, run_started: dt.datetime | None = None
+        self,
+        warehouse: Warehouse,
+        resolved: ResolvedSync,
+        run_id: str = "",
+        run_started: dt.datetime | None = None,
     ) -> None:
         self.warehouse = warehouse
         self.resolved = resolved
@@ -63,7 +88,8 @@ class ModelState:
         sync = resolved.sync
         self.is_users = sync.object == "users"
         self.state_table = _table_name("state", sync.unique_id, sync.name)
-        self.pending_table = _table_name("pending", sync.unique_id, sync.name)
+        self.pending_table = _table_name("pending", sync.unique_id, sync.name, run_id)
+        self.empty_table = _table_name("empty", sync.unique_id, sync.name, run_id)
         self.state_columns = [state_column(name) for name, _ in resolved.mapped]
         self.carried: list[str] = []
         self._empty_state = False
@@ -148,7 +174,7 @@ class ModelState:
 
     def use_empty_state(self) -> None:
         """Compare against an empty state (a dry run of --full-refresh) instead of the real one."""
-        self.state_table = self.pending_table + "_empty"
+        self.state_table = self.empty_table
         self._empty_state = True
         self.warehouse.run(self.warehouse.render("drop_table_sql", identifier=self.state_table))
 

@@ -30,6 +30,7 @@ from dbt_braze.errors import (
     Interrupted,
     UsageError,
 )
+from dbt_braze.lock import RunLock
 from dbt_braze.manifest import (
     BrazeModel,
     Manifest,
@@ -41,7 +42,14 @@ from dbt_braze.manifest import (
 from dbt_braze.payloads import BrazeObject, PayloadBuilder, Rejection
 from dbt_braze.ratelimit import RateLimiter
 from dbt_braze.report import ModelReport, Reporter, SyncReport
-from dbt_braze.state import DeltaCounts, ModelState, RunLog, RunRecord, _utc_now
+from dbt_braze.state import (
+    DeltaCounts,
+    ModelState,
+    RunLog,
+    RunRecord,
+    _utc_now,
+    drop_leftover_work_tables,
+)
 from dbt_braze.warehouse import Warehouse, WarehouseError, default_profiles_dir, open_warehouse
 
 DELETE_RATE_LIMIT, DELETE_RATE_WINDOW = 20_000, 60.0  # /users/delete, per Braze's docs
@@ -74,6 +82,7 @@ class SyncOptions:
     rate_limit: int = 3000  # requests per rate_window: Braze's /users/track default
     rate_window: float = 3.0
     max_retries: int = RetryPolicy.max_retries
+    lock_timeout: float = 60.0  # seconds to wait for another run of this project and target
 
 
 def target_dir(project_dir: Path) -> Path:
@@ -334,7 +343,14 @@ def run_sync(
         )
 
     try:
-        with open_warehouse(project_dir, options.profiles_dir, options.target, manifest.path) as wh:
+        with open_warehouse(
+            project_dir,
+            options.profiles_dir,
+            options.target,
+            manifest.path,
+            wait_seconds=options.lock_timeout,
+            on_wait=reporter.warn,
+        ) as wh:
             version = str(wh.render("version")).strip()
             if version != __version__:
                 raise UsageError(
@@ -367,9 +383,34 @@ def _run(
     reporter: Reporter,
     sync_report: SyncReport,
 ) -> None:
-    run_id = sync_report.run_id
     log = RunLog(wh)
     log.prepare()  # the schema, too, which state tables need
+    lock = RunLock(wh, sync_report.run_id, _describe_run(options), on_wait=reporter.warn)
+    with lock.held(options.lock_timeout):
+        drop_leftover_work_tables(wh, sync_report.run_id)
+        _run_locked(wh, resolved, client, options, reporter, sync_report, log)
+
+
+def _describe_run(options: SyncOptions) -> str:
+    flags = [f"--target {options.target}"] if options.target else []
+    flags += [
+        flag
+        for flag, on in (("--dry-run", options.dry_run), ("--baseline", options.baseline))
+        if on
+    ]
+    return " ".join(["dbt-braze sync", *flags])
+
+
+def _run_locked(
+    wh: Warehouse,
+    resolved: list[ResolvedSync],
+    client: BrazeClient | None,
+    options: SyncOptions,
+    reporter: Reporter,
+    sync_report: SyncReport,
+    log: RunLog,
+) -> None:
+    run_id = sync_report.run_id
     if not options.full_refresh:
         problems = []
         for item in resolved:
@@ -397,7 +438,7 @@ def _run(
             reports.append(report)
             sync_report.models.append(report)
             model_started = time.monotonic()
-            state = ModelState(wh, item, started_at)
+            state = ModelState(wh, item, run_id, started_at)
             if options.full_refresh and options.dry_run:
                 state.use_empty_state()  # what a full refresh would send, the real state untouched
             elif options.full_refresh:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextvars
 import os
 import queue
+import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dbt_braze.errors import WarehouseError
+from dbt_braze.errors import LockHeld, WarehouseError
 
 PACKAGE = "dbt_braze"
 STREAM_BATCH_ROWS = 5_000
@@ -155,6 +157,14 @@ class Warehouse:
             raise WarehouseError(_first_line(e)) from e
         return [Column(c.name, str(c.data_type)) for c in found]
 
+    def list_tables(self, schema: Any) -> list[Any]:
+        """The relations in a schema (a dbt Relation without identifier)."""
+        try:
+            return list(self.adapter.list_relations_without_caching(schema))
+        except Exception as e:
+            self._rollback()
+            raise WarehouseError(_first_line(e)) from e
+
     def _rollback(self) -> None:
         with suppress(Exception):
             self.adapter.connections.rollback_if_open()
@@ -167,11 +177,17 @@ def open_warehouse(
     target: str | None,
     manifest_path: Path,
     variables: dict[str, Any] | None = None,
+    wait_seconds: float = 0.0,
+    on_wait: Callable[[str], None] = lambda message: None,
 ) -> Iterator[Warehouse]:
-    """Open the adapter of the project's profile, with the package's macros loaded."""
+    """Open the adapter of the project's profile, with the package's macros loaded.
+
+    `wait_seconds`: how long to wait for a database file another process holds open (DuckDB
+    lets one process at a time open a file)."""
     config, adapter = _open_adapter(project_dir, profiles_dir, target, manifest_path, variables)
     try:
         warehouse = Warehouse(adapter, config)
+        _wait_until_open(adapter, wait_seconds, on_wait)
         with warehouse.connection("dbt_braze"):
             yield warehouse
     finally:
@@ -233,6 +249,37 @@ def _open_adapter(
     adapter.set_macro_resolver(manifest)
     adapter.set_macro_context_generator(generate_runtime_macro_context)
     return config, adapter
+
+
+def _wait_until_open(adapter: Any, wait_seconds: float, on_wait: Callable[[str], None]) -> None:
+    deadline = time.monotonic() + wait_seconds
+    waiting = False
+    while True:
+        try:
+            with adapter.connection_named("dbt_braze"):
+                adapter.connections.get_thread_connection().handle  # noqa: B018 - opens it
+            return
+        except Exception as e:
+            held = _FILE_LOCKED.search(str(e))
+            if held is None:
+                raise WarehouseError(f"cannot connect: {_first_line(e)}") from e
+            if time.monotonic() >= deadline:
+                raise LockHeld(
+                    f"the database file is open in another process ({held.group(1)}): another "
+                    f"dbt-braze run, or a dbt command, against this target. Waited "
+                    f"{wait_seconds:g} s (--lock-timeout)"
+                ) from None
+            if not waiting:
+                on_wait(
+                    f"waiting up to {wait_seconds:g} s for the database file, open in another "
+                    f"process ({held.group(1)})"
+                )
+                waiting = True
+            time.sleep(0.5)
+
+
+# DuckDB: 'Could not set lock on file "...": Conflicting lock is held in <program> (PID n)'
+_FILE_LOCKED = re.compile(r"Could not set lock on file.*?held in (.*?\(PID \d+\))", re.S)
 
 
 def default_profiles_dir(project_dir: Path) -> Path:

@@ -408,6 +408,79 @@
 {% endmacro %}
 
 
+{# -------------------------------------------------------------------------------- lock #}
+{#-
+  One run at a time per project and target (dbt_braze/lock.py): a table of lock events, only
+  ever appended to. A holder is a lock_id with an `acquire` and no `release`; it is expired
+  when its last event is older than stale_seconds (by the warehouse's clock).
+-#}
+
+{#- Now, as a timestamp without zone in UTC, by the warehouse's clock. -#}
+{% macro utc_now() %}
+  {{ return(adapter.dispatch('utc_now', 'dbt_braze')()) }}
+{% endmacro %}
+{% macro default__utc_now() -%}
+  {{ dbt_braze.utc_timestamp(dbt.current_timestamp(), 'timestamptz') }}
+{%- endmacro %}
+
+{% macro lock_table_sql() %}
+  {{ return(adapter.dispatch('lock_table_sql', 'dbt_braze')()) }}
+{% endmacro %}
+{% macro default__lock_table_sql() %}
+  {% set sql %}
+    create table if not exists {{ dbt_braze.relation('braze_sync_lock') }} (
+      lock_id {{ dbt.type_string() }},
+      event {{ dbt.type_string() }},
+      host {{ dbt.type_string() }},
+      pid bigint,
+      description {{ dbt.type_string() }},
+      event_at {{ dbt.type_timestamp() }}
+    )
+  {% endset %}
+  {{ return(sql) }}
+{% endmacro %}
+
+{% macro lock_event_sql(lock_id, event, host, pid, description) %}
+  {{ return(adapter.dispatch('lock_event_sql', 'dbt_braze')(lock_id, event, host, pid, description)) }}
+{% endmacro %}
+{% macro default__lock_event_sql(lock_id, event, host, pid, description) -%}
+  insert into {{ dbt_braze.relation('braze_sync_lock') }} (lock_id, event, host, pid, description, event_at)
+  select {{ dbt_braze.literal(lock_id) }}, {{ dbt_braze.literal(event) }}, {{ dbt_braze.literal(host) }},
+         {{ pid | int }}, {{ dbt_braze.literal(description) }}, {{ dbt_braze.utc_now() }}
+{%- endmacro %}
+
+{#- lock_id, host, pid, description, started_at, last_seen, expired: one row per holder. -#}
+{% macro lock_holders_sql(stale_seconds) %}
+  {{ return(adapter.dispatch('lock_holders_sql', 'dbt_braze')(stale_seconds)) }}
+{% endmacro %}
+{% macro default__lock_holders_sql(stale_seconds) -%}
+  select lock_id, max(host), max(pid), max(description), min(event_at), max(event_at),
+         max(event_at) < {{ dbt.dateadd('second', -(stale_seconds | int), dbt_braze.utc_now()) }}
+  from {{ dbt_braze.relation('braze_sync_lock') }}
+  group by lock_id
+  having sum(case when event = 'release' then 1 else 0 end) = 0
+     and sum(case when event = 'acquire' then 1 else 0 end) > 0
+  order by min(event_at)
+{%- endmacro %}
+
+{#- Forget the events of holders that released, or went silent a day ago. -#}
+{% macro lock_compact_sql(stale_seconds) %}
+  {{ return(adapter.dispatch('lock_compact_sql', 'dbt_braze')(stale_seconds)) }}
+{% endmacro %}
+{% macro default__lock_compact_sql(stale_seconds) %}
+  {% set sql %}
+    delete from {{ dbt_braze.relation('braze_sync_lock') }}
+    where lock_id in (
+      select lock_id from {{ dbt_braze.relation('braze_sync_lock') }}
+      group by lock_id
+      having sum(case when event = 'release' then 1 else 0 end) > 0
+          or max(event_at) < {{ dbt.dateadd('day', -1, dbt_braze.utc_now()) }}
+    )
+  {% endset %}
+  {{ return([sql]) }}
+{% endmacro %}
+
+
 {# ------------------------------------------------------------------------------ shared #}
 
 {#- Which identifier each model's state is keyed by: changing it makes a new sync. -#}

@@ -1,0 +1,148 @@
+"""One run at a time per project and target (lock.py): a second run waits a bounded time or
+stops with exit 3 naming the running one; nothing is lost or sent twice either way."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+from conftest import (
+    WAREHOUSES,
+    Project,
+    assert_generated_delivered,
+    each_warehouse,
+    generated_project,
+)
+
+warehouse = pytest.fixture(params=WAREHOUSES)(each_warehouse)
+
+
+def _lock_event(
+    project: Project, lock_id: str, event: str, host: str, pid: int, age: float
+) -> None:
+    at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(seconds=age)
+    project.sql(
+        f"insert into {project.state_schema}.braze_sync_lock "
+        f"values ('{lock_id}', '{event}', '{host}', {pid}, 'dbt-braze sync --target prod', "
+        f"cast('{at.isoformat(sep=' ')}' as timestamp))"
+    )
+
+
+def _event_counts(project: Project) -> Counter[int]:
+    return Counter(
+        e["properties"]["n"]
+        for r in project.emulator.track_requests
+        for e in (r.body or {}).get("events", [])
+    )
+
+
+def test_a_live_run_elsewhere_holds_the_lock_until_it_is_released_or_silent(
+    project: Project,
+) -> None:
+    project = generated_project(project)
+    assert project.sync("--select", "gen_users").returncode == 0  # creates the lock table
+    _lock_event(project, "abc123-1", "acquire", "ci-runner-7", 4242, age=5)
+
+    held = project.sync("--lock-timeout", "1")
+
+    assert held.returncode == 3, held.output
+    assert "another dbt-braze run holds this project's lock for this target" in held.output
+    assert "run abc123 (dbt-braze sync --target prod) on ci-runner-7, pid 4242" in held.output
+    assert held.results is not None and held.results["exit_code"] == 3
+    assert _event_counts(project) == Counter()
+
+    # Released: the next run goes. A holder silent for longer than the stale time never counts.
+    _lock_event(project, "abc123-1", "release", "ci-runner-7", 4242, age=1)
+    _lock_event(project, "old999-1", "acquire", "ci-runner-8", 99, age=600)
+    run = project.sync("--lock-timeout", "0")
+
+    assert run.returncode == 0, run.output
+    assert_generated_delivered(project.emulator)
+
+
+def test_a_holder_on_this_machine_whose_process_died_is_released(project: Project) -> None:
+    project = generated_project(project)
+    assert project.sync("--select", "gen_users").returncode == 0
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    _lock_event(project, "killed-1", "acquire", socket.gethostname(), dead.pid, age=1)
+
+    run = project.sync("--lock-timeout", "0")
+
+    assert run.returncode == 0, run.output
+    # Released on its behalf, then forgotten with the other finished holders.
+    left = project.sql(
+        f"select count(*) from {project.state_schema}.braze_sync_lock where lock_id = 'killed-1'"
+    )
+    assert left == [(0,)]
+
+
+def _first_run_sending(project: Project) -> subprocess.Popen[str]:
+    """A sync holding the lock, its first request held inside the emulator."""
+    project.emulator.pause()
+    first = project.start_sync("--concurrency", "2")
+    deadline = time.monotonic() + 120
+    while project.emulator.waiting_requests < 1:
+        assert first.poll() is None, first.communicate()[0]
+        assert time.monotonic() < deadline, "the first sync never got going"
+        time.sleep(0.02)
+    return first
+
+
+def test_a_second_concurrent_run_stops_naming_the_first_and_nothing_is_lost(
+    project: Project,
+) -> None:
+    project = generated_project(project)
+    first = _first_run_sending(project)
+
+    second = project.sync("--lock-timeout", "0", subprocess_=True)
+    project.emulator.resume()
+    output, _ = first.communicate(timeout=300)
+
+    assert second.returncode == 3, second.output
+    assert first.returncode == 0, output
+    if project.warehouse == "duckdb":  # one process at a time may open a DuckDB file
+        assert "the database file is open in another process" in second.output
+    else:
+        assert "another dbt-braze run holds this project's lock" in second.output
+    assert max(_event_counts(project).values()) == 1
+    assert_generated_delivered(project.emulator)
+
+
+def test_a_second_concurrent_run_waits_then_sends_only_what_is_left(project: Project) -> None:
+    project = generated_project(project)
+    first = _first_run_sending(project)
+
+    second = project.start_sync("--lock-timeout", "300")
+    assert second.stdout is not None
+    waiting = second.stdout.readline()  # the first line it prints: what it waits for
+    project.emulator.resume()
+    output, _ = first.communicate(timeout=300)
+    rest, _ = second.communicate(timeout=300)
+
+    assert "waiting up to 300 s for" in waiting
+    assert first.returncode == 0, output
+    assert second.returncode == 0, waiting + rest
+    assert "0 new, 0 changed" in rest
+    assert max(_event_counts(project).values()) == 1
+    assert_generated_delivered(project.emulator)
+
+
+def test_work_tables_of_a_run_that_died_are_dropped_by_the_next(project: Project) -> None:
+    project = generated_project(project)
+    assert project.sync("--select", "gen_users").returncode == 0
+    leftover = f"{project.state_schema}.pending_gen_events_0123abcd_deadrun00001"
+    project.sql(f"create table {leftover} as select 1 as seq")
+
+    assert project.sync().returncode == 0
+
+    tables = project.sql(
+        "select table_name from information_schema.tables "
+        f"where table_schema = '{project.state_schema}' and table_name like 'pending%'"
+    )
+    assert tables == []
