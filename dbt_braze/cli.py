@@ -84,7 +84,20 @@ def sync(
         bool, typer.Option("--dry-run", help="Show what would be sent; send nothing.")
     ] = False,
     full_refresh: Annotated[
-        bool, typer.Option("--full-refresh", help="Forget the sync state; send everything.")
+        bool,
+        typer.Option(
+            "--full-refresh",
+            help="Forget the users' sync state and send every attribute again (delivered "
+            "events and purchases are not sent again: see --resend-events).",
+        ),
+    ] = False,
+    resend_events: Annotated[
+        bool,
+        typer.Option(
+            "--resend-events",
+            help="Send the selected models' delivered events and purchases again. Braze keeps "
+            "no dedupe: they become duplicates.",
+        ),
     ] = False,
     baseline: Annotated[
         bool, typer.Option("--baseline", help="Record the models as delivered without sending.")
@@ -141,6 +154,7 @@ def sync(
         exclude=tuple(exclude or ()),
         dry_run=dry_run,
         full_refresh=full_refresh,
+        resend_events=resend_events,
         baseline=baseline,
         allow_large_deletes=allow_large_deletes,
         rest_endpoint=rest_endpoint,

@@ -39,7 +39,7 @@ RESERVED_PROPERTIES: dict[str, frozenset[str]] = {
 
 # Keys each object accepts; their order is the order error messages list them in.
 _KEYS: dict[str, tuple[str, ...]] = {
-    "users": ("object", "identifier", "attributes", "exclude", "mode", "on_delete"),
+    "users": ("object", "identifier", "attributes", "exclude", "mode", "on_delete", "renamed_from"),
     "events": (
         "object",
         "identifier",
@@ -49,6 +49,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
         "properties",
         "mode",
         "lookback",
+        "renamed_from",
     ),
     "purchases": (
         "object",
@@ -62,6 +63,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
         "properties",
         "mode",
         "lookback",
+        "renamed_from",
     ),
 }
 _REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -108,6 +110,8 @@ class ModelSync:
     # events/purchases: (amount, "minute" | "hour" | "day"): only consider rows newer than the
     # latest delivered time less this
     lookback: tuple[int, str] | None = None
+    # the model's former name (or unique_id): its sync state is carried over on first sync
+    renamed_from: str | None = None
 
     def field(self, name: str) -> str | None:
         return dict(self.fields).get(name)
@@ -195,6 +199,10 @@ def parse_draft(
     identifier = _parse_identifier(raw.get("identifier"), problem)
     mode = _parse_choice(raw, "mode", MODES, "upsert", problem)
     on_delete = _parse_choice(raw, "on_delete", ON_DELETE, "ignore", problem)
+    renamed_from = raw.get("renamed_from")
+    if renamed_from is not None and not _is_name(renamed_from):
+        problem("renamed_from", f"expected the model's former name, got {_show(renamed_from)}")
+        renamed_from = None
 
     attributes = exclude = fields = properties = lookback = None
     if obj == "users":
@@ -235,6 +243,7 @@ def parse_draft(
             fields=tuple(fields or ()),
             properties=tuple(properties.items()) if properties is not None else None,
             lookback=lookback,
+            renamed_from=renamed_from,
         ),
         problems,
     )

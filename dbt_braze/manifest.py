@@ -27,6 +27,11 @@ class BrazeModel:
     alias: str
     documented_columns: tuple[str, ...]
     meta: object
+    # What dbt's generate_schema_name / generate_database_name macros are called with, to
+    # tell whether the manifest was built for the target being synced.
+    custom_schema: str | None = None
+    custom_database: str | None = None
+    node: dict[str, object] | None = None
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,20 @@ class Manifest:
     path: Path
     models: tuple[BrazeModel, ...]  # models that declare `braze`, in manifest order
     package_macros: frozenset[str]  # names of the dbt_braze package's macros
+
+
+# The node fields generate_schema_name overrides commonly read.
+_NODE_KEYS = (
+    "name",
+    "resource_type",
+    "package_name",
+    "fqn",
+    "path",
+    "original_file_path",
+    "unique_id",
+    "config",
+    "tags",
+)
 
 
 def load_manifest(target_dir: Path) -> Manifest:
@@ -68,6 +87,9 @@ def load_manifest(target_dir: Path) -> Manifest:
                     col.get("name", key) for key, col in (node.get("columns") or {}).items()
                 ),
                 meta=meta,
+                custom_schema=(node.get("config") or {}).get("schema"),
+                custom_database=(node.get("config") or {}).get("database"),
+                node={k: node.get(k) for k in _NODE_KEYS},
             )
         )
     macros = frozenset(

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from dbt_braze.config import ResolvedSync
-from dbt_braze.payloads import ObjectDelta, Rejection, UserDelta
+from dbt_braze.errors import WarehouseError
+from dbt_braze.payloads import ObjectDelta, UserDelta
 from dbt_braze.values import TEMPORAL_FAMILIES
 from dbt_braze.warehouse import Warehouse
 
@@ -28,6 +28,21 @@ class DeltaCounts:
     changed: int = 0
     deleted: int = 0
     unchanged: int = 0
+
+
+@dataclass(frozen=True)
+class SyncedModel:
+    """A model this target has synced before, as recorded."""
+
+    unique_id: str
+    object: str
+    identifier: str  # ModelState.identifier_signature when last synced
+    object_id: str  # ModelState.object_id_signature ("" for users, and before it was recorded)
+    state_table: str  # "" before it was recorded
+
+    @property
+    def name(self) -> str:
+        return self.unique_id.split(".")[2] if self.unique_id.count(".") >= 2 else self.unique_id
 
 
 def seq_ranges(seqs: Iterable[int]) -> list[tuple[int, int]]:
@@ -55,6 +70,11 @@ def _table_name(prefix: str, sync_unique_id: str, name: str, run_id: str = "") -
     room = MAX_TABLE_NAME - len(prefix) - 1 - len(suffix)
     slug = re.sub(r"[^a-z0-9_]", "_", name.lower())[: min(40, room)]
     return f"{prefix}_{slug}{suffix}"
+
+
+def legacy_state_table(unique_id: str, name: str) -> str:
+    """The state table of a model recorded before sync_models named it."""
+    return _table_name("state", unique_id, name)
 
 
 def drop_leftover_work_tables(warehouse: Warehouse, run_id: str) -> list[str]:
@@ -126,7 +146,7 @@ class ModelState:
             for column in missing:  # an attribute added to the mapping
                 self.warehouse.run(
                     self.warehouse.render(
-                        "add_state_column_sql", state=self.state_table, column=column
+                        "add_column_sql", identifier=self.state_table, column=column
                     )
                 )
         else:
@@ -141,36 +161,73 @@ class ModelState:
         (count,) = self.warehouse.fetch(self.warehouse.render("count_rows_sql", model=relation))[0]
         return int(count)
 
-    def identifier_changed(self) -> str | None:
-        """The identifier the state was keyed by, if the model now uses another one."""
+    def exists(self, table: str | None = None) -> bool:
+        relation = self.warehouse.render("relation", identifier=table or self.state_table)
+        return bool(self.warehouse.columns(relation.database, relation.schema, relation.identifier))
+
+    def overlap(self, table: str) -> int:
+        """How many of the model's identifiers (users) or ids (events, purchases) another
+        model's state table records as delivered."""
+        if not self.exists(table):
+            return 0
         wh = self.warehouse
-        rows = wh.fetch(
-            wh.render("sync_model_identifier_sql", model_unique_id=self.resolved.sync.unique_id)
+        resolved = self.resolved
+        column = (
+            resolved.identifier_column
+            if self.is_users
+            else resolved.field(resolved.sync.id_field or "")
         )
-        recorded = rows[0][0] if rows else None
-        return None if recorded in (None, self.identifier_text) else recorded
+        sql = wh.render(
+            "state_overlap_sql",
+            model=resolved.sync.relation,
+            key=self._column(column),
+            state=table,
+            state_key="braze_key" if self.is_users else "object_id",
+        )
+        return int(wh.fetch(sql)[0][0])
+
+    def adopt(self, table: str) -> None:
+        """A renamed model: its former state table becomes this model's."""
+        if table == self.state_table or not self.exists(table):
+            return
+        wh = self.warehouse
+        if self.exists():
+            if self._count(self.state_table):
+                raise WarehouseError(
+                    f"both {table} and {self.state_table} hold sync state; remove renamed_from "
+                    "or drop one of them"
+                )
+            wh.run(wh.render("drop_table_sql", identifier=self.state_table))
+        wh.run(wh.render("rename_table_sql", identifier=table, new_identifier=self.state_table))
+
+    def synced_model(self) -> SyncedModel:
+        sync = self.resolved.sync
+        return SyncedModel(
+            sync.unique_id,
+            sync.object,
+            self.identifier_signature,
+            self.object_id_signature,
+            self.state_table,
+        )
 
     @property
-    def identifier_text(self) -> str:
-        identifier = self.resolved.sync.identifier
+    def identifier_signature(self) -> str:
+        """What the model's users are keyed by: changing it makes every key different."""
+        resolved = self.resolved
+        identifier = resolved.sync.identifier
         label = f" ({identifier.alias_label})" if identifier.alias_label else ""
-        return f"{identifier.kind}: {identifier.column}{label}"
+        family = resolved.family(resolved.identifier_column)
+        return f"{identifier.kind}: {identifier.column}{label} [{family}]"
 
-    def record_identifier(self) -> None:
-        wh = self.warehouse
-        unique_id = self.resolved.sync.unique_id
-        wh.run(
-            wh.render("forget_sync_model_sql", model_unique_id=unique_id),
-            wh.render(
-                "insert_rows_sql",
-                table="sync_models",
-                rows=[
-                    _sql_values(
-                        [unique_id, self.resolved.sync.object, self.identifier_text, _utc_now()]
-                    )
-                ],
-            ),
-        )
+    @property
+    def object_id_signature(self) -> str:
+        """Events and purchases: the id's column and type family (its text decides what was
+        delivered); empty for users."""
+        id_field = self.resolved.sync.id_field
+        if id_field is None:
+            return ""
+        column = self.resolved.field(id_field)
+        return f"{column} [{self.resolved.family(column)}]"
 
     def use_empty_state(self) -> None:
         """Compare against an empty state (a dry run of --full-refresh) instead of the real one."""
@@ -189,12 +246,9 @@ class ModelState:
             self.commit(range(1, count + 1))
 
     def forget(self) -> None:
-        """--full-refresh: the model's state is dropped, so everything is new again."""
-        wh = self.warehouse
-        wh.run(
-            wh.render("drop_table_sql", identifier=self.state_table),
-            wh.render("forget_sync_model_sql", model_unique_id=self.resolved.sync.unique_id),
-        )
+        """--full-refresh (users), --resend-events: the model's state is dropped, so everything
+        is new again."""
+        self.warehouse.run(self.warehouse.render("drop_table_sql", identifier=self.state_table))
 
     def freeze(self, carried: Sequence[str] = ()) -> DeltaCounts:
         """Compute the delta once, into the pending table, and count it."""
@@ -295,83 +349,6 @@ class ModelState:
 
     def drop_pending(self) -> None:
         self.warehouse.run(self.warehouse.render("drop_table_sql", identifier=self.pending_table))
-
-    # ------------------------------------------------------------------------ helpers
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    run_id: str
-    model_unique_id: str
-    object: str
-    started_at: dt.datetime
-    finished_at: dt.datetime
-    status: str
-    counts: DeltaCounts
-    objects_sent: int
-    requests: int
-    data_points: int
-    rejected: int
-
-
-class RunLog:
-    """`braze_sync_runs` and `braze_rejections`, the tables users query."""
-
-    def __init__(self, warehouse: Warehouse) -> None:
-        self.warehouse = warehouse
-
-    def prepare(self) -> None:
-        wh = self.warehouse
-        schema = wh.render("relation", identifier="braze_sync_runs").without_identifier()
-        wh.adapter.create_schema(schema)  # commits by itself (a second commit fails on Postgres)
-        wh.run(*wh.render("create_log_tables_sql"), wh.render("create_sync_models_sql"))
-
-    def record_rejections(
-        self, run_id: str, model_unique_id: str, rejections: Sequence[Rejection], source: str
-    ) -> None:
-        now = _utc_now()
-        rows = [
-            [
-                run_id,
-                model_unique_id,
-                r.identifier,
-                source,
-                r.reason,
-                json.dumps(r.payload, default=str) if r.payload is not None else None,
-                now,
-            ]
-            for r in rejections
-        ]
-        self._insert("braze_rejections", rows)
-
-    def record_run(self, record: RunRecord) -> None:
-        c = record.counts
-        self._insert(
-            "braze_sync_runs",
-            [
-                [
-                    record.run_id,
-                    record.model_unique_id,
-                    record.object,
-                    record.started_at,
-                    record.finished_at,
-                    record.status,
-                    c.new,
-                    c.changed,
-                    c.deleted,
-                    c.unchanged,
-                    record.objects_sent,
-                    record.requests,
-                    record.data_points,
-                    record.rejected,
-                ]
-            ],
-        )
-
-    def _insert(self, table: str, rows: list[list[object]]) -> None:
-        for start in range(0, len(rows), INSERT_CHUNK):
-            chunk = [_sql_values(row) for row in rows[start : start + INSERT_CHUNK]]
-            self.warehouse.run(self.warehouse.render("insert_rows_sql", table=table, rows=chunk))
 
 
 def _sql_values(row: list[object]) -> list[object]:

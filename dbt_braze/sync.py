@@ -14,12 +14,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from operator import attrgetter
 from pathlib import Path
 
 from dbt_braze import __version__
 from dbt_braze.braze import BrazeClient, batches
 from dbt_braze.config import ModelSync, ResolvedSync, parse_draft, resolve_fields
+from dbt_braze.continuity import Permissions, carry_over_renames, check_continuity
 from dbt_braze.delivery import DEFAULT_WORKERS, Deliverer, Outcome, Pool, RetryPolicy
 from dbt_braze.errors import (
     EXIT_ABORTED,
@@ -42,14 +44,8 @@ from dbt_braze.manifest import (
 from dbt_braze.payloads import BrazeObject, PayloadBuilder, Rejection
 from dbt_braze.ratelimit import RateLimiter
 from dbt_braze.report import ModelReport, Reporter, SyncReport
-from dbt_braze.state import (
-    DeltaCounts,
-    ModelState,
-    RunLog,
-    RunRecord,
-    _utc_now,
-    drop_leftover_work_tables,
-)
+from dbt_braze.runlog import RunLog, RunRecord, SyncModels
+from dbt_braze.state import DeltaCounts, ModelState, _utc_now, drop_leftover_work_tables
 from dbt_braze.warehouse import Warehouse, WarehouseError, default_profiles_dir, open_warehouse
 
 DELETE_RATE_LIMIT, DELETE_RATE_WINDOW = 20_000, 60.0  # /users/delete, per Braze's docs
@@ -72,6 +68,7 @@ class SyncOptions:
     exclude: tuple[str, ...] = ()
     dry_run: bool = False
     full_refresh: bool = False
+    resend_events: bool = False
     baseline: bool = False
     allow_large_deletes: bool = False
     rest_endpoint: str | None = None
@@ -165,6 +162,37 @@ def validate_project(
             continue
         problems += resolve_fields(sync, documented, "documented columns")[1]
     return len(chosen), problems, notes
+
+
+def check_target(wh: Warehouse, models: list[BrazeModel], target: str | None) -> None:
+    """The manifest must have been built for the target being synced: dbt writes each model's
+    schema and database into it as the target then made them. Syncing another target with it
+    would send one target's data under the other's state."""
+    for model in models:
+        expected = []
+        for kind, custom, found in (
+            ("schema", model.custom_schema, model.schema),
+            ("database", model.custom_database, model.database),
+        ):
+            try:
+                made = wh.project_macro(
+                    f"generate_{kind}_name", **{f"custom_{kind}_name": custom}, node=model.node
+                )
+            except WarehouseError:
+                return  # a project macro that needs more than the manifest gives: not checked
+            made = str(made).strip() if made is not None else None
+            if found and made and made.lower() != str(found).lower():
+                expected.append((kind, found, made))
+        if expected:
+            what = ", ".join(f"{kind} `{found}`" for kind, found, _ in expected)
+            now = ", ".join(f"{kind} `{made}`" for kind, _, made in expected)
+            name = f"target `{target}`" if target else "the default target"
+            flag = f" --target {target}" if target else ""
+            raise UsageError(
+                f"target/manifest.json was built for another target: it puts {model.name} in "
+                f"{what}, {name} puts it in {now}. Build for this target first (`dbt build{flag}`"
+                f" or `dbt parse{flag}`), then run dbt-braze sync{flag}"
+            )
 
 
 def check_columns(
@@ -358,12 +386,14 @@ def run_sync(
                     f"{__version__}: install matching versions (`dbt deps` after updating "
                     f"packages.yml, or pip install dbt-braze=={version}).\n{PACKAGES_SNIPPET}"
                 )
+            check_target(wh, chosen, options.target)
             models = {m.unique_id: m for m in chosen}
             resolved, column_problems = check_columns(wh, models, syncs + drafts)
             problems += column_problems
             if problems:
                 raise ConfigErrors(problems)
-            _run(wh, resolved, client, options, reporter, report)
+            declared = frozenset(m.unique_id for m in manifest.models)
+            _run(wh, resolved, client, options, reporter, report, declared)
             return report
     finally:
         if client is not None:
@@ -382,13 +412,26 @@ def _run(
     options: SyncOptions,
     reporter: Reporter,
     sync_report: SyncReport,
+    declared: frozenset[str],
 ) -> None:
+    """`declared`: every model of the project that declares meta.braze, selected or not."""
     log = RunLog(wh)
     log.prepare()  # the schema, too, which state tables need
     lock = RunLock(wh, sync_report.run_id, _describe_run(options), on_wait=reporter.warn)
     with lock.held(options.lock_timeout):
         drop_leftover_work_tables(wh, sync_report.run_id)
-        _run_locked(wh, resolved, client, options, reporter, sync_report, log)
+        _run_locked(wh, resolved, client, options, reporter, sync_report, log, declared)
+
+
+def _command_for(options: SyncOptions, model: str, flag: str) -> str:
+    """The command line that runs `flag` for this one model, as the user runs dbt-braze."""
+    parts = ["dbt-braze sync"]
+    if options.project_dir.resolve() != Path.cwd().resolve():
+        parts.append(f"--project-dir {options.project_dir}")
+    if options.target:
+        parts.append(f"--target {options.target}")
+    parts += [f"--select {model}", flag]
+    return " ".join(parts)
 
 
 def _describe_run(options: SyncOptions) -> str:
@@ -409,40 +452,39 @@ def _run_locked(
     reporter: Reporter,
     sync_report: SyncReport,
     log: RunLog,
+    declared: frozenset[str],
 ) -> None:
     run_id = sync_report.run_id
-    if not options.full_refresh:
-        problems = []
-        for item in resolved:
-            recorded = ModelState(wh, item).identifier_changed()
-            if recorded is not None:
-                problems.append(
-                    ConfigProblem(
-                        item.sync.name,
-                        "identifier",
-                        f"changed from `{recorded}`: its sync state is keyed by the old "
-                        "identifier, so this is a new sync; run with --full-refresh to send "
-                        "everything under the new one (use --dry-run first to see the cost)",
-                    )
-                )
-        if problems:
-            raise ConfigErrors(problems)
+    started_at = _utc_now()
+    states = [ModelState(wh, item, run_id, started_at) for item in resolved]
+    registry = SyncModels(wh)
+    registry.prepare()
+    notes, problems = carry_over_renames(states, registry, declared)
+    for note in notes:
+        reporter.info(note)
+    allowed = Permissions(options.full_refresh, options.resend_events, options.baseline)
+    problems += check_continuity(
+        states, registry, declared, allowed, partial(_command_for, options)
+    )
+    if problems:
+        raise ConfigErrors(problems)
     runs: list[ModelRun] = []
     reports: list[ModelReport] = []
-    started_at = _utc_now()
     failure: BaseException | None = None
     try:
-        for index, item in enumerate(resolved):
+        for index, (item, state) in enumerate(zip(resolved, states, strict=True)):
             sync = item.sync
             report = ModelReport(sync.unique_id, sync.name, sync.object)
             reports.append(report)
             sync_report.models.append(report)
             model_started = time.monotonic()
-            state = ModelState(wh, item, run_id, started_at)
-            if options.full_refresh and options.dry_run:
-                state.use_empty_state()  # what a full refresh would send, the real state untouched
-            elif options.full_refresh:
-                state.forget()
+            # --full-refresh forgets users' state; delivered events and purchases are sent
+            # again only when asked by name (Braze keeps duplicates).
+            if options.resend_events if sync.id_field else options.full_refresh:
+                if options.dry_run:
+                    state.use_empty_state()  # what it would send, the real state untouched
+                else:
+                    state.forget()
             state.prepare()
             duplicates = state.duplicates()
             if duplicates:
@@ -452,7 +494,7 @@ def _run_locked(
                 reporter.error(f"{sync.name}: {report.message}")
                 continue
             if not options.dry_run:
-                state.record_identifier()
+                registry.record(state.synced_model())
             builder = PayloadBuilder(index, item)
             report.counts = state.freeze(builder.carried if sync.object != "users" else ())
             runs.append(ModelRun(index, item, state, builder, report))

@@ -62,6 +62,14 @@ class Warehouse:
         except Exception as e:
             raise WarehouseError(f"macro {PACKAGE}.{macro} failed: {_first_line(e)}") from e
 
+    def project_macro(self, macro: str, **kwargs: Any) -> Any:
+        """What a macro of the user's project (or dbt's own) returns, e.g.
+        generate_schema_name."""
+        try:
+            return self.adapter.execute_macro(macro, kwargs=kwargs)
+        except Exception as e:
+            raise WarehouseError(f"macro {macro} failed: {_first_line(e)}") from e
+
     def run(self, *statements: str) -> None:
         """Execute statements in one transaction and commit."""
         try:

@@ -218,13 +218,6 @@
   {{ return(sql) }}
 {% endmacro %}
 
-{% macro add_state_column_sql(state, column) %}
-  {{ return(adapter.dispatch('add_state_column_sql', 'dbt_braze')(state, column)) }}
-{% endmacro %}
-{% macro default__add_state_column_sql(state, column) -%}
-  alter table {{ dbt_braze.relation(state) }} add column {{ dbt_braze.quote(column) }} {{ dbt.type_string() }}
-{%- endmacro %}
-
 {#-
   The frozen delta of a users model: every model row that is new or has an attribute whose
   canonical text differs from the state's. Per attribute: v<i> the value to send, c<i> whether it
@@ -493,15 +486,25 @@
       model_unique_id {{ dbt.type_string() }},
       object {{ dbt.type_string() }},
       identifier {{ dbt.type_string() }},
-      updated_at {{ dbt.type_timestamp() }}
+      updated_at {{ dbt.type_timestamp() }},
+      object_id {{ dbt.type_string() }},
+      state_table {{ dbt.type_string() }}
     )
   {% endset %}
   {{ return(sql) }}
 {% endmacro %}
 
-{% macro sync_model_identifier_sql(model_unique_id) -%}
-  select identifier from {{ dbt_braze.relation('sync_models') }}
-  where model_unique_id = {{ dbt_braze.literal(model_unique_id) }}
+{% macro sync_models_sql() -%}
+  select model_unique_id, object, identifier, object_id, state_table
+  from {{ dbt_braze.relation('sync_models') }}
+{%- endmacro %}
+
+{#- A text column added to one of dbt-braze's tables (one written by an earlier version). -#}
+{% macro add_column_sql(identifier, column) %}
+  {{ return(adapter.dispatch('add_column_sql', 'dbt_braze')(identifier, column)) }}
+{% endmacro %}
+{% macro default__add_column_sql(identifier, column) -%}
+  alter table {{ dbt_braze.relation(identifier) }} add column {{ dbt_braze.quote(column) }} {{ dbt.type_string() }}
 {%- endmacro %}
 
 {% macro forget_sync_model_sql(model_unique_id) -%}
@@ -521,6 +524,25 @@
   having count(*) > 1
   order by n desc, value
   limit {{ limit }}
+{%- endmacro %}
+
+{#- How many of a model's keys (or ids) a state table records as delivered. -#}
+{% macro state_overlap_sql(model, key, state, state_key) %}
+  {{ return(adapter.dispatch('state_overlap_sql', 'dbt_braze')(model, key, state, state_key)) }}
+{% endmacro %}
+{% macro default__state_overlap_sql(model, key, state, state_key) -%}
+  select count(*) from {{ model }} as m
+  where exists (
+    select 1 from {{ dbt_braze.relation(state) }} as s
+    where s.{{ state_key }} = {{ dbt_braze.canonical_text('m.' ~ dbt_braze.quote(key.column), key.family) }}
+  )
+{%- endmacro %}
+
+{% macro rename_table_sql(identifier, new_identifier) %}
+  {{ return(adapter.dispatch('rename_table_sql', 'dbt_braze')(identifier, new_identifier)) }}
+{% endmacro %}
+{% macro default__rename_table_sql(identifier, new_identifier) -%}
+  alter table {{ dbt_braze.relation(identifier) }} rename to {{ new_identifier }}
 {%- endmacro %}
 
 {% macro delta_counts_sql(pending) -%}

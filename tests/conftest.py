@@ -183,6 +183,7 @@ class Project:
     def __init__(self, root: Path, emulator: Emulator | None, database: Database | None = None):
         self.root = root
         self._emulator = emulator
+        self.other_targets: dict[str, str] = {}
         self.database = database or DuckDBDatabase(root / "warehouse.duckdb")
         if (root / "dbt_project.yml").exists():
             self._write_profile()
@@ -232,8 +233,16 @@ class Project:
         self._write_profile()
 
     def _write_profile(self) -> None:
-        profile = {"braze_test": {"target": "dev", "outputs": {"dev": self.database.profile()}}}
+        outputs = {"dev": self.database.profile()}
+        for name, schema in self.other_targets.items():
+            outputs[name] = self.database.profile() | {"schema": schema}
+        profile = {"braze_test": {"target": "dev", "outputs": outputs}}
         self.write("profiles.yml", json.dumps(profile, indent=2))  # YAML reads JSON
+
+    def add_target(self, name: str, schema: str) -> None:
+        """Another target of the profile, on the same database with another schema."""
+        self.other_targets[name] = schema
+        self._write_profile()
 
     def write(self, relative: str, text: str) -> Path:
         path = self.root / relative

@@ -17,7 +17,7 @@ from dbt_braze.config import (
     resolve_fields,
 )
 
-USERS_KEYS = "`object`, `identifier`, `attributes`, `exclude`, `mode`, `on_delete`"
+USERS_KEYS = "`object`, `identifier`, `attributes`, `exclude`, `mode`, `on_delete`, `renamed_from`"
 EVENTS_KEYS = "`object`, `identifier`, `event_id`, `name`, `time`, `properties`, `mode`"
 
 

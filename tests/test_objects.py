@@ -464,8 +464,11 @@ def test_mapping_changes_send_only_what_they_must(project: Project) -> None:
     project.dbt("parse")
     changed = project.sync()
     assert changed.returncode == 2, changed.output
-    assert "identifier: changed from `external_id: user_id`" in changed.output
-    assert "--full-refresh" in changed.output
+    assert (
+        "identifier: changed from `external_id: user_id [text]` to `external_id: email [text]`"
+        in changed.output
+    )
+    assert "--select people --full-refresh`" in changed.output
     assert len(project.emulator.track_requests) == before + 1
     refreshed = project.sync("--full-refresh")
     assert refreshed.returncode == 0, refreshed.output

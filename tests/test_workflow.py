@@ -55,10 +55,13 @@ def test_dry_run_of_a_full_refresh_counts_everything_and_keeps_the_state(project
     before_state = _state_snapshot(project)
 
     run = project.sync("--dry-run", "--full-refresh")
+    resend = project.sync("--dry-run", "--resend-events")
 
     assert run.returncode == 0, run.output
     assert run.model("braze_users")["rows_new"] == 3
-    assert run.model("braze_events")["rows_new"] == 3
+    assert run.model("braze_events")["rows_new"] == 0  # delivered events are never resent by it
+    assert resend.model("braze_events")["rows_new"] == 3
+    assert resend.model("braze_users")["rows_new"] == 0
     assert _state_snapshot(project) == before_state
     assert project.sync().model("braze_users")["rows_unchanged"] == 3
 
@@ -80,7 +83,7 @@ def test_baseline_records_everything_as_delivered_without_sending(project: Proje
     assert change.returncode == 0
 
 
-def test_full_refresh_forgets_the_state_and_sends_everything_again(project: Project) -> None:
+def test_full_refresh_sends_users_again_but_never_a_delivered_event(project: Project) -> None:
     project = users_and_events_project(project)
     assert project.sync().returncode == 0
     first = len(project.emulator.events)
@@ -89,6 +92,19 @@ def test_full_refresh_forgets_the_state_and_sends_everything_again(project: Proj
 
     assert run.returncode == 0, run.output
     assert run.model("braze_users")["rows_new"] == 3
+    assert run.model("braze_events")["rows_new"] == 0
+    assert len(project.emulator.events) == first
+
+
+def test_resend_events_sends_delivered_events_again_only_when_asked(project: Project) -> None:
+    project = users_and_events_project(project)
+    assert project.sync().returncode == 0
+    first = len(project.emulator.events)
+
+    run = project.sync("--resend-events", "--select", "braze_events")
+
+    assert run.returncode == 0, run.output
+    assert run.model("braze_events")["rows_new"] == 3
     assert len(project.emulator.events) == 2 * first
 
 
