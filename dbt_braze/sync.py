@@ -195,6 +195,26 @@ def check_target(wh: Warehouse, models: list[BrazeModel], target: str | None) ->
             )
 
 
+def shared_attributes(resolved: list[ResolvedSync]) -> list[str]:
+    """Attributes that two users models send to users identified the same way: for a user in
+    both, Braze keeps whichever arrives last, and each model sends again only when its own
+    value changes."""
+    senders: dict[tuple[str, str | None, str], list[str]] = {}
+    for item in resolved:
+        if item.sync.object != "users":
+            continue
+        identifier = item.sync.identifier
+        for name, _ in item.mapped:
+            key = (identifier.kind, identifier.alias_label, name)
+            senders.setdefault(key, []).append(item.sync.name)
+    return [
+        f"{' and '.join(models)} all send attribute `{name}` to users identified by {kind}: for "
+        "a user in several, Braze keeps whichever arrives last"
+        for (kind, _, name), models in senders.items()
+        if len(models) > 1
+    ]
+
+
 def check_columns(
     warehouse: Warehouse, models: dict[str, BrazeModel], syncs: list[ModelSync]
 ) -> tuple[list[ResolvedSync], list[ConfigProblem]]:
@@ -392,6 +412,8 @@ def run_sync(
             problems += column_problems
             if problems:
                 raise ConfigErrors(problems)
+            for warning in shared_attributes(resolved):
+                reporter.warn(warning)
             declared = frozenset(m.unique_id for m in manifest.models)
             _run(wh, resolved, client, options, reporter, report, declared)
             return report

@@ -184,6 +184,8 @@ class Project:
         self.root = root
         self._emulator = emulator
         self.other_targets: dict[str, str] = {}
+        if emulator is not None:
+            _SYNCED_PROJECTS.append(self)
         self.database = database or DuckDBDatabase(root / "warehouse.duckdb")
         if (root / "dbt_project.yml").exists():
             self._write_profile()
@@ -354,6 +356,43 @@ def _invoke(argv: list[str], env: dict[str, str]) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+# Every project a test syncs to an emulator: after the test, the state it recorded as delivered
+# must be what the emulator holds (tests/invariants.py).
+_SYNCED_PROJECTS: list[Project] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "state_not_in_emulator(reason): the test records deliveries the emulator did not "
+        "receive on purpose (--baseline), so the delivered-state invariant does not apply",
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call":
+        item.stash[_PASSED] = report.passed
+    return report
+
+
+_PASSED = pytest.StashKey[bool]()
+
+
+def _check_delivered_state(request: pytest.FixtureRequest) -> None:
+    """The end-to-end invariant, after every test that passed (tests/invariants.py)."""
+    from invariants import assert_state_matches_emulator
+
+    projects, _SYNCED_PROJECTS[:] = list(_SYNCED_PROJECTS), []
+    if not request.node.stash.get(_PASSED, False):
+        return
+    if request.node.get_closest_marker("state_not_in_emulator"):
+        return
+    for project in projects:
+        assert_state_matches_emulator(project.root, project.emulator)
+
+
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
     with Emulator(api_key=API_KEY) as emu:
@@ -403,13 +442,16 @@ def each_warehouse(request: pytest.FixtureRequest) -> str:
 def project(
     tmp_path: Path, emulator: Emulator, warehouse: str, request: pytest.FixtureRequest
 ) -> Iterator[Project]:
+    _SYNCED_PROJECTS.clear()
     if warehouse == "duckdb":
         yield Project(tmp_path / "project", emulator)
+        _check_delivered_state(request)
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")
     database = PostgresDatabase(server, server.create_database())
     try:
         yield Project(tmp_path / "project", emulator, database)
+        _check_delivered_state(request)
     finally:
         server.drop_databases(server.per_test)
 

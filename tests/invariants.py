@@ -1,0 +1,143 @@
+"""The end-to-end invariant, checked after every test that syncs a project to the emulator:
+every value a state table records as delivered is what the emulator holds.
+
+For each users model, the state's last delivered canonical text of each attribute is joined to
+the model's current row; where the two still agree (the model has not changed since), the value
+the model holds now, converted as dbt-braze converts it, must be what Braze (the emulator) has
+for that user. A nested object Braze dropped, a value the state recorded for the wrong row, an
+acknowledgement that was not one: each shows up here.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dbt_braze.config import parse_sync, resolve_fields
+from dbt_braze.emulator import Emulator
+from dbt_braze.manifest import load_manifest
+from dbt_braze.runlog import SyncModels
+from dbt_braze.state import ModelState
+from dbt_braze.values import InvalidValue, converter
+from dbt_braze.warehouse import Warehouse, open_warehouse
+
+
+def assert_state_matches_emulator(root: Any, emulator: Emulator) -> None:
+    target = root / "target"
+    if not (target / "manifest.json").exists():
+        return
+    try:
+        manifest = load_manifest(target)
+    except Exception:
+        return  # the test broke the manifest on purpose
+    if "sync_models_sql" not in manifest.package_macros:
+        return  # the project lacks the package: it never synced
+    users_models = [
+        m for m in manifest.models if isinstance(m.meta, dict) and m.meta.get("object") == "users"
+    ]
+    if not users_models:
+        return
+    resolved_models = []
+    with open_warehouse(root, root, None, target / "manifest.json") as wh:
+        schema = wh.render("relation", identifier="sync_models")
+        if not wh.columns(schema.database, schema.schema, schema.identifier):
+            return  # never synced
+        recorded = SyncModels(wh).all()
+        for model in users_models:
+            if model.unique_id not in recorded:
+                continue
+            sync, _ = parse_sync(model.unique_id, model.name, model.relation, model.meta)
+            if sync is None:
+                continue
+            columns = wh.columns(model.database, model.schema, model.alias)
+            resolved, _ = resolve_fields(
+                sync,
+                [c.name for c in columns],
+                "warehouse",
+                [c.data_type for c in columns],
+                wh.type,
+            )
+            if resolved is None:
+                continue
+            state = ModelState(wh, resolved)
+            state.state_table = recorded[model.unique_id].state_table or state.state_table
+            if state.exists():
+                resolved_models.append(state)
+        # An attribute two models send to the same users is Braze's to settle (the last to
+        # arrive wins): each model's state holds its own value (sync warns of it).
+        seen: dict[tuple[str, str], int] = {}
+        for state in resolved_models:
+            for name, _ in state.resolved.mapped:
+                key = (state.resolved.sync.identifier.kind, name)
+                seen[key] = seen.get(key, 0) + 1
+        for state in resolved_models:
+            kind = state.resolved.sync.identifier.kind
+            shared = {name for name, _ in state.resolved.mapped if seen[(kind, name)] > 1}
+            _check_model(wh, state, emulator, shared)
+
+
+def _check_model(wh: Warehouse, state: ModelState, emulator: Emulator, shared: set[str]) -> None:
+    resolved = state.resolved
+    sync = resolved.sync
+    key_family = resolved.family(resolved.identifier_column)
+    key = wh.render(
+        "canonical_text", expression=_quote(wh, "m", resolved.identifier_column), family=key_family
+    )
+    selects = []
+    for (_, column), state_column in zip(resolved.mapped, state.state_columns, strict=True):
+        family = resolved.family(column)
+        quoted = _quote(wh, "m", column)
+        selects += [
+            f"s.{_quote(wh, None, state_column)}",
+            str(wh.render("canonical_text", expression=quoted, family=family)),
+            str(wh.render("sendable", expression=quoted, family=family)),
+        ]
+    state_relation = wh.render("relation", identifier=state.state_table)
+    rows = wh.fetch(
+        f"select s.braze_key, {', '.join(selects)} from {state_relation} as s "
+        f"join {sync.relation} as m on s.braze_key = {key}"
+    )
+    converters = [converter(resolved.family(column)) for _, column in resolved.mapped]
+    names = [name for name, _ in resolved.mapped]
+    problems = []
+    for row in rows:
+        braze_key = row[0]
+        profile = _find(emulator, sync.identifier.kind, sync.identifier.alias_label, braze_key)
+        if profile is None:
+            if sync.mode == "update_only" or sync.identifier.kind == "braze_id":
+                continue  # Braze acknowledges an update of a user it lacks, and does nothing
+            problems.append(
+                f"{sync.name}: {braze_key!r} is recorded as delivered, Braze has no such user"
+            )
+            continue
+        attributes = profile["attributes"]
+        for i, name in enumerate(names):
+            delivered, current, value = row[1 + 3 * i : 4 + 3 * i]
+            if delivered is None or delivered != current or name in shared:
+                continue  # nothing of ours delivered, or the model changed since
+            try:
+                expected = converters[i](value)
+            except InvalidValue:
+                continue
+            held = attributes.get(name)
+            if _normal(held) != _normal(expected):
+                problems.append(
+                    f"{sync.name}: {braze_key!r}.{name}: the state records {delivered!r} as "
+                    f"delivered, Braze holds {held!r} (expected {expected!r})"
+                )
+    assert not problems, "state and Braze disagree:\n" + "\n".join(problems[:20])
+
+
+def _find(emulator: Emulator, kind: str, label: str | None, key: str) -> dict[str, Any] | None:
+    if kind == "user_alias":
+        return emulator.find_profile(alias=(key, label or ""))
+    return emulator.find_profile(**{kind: key})
+
+
+def _quote(wh: Warehouse, alias: str | None, column: str) -> str:
+    quoted = str(wh.render("quote", name=column))
+    return f"{alias}.{quoted}" if alias else quoted
+
+
+def _normal(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
