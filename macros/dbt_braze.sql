@@ -80,7 +80,8 @@
 {#-
   A value as it is read for sending. Dates and timestamps travel as ISO 8601 text in UTC made
   by the warehouse: no driver conversion (which fails or alters years outside 1..9999 and
-  infinity) and no session time zone touches them. Other values travel as they are.
+  infinity) and no session time zone touches them. JSON travels as its text. Other values
+  travel as they are.
 -#}
 {% macro sendable(expression, family='other') %}
   {{ return(adapter.dispatch('sendable', 'dbt_braze')(expression, family)) }}
@@ -88,6 +89,10 @@
 {% macro default__sendable(expression, family) -%}
   {%- if family in ('date', 'timestamp', 'timestamptz') -%}
     {{ dbt_braze.iso_text(expression, family) }}
+  {%- elif family == 'json' -%}
+    {#- As text from every warehouse, decoded once in Python: some drivers (psycopg2) decode
+        JSON themselves, and a JSON string would then be read as JSON text a second time. -#}
+    cast({{ expression }} as {{ dbt.type_string() }})
   {%- else -%}
     {{ expression }}
   {%- endif -%}

@@ -250,3 +250,25 @@ def test_an_invalid_nested_value_is_rejected_alone_and_never_drops_anothers(
     assert "empty key" in reasons["u3"]
     assert "null inside a nested object" in reasons["u4"]
     assert "null inside a nested object" in reasons["u5"]
+
+
+def _json_strings(project: Project) -> None:
+    project.model(
+        "json_users",
+        """
+        select 'u1' as user_id, cast('"[1, 2]"' as json) as doc
+        union all select 'u2', cast('"plain text"' as json)
+        union all select 'u3', cast('[1, 2]' as json)
+        """,
+        {"object": "users", "identifier": {"external_id": "user_id"}},
+    )
+
+
+def test_a_json_string_arrives_as_that_string_never_read_as_json_again(project: Project) -> None:
+    project = built("json_strings", project, _json_strings)
+
+    run = project.sync()
+
+    assert run.returncode == 0, run.output
+    held = {uid: project.emulator.user_attributes(external_id=uid) for uid in ("u1", "u2", "u3")}
+    assert held == {"u1": {"doc": "[1, 2]"}, "u2": {"doc": "plain text"}, "u3": {"doc": [1, 2]}}
