@@ -367,9 +367,9 @@ def run_sync(
         reporter.warn(f"{model.name}: skipped, {reason}")
     chosen = [m for m in chosen if m.unique_id not in failed]
     syncs, drafts, problems = declared_syncs(chosen)
-    if not syncs and not drafts and problems:
-        raise ConfigErrors(problems)
-    if not syncs:
+    if not syncs and not drafts:
+        if problems:
+            raise ConfigErrors(problems)
         reporter.warn("no selected model declares meta.braze: nothing to sync")
         return report
 

@@ -63,6 +63,8 @@ def test_an_answer_that_is_not_brazes_records_nothing_and_stops(
     assert _delivered_rows(project, "gen_users") == 0
     assert _delivered_rows(project, "gen_events") == 0
     assert run.model("gen_users")["status"] == "aborted"
+    logged = project.sql(f"select distinct status from {project.state_schema}.braze_sync_runs")
+    assert logged == [("aborted",)]  # never `success` for a run that failed
 
     project.emulator.set_faults(Faults())
     assert project.sync().returncode == 0
@@ -180,3 +182,33 @@ def test_a_loopback_endpoint_never_goes_through_a_proxy(
     assert run.returncode == 0, run.output
     assert proxy == []  # nothing, least of all the key, went to the proxy
     assert project.emulator.user_attributes(external_id="c1") is not None
+
+
+# ------------------------------------------------------------------------- honest records
+
+
+@pytest.mark.parametrize("warehouse", ["duckdb"])
+def test_a_configuration_error_still_writes_the_results_file_with_every_problem(
+    project: Project,
+) -> None:
+    project = users_and_events_project(project)
+    body = json.loads((project.root / "target" / "manifest.json").read_text())
+    for node in body["nodes"].values():
+        braze = node.get("config", {}).get("meta", {}).get("braze")
+        if braze:
+            braze["colour"] = "blue"
+    (project.root / "target" / "manifest.json").write_text(json.dumps(body))
+
+    run = project.sync()
+
+    assert run.returncode == 2, run.output
+    assert run.results is not None
+    assert run.results["exit_code"] == 2
+    assert run.results["message"] == "2 configuration problem(s)"
+    assert sorted(run.results["problems"]) == [
+        "braze_events: meta.braze.colour: unknown key for object `events`; expected one of "
+        "`object`, `identifier`, `event_id`, `name`, `time`, `properties`, `mode`, `lookback`, "
+        "`renamed_from`",
+        "braze_users: meta.braze.colour: unknown key for object `users`; expected one of "
+        "`object`, `identifier`, `attributes`, `exclude`, `mode`, `on_delete`, `renamed_from`",
+    ]
