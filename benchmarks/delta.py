@@ -18,8 +18,9 @@ from _harness import USERS_META, make_project, users_sql
 
 from dbt_braze.config import resolve_fields
 from dbt_braze.manifest import load_manifest
-from dbt_braze.state import ModelState, RunLog
-from dbt_braze.sync import declared_syncs
+from dbt_braze.project import declared_syncs
+from dbt_braze.runlog import RunLog
+from dbt_braze.state import AttributeState
 from dbt_braze.warehouse import open_warehouse
 
 parser = argparse.ArgumentParser()
@@ -34,10 +35,12 @@ with tempfile.TemporaryDirectory() as tmp:
     (model,) = manifest.models
     (sync,), _, _ = declared_syncs([model])
     with open_warehouse(root, None, None, manifest.path) as wh:
-        columns = [c.name for c in wh.columns(model.database, model.schema, model.alias)]
-        resolved, _ = resolve_fields(sync, columns, "warehouse")
+        found = wh.columns(model.database, model.schema, model.alias)
+        names, types = [c.name for c in found], [c.data_type for c in found]
+        resolved, _ = resolve_fields(sync, names, "warehouse", types, wh.type)
+        assert resolved is not None
         RunLog(wh).prepare()
-        state = ModelState(wh, resolved)
+        state = AttributeState(wh, resolved)
         state.prepare()
         state.freeze()
         state.commit_all()  # the state after a first sync

@@ -11,8 +11,9 @@ import ipaddress
 import json
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import chain, groupby, islice
+from operator import attrgetter
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,25 +25,23 @@ from dbt_braze.errors import (
     BrazeBadRequest,
     BrazeConfigError,
     BrazeError,
+    BrazeItemsRefused,
     BrazeRateLimited,
     BrazeUnavailable,
 )
-from dbt_braze.payloads import BrazeObject
+from dbt_braze.payloads import (
+    DELETE_LISTS,
+    DELETE_PATH,
+    MAX_TRACK_OBJECTS,
+    TRACK_ARRAYS,
+    TRACK_PATH,
+    BrazeObject,
+    Route,
+)
 from dbt_braze.ratelimit import parse_reset
 
-TRACK_PATH = "/users/track"
-DELETE_PATH = "/users/delete"
-MAX_OBJECTS = 75  # per /users/track request, across all arrays
-MAX_DELETE_IDS = 50  # per /users/delete request, of one identifier type
-DELETE_LISTS = {
-    "external_id": "external_ids",
-    "user_alias": "user_aliases",
-    "braze_id": "braze_ids",
-    "email": "email_addresses",
-    "phone": "phone_numbers",
-}
 MAX_BODY_BYTES = 4 * 1024 * 1024 - 16 * 1024  # 4 MB, less room for the envelope
-ARRAYS = ("attributes", "events", "purchases")
+MAX_OBJECTS = MAX_TRACK_OBJECTS
 
 
 @dataclass
@@ -54,20 +53,44 @@ class TrackResult:
 
 @dataclass(frozen=True)
 class Batch:
+    """The objects of one request, each with its JSON text. All share one endpoint; objects of
+    /users/track may sit in its three arrays."""
+
     objects: tuple[BrazeObject, ...]
     encoded: tuple[bytes, ...]
-    endpoint: str = TRACK_PATH
 
     @property
-    def users(self) -> frozenset[str]:
+    def route(self) -> Route:
+        return self.objects[0].route
+
+    @property
+    def users(self) -> frozenset[tuple[str, str, str]]:
         return frozenset(o.user for o in self.objects)
 
     def split(self) -> tuple[Batch, Batch]:
         half = len(self.objects) // 2
         return (
-            Batch(self.objects[:half], self.encoded[:half], self.endpoint),
-            Batch(self.objects[half:], self.encoded[half:], self.endpoint),
+            Batch(self.objects[:half], self.encoded[:half]),
+            Batch(self.objects[half:], self.encoded[half:]),
         )
+
+    def without(self, keys: set[str]) -> Batch | None:
+        """The batch less the objects whose key is in `keys` (None when none is left)."""
+        kept = [
+            (o, e) for o, e in zip(self.objects, self.encoded, strict=True) if o.key not in keys
+        ]
+        if not kept:
+            return None
+        objects, encoded = zip(*kept, strict=True)
+        return Batch(tuple(objects), tuple(encoded))
+
+    def for_resend(self) -> Batch:
+        """The batch as it is sent again after a send whose fate is unknown: a catalog create
+        becomes a replace, which creates or overwrites, so a create that did happen is no error."""
+        resend = self.route.resend_as
+        if resend is None:
+            return self
+        return Batch(tuple(replace(o, route=resend) for o in self.objects), self.encoded)
 
 
 # One encoder for the run: json.dumps with options builds a new encoder on every call.
@@ -83,13 +106,15 @@ def batches(
 ) -> Iterator[Batch]:
     """Consecutive objects in requests of at most `max_objects` and `max_bytes`.
 
-    A user's objects arrive together (the deltas are ordered by identifier) and stay in one
-    request when they fit, so Braze applies their attributes before their events.
+    A user's /users/track objects arrive together (the deltas are ordered by identifier) and
+    stay in one request when they fit, so Braze applies their attributes before their events.
+    Objects of other routes (deletes, catalog items) gather per route, up to its limit.
     """
     current: list[BrazeObject] = []
     encoded: list[bytes] = []
     size = 0
-    deletes: dict[str, list[BrazeObject]] = {}  # identifier type -> users to delete
+    gathering: dict[Route, list[tuple[BrazeObject, bytes]]] = {}
+    ready: list[Batch] = []
 
     def flush() -> Batch:
         nonlocal current, encoded, size
@@ -99,21 +124,19 @@ def batches(
 
     def tracked(group: Iterable[BrazeObject]) -> Iterator[BrazeObject]:
         for obj in group:
-            if obj.array != "delete":
+            if obj.route.by_user:
                 yield obj
                 continue
-            (kind,) = obj.body
-            pending = deletes.setdefault(kind, [])
-            pending.append(obj)
-            if len(pending) == MAX_DELETE_IDS:
-                delete_batches.append(_delete_batch(deletes.pop(kind)))
+            items = gathering.setdefault(obj.route, [])
+            items.append((obj, encode(obj)))
+            if len(items) >= obj.route.max_items:
+                ready.append(_batch(gathering.pop(obj.route)))
 
-    delete_batches: list[Batch] = []
-    for _, users_objects in groupby(objects, key=lambda o: o.user):
+    for _, users_objects in groupby(objects, key=attrgetter("user")):
         group = tracked(users_objects)
         head = [(o, encode(o)) for o in islice(group, max_objects)]
-        yield from delete_batches
-        delete_batches.clear()
+        yield from ready
+        ready.clear()
         if not head:
             continue
         head_size = sum(len(b) + 1 for _, b in head)
@@ -127,13 +150,14 @@ def batches(
             size += len(body) + 1
     if current:
         yield flush()
-    yield from delete_batches
-    for pending in deletes.values():
-        yield _delete_batch(pending)
+    yield from ready
+    for items in gathering.values():
+        yield _batch(items)
 
 
-def _delete_batch(objects: list[BrazeObject]) -> Batch:
-    return Batch(tuple(objects), tuple(b"" for _ in objects), DELETE_PATH)
+def _batch(items: list[tuple[BrazeObject, bytes]]) -> Batch:
+    objects, encoded = zip(*items, strict=True)
+    return Batch(tuple(objects), tuple(encoded))
 
 
 def check_endpoint(endpoint: str) -> str:
@@ -211,26 +235,33 @@ class BrazeClient:
             {} if is_loopback(host) else requests.utils.get_environ_proxies(self.endpoint)
         )
         self._session.trust_env = False
+        self._catalogs: dict[str, frozenset[str]] | None = None
 
     def close(self) -> None:
         self._session.close()
 
     def send(self, batch: Batch) -> TrackResult:
-        return self.delete(batch) if batch.endpoint == DELETE_PATH else self.track(batch)
+        path = batch.route.path
+        if path == TRACK_PATH:
+            return self.track(batch)
+        if path == DELETE_PATH:
+            return self.delete(batch)
+        return self.catalog_items(batch)
 
     def delete(self, batch: Batch) -> TrackResult:
         """One `/users/delete` request (Braze answers a count, so all or nothing)."""
-        (kind,) = batch.objects[0].body
+        array = batch.route.array
+        kind = next(k for k, a in DELETE_LISTS.items() if a == array)
         ids = [obj.body[kind] for obj in batch.objects]
-        payload = json.dumps({DELETE_LISTS[kind]: ids}, ensure_ascii=False).encode()
-        response, _ = self._post(DELETE_PATH, payload)
+        payload = json.dumps({array: ids}, ensure_ascii=False).encode()
+        response, _ = self._request("POST", DELETE_PATH, payload)
         return TrackResult(acknowledged=list(batch.objects), headers=dict(response.headers))
 
     def track(self, batch: Batch) -> TrackResult:
         """Send one `/users/track` request; raise a BrazeError if Braze refused all of it."""
-        arrays: dict[str, list[tuple[BrazeObject, bytes]]] = {a: [] for a in ARRAYS}
+        arrays: dict[str, list[tuple[BrazeObject, bytes]]] = {a: [] for a in TRACK_ARRAYS}
         for obj, body in zip(batch.objects, batch.encoded, strict=True):
-            arrays[obj.array].append((obj, body))
+            arrays[obj.route.array].append((obj, body))
         payload = (
             b"{"
             + b",".join(
@@ -240,7 +271,7 @@ class BrazeClient:
             )
             + b"}"
         )
-        response, answer = self._post(TRACK_PATH, payload)
+        response, answer = self._request("POST", TRACK_PATH, payload)
         result = TrackResult(headers=dict(response.headers))
         errors = answer.get("errors") or []
         refused: dict[tuple[str, int], str] = {}
@@ -250,7 +281,7 @@ class BrazeClient:
             )
             if (
                 where is None
-                or where[0] not in ARRAYS
+                or where[0] not in TRACK_ARRAYS
                 or not isinstance(where[1], int)
                 or isinstance(where[1], bool)
                 or not 0 <= where[1] < len(arrays[where[0]])
@@ -269,21 +300,52 @@ class BrazeClient:
                     result.rejected.append((obj, reason))
         return result
 
-    def _post(self, path: str, payload: bytes) -> tuple[requests.Response, dict[str, Any]]:
+    def catalog_items(self, batch: Batch) -> TrackResult:
+        """One request to a catalog's asynchronous item endpoint (create, edit, replace or
+        delete up to 50 items). Braze answers 202 for all of them, or 400 naming the items it
+        refuses (raised as BrazeItemsRefused, so the others can go again without them)."""
+        route = batch.route
+        payload = b'{"items":[' + b",".join(batch.encoded) + b"]}"
+        try:
+            response, _ = self._request(route.method, route.path, payload)
+        except BrazeBadRequest as e:
+            refused = _refused_items(e.answer, {o.key for o in batch.objects})
+            if refused:
+                raise BrazeItemsRefused(str(e), refused) from None
+            raise
+        return TrackResult(acknowledged=list(batch.objects), headers=dict(response.headers))
+
+    def catalogs(self) -> dict[str, frozenset[str]]:
+        """The workspace's catalogs and their fields (`GET /catalogs`, asked once)."""
+        if self._catalogs is not None:
+            return self._catalogs
+        _, answer = self._request("GET", "/catalogs", None)
+        found: dict[str, frozenset[str]] = {}
+        for catalog in answer.get("catalogs") or []:
+            if isinstance(catalog, dict) and isinstance(catalog.get("name"), str):
+                fields = catalog.get("fields") or []
+                names = {f.get("name") for f in fields if isinstance(f, dict)}
+                found[catalog["name"]] = frozenset(n for n in names if isinstance(n, str))
+        self._catalogs = found
+        return found
+
+    def _request(
+        self, method: str, path: str, payload: bytes | None
+    ) -> tuple[requests.Response, dict[str, Any]]:
         """The response and Braze's JSON answer, or a typed error. Only a well-formed answer
         counts: a 2xx whose body is not Braze's (a proxy's or captive portal's page, JSON
         without `message`) is a failed request, retried like a 5xx, never an acknowledgement."""
         url = self.endpoint + path
         try:
-            response = self._session.post(
-                url, data=payload, timeout=self.timeout, proxies=self._proxies
+            response = self._session.request(
+                method, url, data=payload, timeout=self.timeout, proxies=self._proxies
             )
         except requests.RequestException as e:
             sent = _was_sent(e)
             what = (
                 "timed out waiting for Braze"
                 if isinstance(e, requests.Timeout)
-                else ("connection to Braze failed")
+                else "connection to Braze failed"
             )
             raise BrazeUnavailable(f"{what} ({type(e).__name__})", maybe_processed=sent) from None
         status = response.status_code
@@ -307,7 +369,13 @@ class BrazeClient:
         if status == 429:
             raise BrazeRateLimited(f"rate limited: {message}", _retry_after(response))
         if status in (400, 413):
-            raise BrazeBadRequest(f"{status}: {message}", status)
+            raise BrazeBadRequest(f"{status}: {message}", status, _json(response))
+        if status == 404 and path.startswith("/catalogs/"):
+            raise BrazeError(
+                f"Braze has no catalog `{path.split('/')[2]}` in this workspace (404: {message}): "
+                "create it in the dashboard or with POST /catalogs, with the fields the model sends",
+                status,
+            )
         if status >= 500:
             # 503 says the service did not take the request; any other 5xx (a gateway timing
             # out, an internal error) may come after Braze applied it.
@@ -315,6 +383,26 @@ class BrazeClient:
                 f"Braze answered {status}: {message}", status, maybe_processed=status != 503
             )
         raise BrazeError(f"Braze answered {status} for {path}: {message}", status)
+
+
+def _refused_items(answer: dict[str, Any] | None, keys: set[str]) -> dict[str, str]:
+    """From a catalog 400, the items named in its errors, with the reasons; empty when an error
+    names no item of the request (then the request as a whole is refused)."""
+    errors = (answer or {}).get("errors")
+    if not isinstance(errors, list) or not errors:
+        return {}
+    refused: dict[str, str] = {}
+    for error in errors:
+        if not isinstance(error, dict):
+            return {}
+        values = error.get("parameter_values")
+        named = [v for v in values if v in keys] if isinstance(values, list) else []
+        if "id" not in (error.get("parameters") or []) or not named:
+            return {}
+        reason = f"{error.get('id')}: {error.get('message')}"
+        for key in named:
+            refused[key] = reason
+    return refused
 
 
 def _was_sent(error: requests.RequestException) -> bool:

@@ -142,9 +142,10 @@ def sync(
     """
     import uuid
 
+    from dbt_braze.project import results_dir
     from dbt_braze.redaction import api_key_from_environment
     from dbt_braze.report import LiveReporter, Reporter, SyncReport
-    from dbt_braze.sync import SyncOptions, results_dir, run_sync
+    from dbt_braze.sync import SyncOptions, run_sync
 
     options = SyncOptions(
         project_dir=project_dir.resolve(),
@@ -195,7 +196,7 @@ def validate(
     debug: Debug = False,
 ) -> None:
     """Check every model's `meta.braze` against the manifest; no writes, no network."""
-    from dbt_braze.sync import validate_project
+    from dbt_braze.project import validate_project
 
     with _handled(debug):
         checked, problems, notes = validate_project(

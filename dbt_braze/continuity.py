@@ -14,6 +14,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from dbt_braze.errors import ConfigProblem
+from dbt_braze.kinds import kind_of
 from dbt_braze.runlog import SyncModels
 from dbt_braze.state import ModelState, SyncedModel, legacy_state_table
 
@@ -117,48 +118,31 @@ def _changed_keys(
     identifier = state.identifier_signature
     changed = former.identifier and not _same_identifier(former.identifier, identifier)
     if changed and not allowed.full_refresh:
+        refresh = command(sync.name, "--full-refresh")
         problems.append(
             ConfigProblem(
                 sync.name,
                 "identifier",
                 f"changed from `{former.identifier}` to `{identifier}`: "
-                + _identifier_change(state, command),
+                + kind_of(sync.object).rekeyed(sync, refresh),
             )
         )
     object_id = state.object_id_signature
     was, now = _family(former.object_id), _family(object_id)
     if was and now and was != now and not (allowed.resend_events or allowed.baseline):
-        kind = sync.object
+        noun = kind_of(sync.object).noun
         problems.append(
             ConfigProblem(
                 sync.name,
                 sync.id_field or "",
                 f"changed type from {was} to {now}: the ids delivered no longer match, so every "
-                f"one of its {kind} would be sent again (Braze keeps duplicates). Cast it back "
+                f"one of its {noun} would be sent again (Braze keeps duplicates). Cast it back "
                 f"in the model; or record the current rows as delivered, sending none: "
                 f"`{command(sync.name, '--baseline')}`; or send them all again: "
                 f"`{command(sync.name, '--resend-events')}`",
             )
         )
     return problems
-
-
-def _identifier_change(state: ModelState, command: Command) -> str:
-    sync = state.resolved.sync
-    refresh = command(sync.name, "--full-refresh")
-    if not state.is_users:
-        return (
-            "new rows would go to the profiles the new identifier names (delivered ones are "
-            f"not sent again). If that is intended, run `{refresh}`"
-        )
-    gone = ""
-    if sync.on_delete != "ignore":
-        gone = f", and the old ones {'deleted' if sync.on_delete == 'delete' else 'unset'}"
-    return (
-        "its sync state is keyed by the old one, so every user would be new: profiles created "
-        f"again under the new keys{gone}. To sync under the new identifier, sending every "
-        f"attribute again, run `{refresh}` (with --dry-run first to see its cost)"
-    )
 
 
 def _vanished_overlap(
@@ -171,7 +155,11 @@ def _vanished_overlap(
     """A first sync that would send again what a model no longer in the project delivered
     (the same model, renamed, most likely)."""
     sync = state.resolved.sync
-    if allowed.baseline or (allowed.full_refresh if state.is_users else allowed.resend_events):
+    kind = kind_of(sync.object)
+    override = kind.resent_by
+    if allowed.baseline or (
+        allowed.resend_events if override == "--resend-events" else allowed.full_refresh
+    ):
         return []
     problems = []
     for former in recorded.values():
@@ -181,13 +169,11 @@ def _vanished_overlap(
         overlap = state.overlap(table)
         if not overlap:
             continue
-        what = "users" if state.is_users else sync.object
-        override = "--full-refresh" if state.is_users else "--resend-events"
         problems.append(
             ConfigProblem(
                 sync.name,
                 "",
-                f"a first sync would send again {overlap} {what} that `{former.unique_id}`, no "
+                f"a first sync would send again {overlap} {kind.noun} that `{former.unique_id}`, no "
                 f"longer in the project, delivered. If this model is its new name, add "
                 f"`renamed_from: {former.name}` under its meta.braze: its state carries over. To "
                 f"send them again anyway, run `{command(sync.name, override)}`",

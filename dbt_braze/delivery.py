@@ -15,13 +15,14 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from dbt_braze.braze import DELETE_PATH, Batch, BrazeClient, TrackResult
+from dbt_braze.braze import Batch, BrazeClient, TrackResult
 from dbt_braze.errors import (
     BrazeBadRequest,
+    BrazeItemsRefused,
     BrazeRateLimited,
     BrazeUnavailable,
     RetriesExhausted,
@@ -72,15 +73,14 @@ class Deliverer:
     def __init__(
         self,
         client: BrazeClient,
-        limiter: RateLimiter | None = None,
+        limiters: Mapping[str, RateLimiter] | None = None,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        delete_limiter: RateLimiter | None = None,
     ) -> None:
         self.client = client
-        self.limiter = limiter
-        # /users/delete has a budget of its own (20,000 a minute, shared with alias endpoints).
-        self.delete_limiter = delete_limiter
+        # One limiter per rate budget a route spends (Route.budget): /users/track, the
+        # /users/delete family, the catalog item endpoints each have their own.
+        self.limiters = dict(limiters or {})
         self.policy = policy or RetryPolicy()
         self._sleep = sleep
         self._in_flight = 0
@@ -91,7 +91,7 @@ class Deliverer:
         outcome = Outcome(batch)
         attempt = 0
         waited = 0.0
-        limiter = self.delete_limiter if batch.endpoint == DELETE_PATH else self.limiter
+        limiter = self.limiters.get(batch.route.budget)
         while True:
             if limiter is not None:
                 limiter.acquire()
@@ -125,6 +125,7 @@ class Deliverer:
                             "(Braze has no deduplication). Stopped; what was acknowledged is "
                             "recorded. If Braze is slow rather than down, raise --read-timeout"
                         ) from None
+                    outcome.batch = batch = batch.for_resend()
                 attempt += 1
                 if attempt > self.policy.max_retries:
                     raise RetriesExhausted(
@@ -133,6 +134,10 @@ class Deliverer:
                 outcome.retries += 1
                 self._sleep(self.policy.backoff(attempt))
                 continue
+            except BrazeItemsRefused as e:
+                outcome.errors += 1
+                self._without_refused(outcome, e, uncertain)
+                return outcome
             except BrazeBadRequest as e:
                 outcome.errors += 1
                 self._split(outcome, str(e), uncertain)
@@ -145,6 +150,17 @@ class Deliverer:
                 limiter.observe(result.headers, started=others)
             outcome.result = result
             return outcome
+
+    def _without_refused(
+        self, outcome: Outcome, refused: BrazeItemsRefused, uncertain: int
+    ) -> None:
+        """Items Braze refused by name are rejected with its reasons; the rest go again."""
+        batch = outcome.batch
+        rejected = [(o, refused.refused[o.key]) for o in batch.objects if o.key in refused.refused]
+        outcome.result = TrackResult(rejected=rejected)
+        rest = batch.without(set(refused.refused))
+        if rest is not None:
+            outcome.absorb(self.deliver(rest, uncertain))
 
     def _split(self, outcome: Outcome, reason: str, uncertain: int) -> None:
         """A batch refused whole: deliver halves until the offending objects stand alone."""
@@ -171,7 +187,7 @@ class Pool:
         self.workers = workers
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="dbt-braze-send")
         self._in_flight: dict[Future[Outcome], Batch] = {}
-        self._users: Counter[str] = Counter()
+        self._users: Counter[tuple[str, str, str]] = Counter()
         self._done: list[Outcome] = []
         self.error: BaseException | None = None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 EXIT_OK = 0
 EXIT_REJECTED = 1
@@ -109,6 +110,21 @@ class BrazeUnavailable(BrazeError):
 
 class BrazeBadRequest(BrazeError):
     """400 or 413 for the whole batch: something in it is unacceptable; split to find it."""
+
+    def __init__(
+        self, message: str, status: int | None = None, answer: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, status)
+        self.answer = answer  # Braze's JSON answer, when it gave one
+
+
+class BrazeItemsRefused(BrazeBadRequest):
+    """A catalog request refused for some of its items, named by id: those are rejected, the
+    others go again without them."""
+
+    def __init__(self, message: str, refused: dict[str, str]) -> None:
+        super().__init__(message, 400)
+        self.refused = refused  # item id -> Braze's reason
 
 
 class RetriesExhausted(Aborted):

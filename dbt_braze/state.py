@@ -1,8 +1,13 @@
-"""What dbt-braze keeps in the warehouse, and the delta computed against it.
+"""A model's state in the warehouse (what Braze acknowledged) and the delta against it.
 
-Per model: a state table (what Braze acknowledged) and a pending table (this run's frozen
-delta, numbered by `seq`). The SQL lives in `macros/`; this module decides when it runs.
-Plus the two public tables, `braze_sync_runs` and `braze_rejections`.
+Two shapes of state serve every object kind:
+- `AttributeState` (users, catalog items): per key, the canonical text of the last delivered
+  value of each attribute or field; the delta compares them one by one, and finds keys that
+  left the model.
+- `IdState` (events, purchases): the ids delivered; the delta is an anti-join, so each id is
+  sent once, ever.
+Each run freezes its delta into a pending table of its own (numbered by `seq`) before sending.
+The SQL lives in `macros/`; this module decides when it runs.
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ import hashlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from dbt_braze.config import ResolvedSync
 from dbt_braze.errors import WarehouseError
-from dbt_braze.payloads import ObjectDelta, UserDelta
+from dbt_braze.payloads import AttributeDelta, Delta, IdDelta
+from dbt_braze.spec import ResolvedSync
 from dbt_braze.values import TEMPORAL_FAMILIES
 from dbt_braze.warehouse import Warehouse
 
@@ -95,6 +101,11 @@ def state_column(attribute: str) -> str:
 
 
 class ModelState:
+    """One model's state table and this run's pending table."""
+
+    state_key: ClassVar[str]  # the state column rows are keyed by
+    delta_macro: ClassVar[str]  # the macro that freezes this shape's delta
+
     def __init__(
         self,
         warehouse: Warehouse,
@@ -106,54 +117,32 @@ class ModelState:
         self.resolved = resolved
         self.run_started = run_started or _utc_now()
         sync = resolved.sync
-        self.is_users = sync.object == "users"
         self.state_table = _table_name("state", sync.unique_id, sync.name)
         self.pending_table = _table_name("pending", sync.unique_id, sync.name, run_id)
         self.empty_table = _table_name("empty", sync.unique_id, sync.name, run_id)
-        self.state_columns = [state_column(name) for name, _ in resolved.mapped]
-        self.carried: list[str] = []
         self._empty_state = False
+
+    @property
+    def key_column(self) -> str:
+        """The model column whose canonical text keys state rows."""
+        return self.resolved.identifier_column
 
     # -------------------------------------------------------------------- preparation
     def duplicates(self) -> list[tuple[str, int]]:
-        """Identifiers (users) or ids (events, purchases) the model holds more than once."""
-        column = (
-            self.resolved.identifier_column
-            if self.is_users
-            else self.resolved.field(self.resolved.sync.id_field or "")
-        )
+        """Keys the model holds more than once (a few, with their counts)."""
         sql = self.warehouse.render(
             "duplicates_sql",
             model=self.resolved.sync.relation,
-            column=column,
-            family=self.resolved.family(column),
+            column=self.key_column,
+            family=self.resolved.family(self.key_column),
         )
         return [(str(value), int(n)) for value, n in self.warehouse.fetch(sql)]
 
     def prepare(self) -> None:
-        if self.is_users:
-            self.warehouse.run(
-                self.warehouse.render(
-                    "users_state_sql", state=self.state_table, state_columns=self.state_columns
-                )
-            )
-            state = self.warehouse.render("relation", identifier=self.state_table)
-            existing = {
-                c.name.lower()
-                for c in self.warehouse.columns(state.database, state.schema, state.identifier)
-            }
-            missing = [c for c in self.state_columns if c.lower() not in existing]
-            for column in missing:  # an attribute added to the mapping
-                self.warehouse.run(
-                    self.warehouse.render(
-                        "add_column_sql", identifier=self.state_table, column=column
-                    )
-                )
-        else:
-            self.warehouse.run(self.warehouse.render("objects_state_sql", state=self.state_table))
+        raise NotImplementedError
 
     def delivered(self) -> int:
-        """How many identifiers this model has delivered (the base of the delete guard)."""
+        """How many keys this model has delivered (the base of the delete guard)."""
         return self._count(self.state_table)
 
     def _count(self, table: str) -> int:
@@ -166,23 +155,16 @@ class ModelState:
         return bool(self.warehouse.columns(relation.database, relation.schema, relation.identifier))
 
     def overlap(self, table: str) -> int:
-        """How many of the model's identifiers (users) or ids (events, purchases) another
-        model's state table records as delivered."""
+        """How many of the model's keys another model's state table records as delivered."""
         if not self.exists(table):
             return 0
         wh = self.warehouse
-        resolved = self.resolved
-        column = (
-            resolved.identifier_column
-            if self.is_users
-            else resolved.field(resolved.sync.id_field or "")
-        )
         sql = wh.render(
             "state_overlap_sql",
-            model=resolved.sync.relation,
-            key=self._column(column),
+            model=self.resolved.sync.relation,
+            key=self._column(self.key_column),
             state=table,
-            state_key="braze_key" if self.is_users else "object_id",
+            state_key=self.state_key,
         )
         return int(wh.fetch(sql)[0][0])
 
@@ -212,7 +194,8 @@ class ModelState:
 
     @property
     def identifier_signature(self) -> str:
-        """What the model's users are keyed by: changing it makes every key different."""
+        """What the model's rows are keyed by (for events and purchases: the users they go
+        to): changing it makes every key different."""
         resolved = self.resolved
         identifier = resolved.sync.identifier
         label = f" ({identifier.alias_label})" if identifier.alias_label else ""
@@ -221,13 +204,8 @@ class ModelState:
 
     @property
     def object_id_signature(self) -> str:
-        """Events and purchases: the id's column and type family (its text decides what was
-        delivered); empty for users."""
-        id_field = self.resolved.sync.id_field
-        if id_field is None:
-            return ""
-        column = self.resolved.field(id_field)
-        return f"{column} [{self.resolved.family(column)}]"
+        """Events and purchases: the id's column and type family; empty otherwise."""
+        return ""
 
     def use_empty_state(self) -> None:
         """Compare against an empty state (a dry run of --full-refresh) instead of the real one."""
@@ -246,97 +224,147 @@ class ModelState:
             self.commit(range(1, count + 1))
 
     def forget(self) -> None:
-        """--full-refresh (users), --resend-events: the model's state is dropped, so everything
-        is new again."""
+        """--full-refresh, --resend-events: the model's state is dropped, so everything is new
+        again."""
         self.warehouse.run(self.warehouse.render("drop_table_sql", identifier=self.state_table))
 
     def freeze(self, carried: Sequence[str] = ()) -> DeltaCounts:
-        """Compute the delta once, into the pending table, and count it."""
+        """Compute the delta once, into the pending table, and count it. `carried`: the model
+        columns the delta's rows carry (the kind's builder says which)."""
         wh = self.warehouse
         sync = self.resolved.sync
         wh.run(wh.render("drop_table_sql", identifier=self.pending_table))
-        resolved = self.resolved
-        key = self._column(resolved.identifier_column)
-        if self.is_users:
-            attributes = [
-                self._column(column) | {"state_column": state}
-                for (_, column), state in zip(resolved.mapped, self.state_columns, strict=True)
-            ]
-            sql = wh.render(
-                "users_delta_sql",
+        wh.run(
+            wh.render(
+                self.delta_macro,
                 model=sync.relation,
-                key=key,
-                attributes=attributes,
+                key=self._column(self.resolved.identifier_column),
                 state=self.state_table,
                 pending=self.pending_table,
-                include_deleted=sync.on_delete != "ignore",
+                **self._delta_arguments(carried),
             )
-        else:
-            self.carried = list(carried)
-            time_column = self._temporal_time_column()
-            lookback = None
-            if sync.lookback is not None and time_column is not None:
-                lookback = {
-                    "amount": sync.lookback[0],
-                    "unit": sync.lookback[1],
-                    "run_started": self.run_started.isoformat(sep=" "),
-                }
-            sql = wh.render(
-                "objects_delta_sql",
-                model=sync.relation,
-                key=key,
-                id=self._column(resolved.field(sync.id_field or "")),
-                time=self._column(time_column) if time_column else None,
-                columns=[self._column(c) for c in self.carried],
-                state=self.state_table,
-                pending=self.pending_table,
-                lookback=lookback,
-            )
-        wh.run(sql)
+        )
         (total,) = wh.fetch(wh.render("count_rows_sql", model=sync.relation))[0]
         counts = dict(wh.fetch(wh.render("delta_counts_sql", pending=self.pending_table)))
         new, changed, deleted = (int(counts.get(k, 0)) for k in ("new", "changed", "deleted"))
         return DeltaCounts(new, changed, deleted, int(total) - new - changed)
 
+    def _delta_arguments(self, carried: Sequence[str]) -> dict[str, Any]:
+        raise NotImplementedError
+
     # ------------------------------------------------------------------------ delivery
-    def rows(self) -> Iterator[UserDelta | ObjectDelta]:
-        wh = self.warehouse
-        if self.is_users:
-            n = len(self.state_columns)
-            sql = wh.render("users_delta_stream_sql", pending=self.pending_table, attribute_count=n)
-            for row in wh.stream_in_background(sql):
-                yield UserDelta(row[0], row[1], row[2], row[3 : 3 + n], row[3 + n :])
-        else:
-            sql = wh.render(
-                "objects_delta_stream_sql",
-                pending=self.pending_table,
-                column_count=len(self.carried),
-            )
-            for row in wh.stream_in_background(sql):
-                yield ObjectDelta(row[0], row[1], row[2], row[3:])
+    def rows(self) -> Iterator[Delta]:
+        raise NotImplementedError
 
     def commit(self, seqs: Iterable[int]) -> None:
         """Record these rows of the frozen delta as delivered."""
         ranges = seq_ranges(seqs)
-        if not ranges:
-            return
+        if ranges:
+            self.warehouse.run(*self._commit_statements(ranges))
+
+    def _commit_statements(self, ranges: list[tuple[int, int]]) -> list[str]:
+        raise NotImplementedError
+
+    def drop_pending(self) -> None:
+        self.warehouse.run(self.warehouse.render("drop_table_sql", identifier=self.pending_table))
+
+    def _column(self, column: str | None) -> dict[str, str]:
+        return {"column": column or "", "family": self.resolved.family(column)}
+
+
+class AttributeState(ModelState):
+    """Users and catalog items: per key, the last delivered text of every attribute or field."""
+
+    state_key = "braze_key"
+    delta_macro = "attribute_delta_sql"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.state_columns = [state_column(name) for name, _ in self.resolved.mapped]
+
+    def prepare(self) -> None:
         wh = self.warehouse
-        if self.is_users:
-            statements = wh.render(
-                "users_commit_sql",
+        wh.run(
+            wh.render(
+                "attribute_state_sql", state=self.state_table, state_columns=self.state_columns
+            )
+        )
+        state = wh.render("relation", identifier=self.state_table)
+        existing = {
+            c.name.lower() for c in wh.columns(state.database, state.schema, state.identifier)
+        }
+        for column in [c for c in self.state_columns if c.lower() not in existing]:
+            # an attribute added to the mapping
+            wh.run(wh.render("add_column_sql", identifier=self.state_table, column=column))
+
+    def _delta_arguments(self, carried: Sequence[str]) -> dict[str, Any]:
+        attributes = [
+            self._column(column) | {"state_column": state}
+            for (_, column), state in zip(self.resolved.mapped, self.state_columns, strict=True)
+        ]
+        return {
+            "attributes": attributes,
+            "include_deleted": self.resolved.sync.on_delete != "ignore",
+        }
+
+    def rows(self) -> Iterator[AttributeDelta]:
+        wh = self.warehouse
+        n = len(self.state_columns)
+        sql = wh.render("attribute_delta_stream_sql", pending=self.pending_table, attribute_count=n)
+        for row in wh.stream_in_background(sql):
+            yield AttributeDelta(row[0], row[1], row[2], row[3 : 3 + n], row[3 + n :])
+
+    def _commit_statements(self, ranges: list[tuple[int, int]]) -> list[str]:
+        return list(
+            self.warehouse.render(
+                "attribute_commit_sql",
                 state=self.state_table,
                 pending=self.pending_table,
                 state_columns=self.state_columns,
                 ranges=ranges,
             )
-        else:
-            statements = wh.render(
-                "objects_commit_sql",
-                state=self.state_table,
-                pending=self.pending_table,
-                ranges=ranges,
-            )
-        wh.run(*statements)
+        )
+
+
+class IdState(ModelState):
+    """Events and purchases: the ids delivered, each sent once, ever."""
+
+    state_key = "object_id"
+    delta_macro = "id_delta_sql"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.carried: list[str] = []
+
+    @property
+    def key_column(self) -> str:
+        return self.resolved.field(self.resolved.sync.id_field or "") or ""
+
+    @property
+    def object_id_signature(self) -> str:
+        column = self.key_column
+        return f"{column} [{self.resolved.family(column)}]"
+
+    def prepare(self) -> None:
+        self.warehouse.run(self.warehouse.render("id_state_sql", state=self.state_table))
+
+    def _delta_arguments(self, carried: Sequence[str]) -> dict[str, Any]:
+        sync = self.resolved.sync
+        self.carried = list(carried)
+        time_column = self._temporal_time_column()
+        lookback = None
+        if sync.lookback is not None and time_column is not None:
+            lookback = {
+                "amount": sync.lookback[0],
+                "unit": sync.lookback[1],
+                "run_started": self.run_started.isoformat(sep=" "),
+            }
+        return {
+            "id": self._column(self.key_column),
+            "time": self._column(time_column) if time_column else None,
+            "columns": [self._column(c) for c in self.carried],
+            "lookback": lookback,
+        }
 
     def _temporal_time_column(self) -> str | None:
         """The time column, when the warehouse types it as a date or timestamp: only then is
@@ -344,11 +372,20 @@ class ModelState:
         column = self.resolved.field("time")
         return column if self.resolved.family(column) in TEMPORAL_FAMILIES else None
 
-    def _column(self, column: str | None) -> dict[str, str]:
-        return {"column": column or "", "family": self.resolved.family(column)}
+    def rows(self) -> Iterator[IdDelta]:
+        wh = self.warehouse
+        sql = wh.render(
+            "id_delta_stream_sql", pending=self.pending_table, column_count=len(self.carried)
+        )
+        for row in wh.stream_in_background(sql):
+            yield IdDelta(row[0], row[1], row[2], row[3:])
 
-    def drop_pending(self) -> None:
-        self.warehouse.run(self.warehouse.render("drop_table_sql", identifier=self.pending_table))
+    def _commit_statements(self, ranges: list[tuple[int, int]]) -> list[str]:
+        return list(
+            self.warehouse.render(
+                "id_commit_sql", state=self.state_table, pending=self.pending_table, ranges=ranges
+            )
+        )
 
 
 def _sql_values(row: list[object]) -> list[object]:

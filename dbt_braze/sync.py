@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
-import queue
-import signal
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,7 +17,7 @@ from pathlib import Path
 
 from dbt_braze import __version__
 from dbt_braze.braze import BrazeClient, batches
-from dbt_braze.config import ModelSync, ResolvedSync, parse_draft, resolve_fields
+from dbt_braze.committer import Committer
 from dbt_braze.continuity import Permissions, carry_over_renames, check_continuity
 from dbt_braze.delivery import DEFAULT_WORKERS, Deliverer, Outcome, Pool, RetryPolicy
 from dbt_braze.errors import (
@@ -28,35 +25,37 @@ from dbt_braze.errors import (
     EXIT_OK,
     EXIT_REJECTED,
     ConfigErrors,
-    ConfigProblem,
     Interrupted,
     UsageError,
 )
+from dbt_braze.kinds import Builder, ObjectKind, kind_of
 from dbt_braze.lock import RunLock
-from dbt_braze.manifest import (
-    BrazeModel,
-    Manifest,
-    dbt_selection,
-    failed_models,
-    load_manifest,
-    select_by_name,
+from dbt_braze.manifest import BrazeModel, failed_models, load_manifest
+from dbt_braze.payloads import BrazeObject, Rejection
+from dbt_braze.project import (
+    PACKAGES_SNIPPET,
+    REQUIRED_MACROS,
+    check_columns,
+    check_target,
+    declared_syncs,
+    selected_models,
+    shared_attributes,
+    target_dir,
 )
-from dbt_braze.payloads import BrazeObject, PayloadBuilder, Rejection
 from dbt_braze.ratelimit import RateLimiter
 from dbt_braze.report import ModelReport, Reporter, SyncReport
 from dbt_braze.runlog import RunLog, RunRecord, SyncModels
+from dbt_braze.signals import StopSignals
+from dbt_braze.spec import ResolvedSync
 from dbt_braze.state import DeltaCounts, ModelState, _utc_now, drop_leftover_work_tables
-from dbt_braze.warehouse import Warehouse, WarehouseError, default_profiles_dir, open_warehouse
+from dbt_braze.warehouse import Warehouse, WarehouseError, open_warehouse
 
-DELETE_RATE_LIMIT, DELETE_RATE_WINDOW = 20_000, 60.0  # /users/delete, per Braze's docs
-COMMIT_EVERY_SECONDS = 0.2
-COMMIT_EVERY_ROWS = 5_000
-REQUIRED_MACROS = ("version", "users_delta_sql", "objects_delta_sql", "create_log_tables_sql")
-PACKAGES_SNIPPET = """\
-# packages.yml of your dbt project
-packages:
-  - local: ../dbt-braze        # or a git URL of the dbt-braze repository
-# then run `dbt deps` and `dbt parse` (or `dbt build`)"""
+# The rate budgets of Braze's endpoints other than /users/track (BRAZE_API.md); /users/track's
+# is --rate-limit per --rate-window.
+RATE_BUDGETS = {
+    "delete": (20_000, 60.0),  # /users/delete, shared with the alias endpoints
+    "catalogs": (16_000, 60.0),  # the asynchronous catalog item endpoints
+}
 
 
 @dataclass(frozen=True)
@@ -82,175 +81,15 @@ class SyncOptions:
     lock_timeout: float = 60.0  # seconds to wait for another run of this project and target
 
 
-def target_dir(project_dir: Path) -> Path:
-    """The project's `target-path` (dbt's default: target)."""
-    import os
-
-    if env := os.environ.get("DBT_TARGET_PATH"):
-        return (project_dir / env).resolve()
-    project_file = project_dir / "dbt_project.yml"
-    if not project_file.exists():
-        raise UsageError(
-            f"{project_dir} is not a dbt project (no dbt_project.yml); use --project-dir"
-        )
-    import yaml
-
-    try:
-        config = yaml.safe_load(project_file.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise UsageError(f"cannot read {project_file}: {e}") from None
-    return (project_dir / str(config.get("target-path") or "target")).resolve()
-
-
-def results_dir(project_dir: Path) -> Path | None:
-    """Where the results file goes: the project's target path; None when there is no project."""
-    try:
-        return target_dir(project_dir)
-    except UsageError:
-        return None
-
-
-def selected_models(manifest: Manifest, options: SyncOptions) -> list[BrazeModel]:
-    """The selected models that declare meta.braze (default: all of them)."""
-    if not options.select and not options.exclude:
-        return list(manifest.models)
-    chosen = select_by_name(manifest.models, options.select) if not options.exclude else None
-    if chosen is not None:
-        return chosen
-    ids = dbt_selection(
-        options.project_dir,
-        options.profiles_dir or default_profiles_dir(options.project_dir),
-        options.target,
-        options.select,
-        options.exclude,
-    )
-    return [m for m in manifest.models if m.unique_id in ids]
-
-
-def declared_syncs(
-    models: list[BrazeModel],
-) -> tuple[list[ModelSync], list[ModelSync], list[ConfigProblem]]:
-    """The valid specs; the drafts of invalid ones (their columns are checked too, so every
-    problem shows at once); every problem."""
-    syncs: list[ModelSync] = []
-    drafts: list[ModelSync] = []
-    problems: list[ConfigProblem] = []
-    for model in models:
-        draft, found = parse_draft(model.unique_id, model.name, model.relation, model.meta)
-        problems += found
-        if draft is not None:
-            (drafts if found else syncs).append(draft)
-    return syncs, drafts, problems
-
-
-def validate_project(
-    project_dir: Path, select: tuple[str, ...], exclude: tuple[str, ...]
-) -> tuple[int, list[ConfigProblem], list[str]]:
-    """Every model's meta.braze against its documented columns: (models, problems, notes)."""
-    manifest = load_manifest(target_dir(project_dir))
-    chosen = selected_models(manifest, SyncOptions(project_dir, select=select, exclude=exclude))
-    syncs, drafts, problems = declared_syncs(chosen)
-    notes: list[str] = []
-    models = {m.unique_id: m for m in chosen}
-    for sync in syncs + drafts:
-        documented = models[sync.unique_id].documented_columns
-        if not documented:
-            notes.append(
-                f"{sync.name}: no columns documented in its YAML; columns are checked against "
-                "the warehouse when it syncs"
-            )
-            continue
-        problems += resolve_fields(sync, documented, "documented columns")[1]
-    return len(chosen), problems, notes
-
-
-def check_target(wh: Warehouse, models: list[BrazeModel], target: str | None) -> None:
-    """The manifest must have been built for the target being synced: dbt writes each model's
-    schema and database into it as the target then made them. Syncing another target with it
-    would send one target's data under the other's state."""
-    for model in models:
-        expected = []
-        for kind, custom, found in (
-            ("schema", model.custom_schema, model.schema),
-            ("database", model.custom_database, model.database),
-        ):
-            try:
-                made = wh.project_macro(
-                    f"generate_{kind}_name", **{f"custom_{kind}_name": custom}, node=model.node
-                )
-            except WarehouseError:
-                return  # a project macro that needs more than the manifest gives: not checked
-            made = str(made).strip() if made is not None else None
-            if found and made and made.lower() != str(found).lower():
-                expected.append((kind, found, made))
-        if expected:
-            what = ", ".join(f"{kind} `{found}`" for kind, found, _ in expected)
-            now = ", ".join(f"{kind} `{made}`" for kind, _, made in expected)
-            name = f"target `{target}`" if target else "the default target"
-            flag = f" --target {target}" if target else ""
-            raise UsageError(
-                f"target/manifest.json was built for another target: it puts {model.name} in "
-                f"{what}, {name} puts it in {now}. Build for this target first (`dbt build{flag}`"
-                f" or `dbt parse{flag}`), then run dbt-braze sync{flag}"
-            )
-
-
-def shared_attributes(resolved: list[ResolvedSync]) -> list[str]:
-    """Attributes that two users models send to users identified the same way: for a user in
-    both, Braze keeps whichever arrives last, and each model sends again only when its own
-    value changes."""
-    senders: dict[tuple[str, str | None, str], list[str]] = {}
-    for item in resolved:
-        if item.sync.object != "users":
-            continue
-        identifier = item.sync.identifier
-        for name, _ in item.mapped:
-            key = (identifier.kind, identifier.alias_label, name)
-            senders.setdefault(key, []).append(item.sync.name)
-    return [
-        f"{' and '.join(models)} all send attribute `{name}` to users identified by {kind}: for "
-        "a user in several, Braze keeps whichever arrives last"
-        for (kind, _, name), models in senders.items()
-        if len(models) > 1
-    ]
-
-
-def check_columns(
-    warehouse: Warehouse, models: dict[str, BrazeModel], syncs: list[ModelSync]
-) -> tuple[list[ResolvedSync], list[ConfigProblem]]:
-    resolved: list[ResolvedSync] = []
-    problems: list[ConfigProblem] = []
-    for sync in syncs:
-        model = models[sync.unique_id]
-        columns = warehouse.columns(model.database, model.schema, model.alias)
-        if not columns:
-            problems.append(
-                ConfigProblem(
-                    sync.name, "", f"{sync.relation} does not exist in the warehouse: run dbt build"
-                )
-            )
-            continue
-        found, issues = resolve_fields(
-            sync,
-            [c.name for c in columns],
-            "warehouse columns",
-            [c.data_type for c in columns],
-            warehouse.type,
-        )
-        problems.extend(issues)
-        if found is not None:
-            resolved.append(found)
-    return resolved, problems
-
-
 @dataclass
 class ModelRun:
-    """One model's share of the run: its state, builder and counters."""
+    """One model's share of the run: its kind, state, builder and counters."""
 
     index: int
     resolved: ResolvedSync
+    kind: ObjectKind
     state: ModelState
-    builder: PayloadBuilder
+    builder: Builder
     report: ModelReport
     acknowledged: list[int] = field(default_factory=list)
     # Rejections waiting to be written to braze_rejections, by source; None: only counted
@@ -258,9 +97,9 @@ class ModelRun:
     rejections: dict[str, list[Rejection]] | None = field(default_factory=dict)
 
     def objects(self) -> Iterator[BrazeObject]:
-        build = self.builder.user_object if self.state.is_users else self.builder.event_object
+        build = self.builder.build
         for row in self.state.rows():
-            out = build(row)  # type: ignore[arg-type]
+            out = build(row)
             if isinstance(out, Rejection):
                 self.reject(out, "local validation")
             elif out is None:
@@ -280,70 +119,6 @@ class ModelRun:
             self.rejections = {}
 
 
-class Committer:
-    """Records acknowledged rows (and rejections) every COMMIT_EVERY_SECONDS, on a thread with
-    its own warehouse connection, so sending never waits for the warehouse.
-
-    At most one group waits while another is written (the queue holds one): after a crash, at
-    most the requests in flight plus about two groups of acknowledgements are sent again.
-    """
-
-    def __init__(self, runs: list[ModelRun], log: RunLog, run_id: str, warehouse: Warehouse):
-        self.runs = runs
-        self.log = log
-        self.run_id = run_id
-        self.last = time.monotonic()
-        self.waiting = 0
-        self.error: BaseException | None = None
-        self._groups: queue.Queue[list[tuple[ModelRun, list[int], dict]] | None] = queue.Queue(1)
-        self._thread = warehouse.start_thread(self._write, "dbt_braze_commit")
-
-    def add(self, run: ModelRun, seq: int) -> None:
-        run.acknowledged.append(seq)
-        self.waiting += 1
-
-    def maybe_flush(self) -> None:
-        if (
-            self.waiting >= COMMIT_EVERY_ROWS
-            or time.monotonic() - self.last >= COMMIT_EVERY_SECONDS
-        ):
-            self.flush()
-
-    def flush(self) -> None:
-        group = []
-        for run in self.runs:
-            if run.acknowledged or run.rejections:
-                group.append((run, run.acknowledged, run.rejections or {}))
-                run.acknowledged = []
-                run.rejections = {} if run.rejections is not None else None
-        self.waiting = 0
-        self.last = time.monotonic()
-        if self.error is not None:
-            raise WarehouseError(f"recording delivered rows failed: {self.error}") from self.error
-        if group:
-            self._groups.put(group)  # waits while the previous group is still waiting
-
-    def close(self) -> None:
-        """Write what is left and wait for it."""
-        self.flush()
-        self._groups.put(None)
-        self._thread.join()
-        if self.error is not None:
-            raise WarehouseError(f"recording delivered rows failed: {self.error}") from self.error
-
-    def _write(self) -> None:
-        while (group := self._groups.get()) is not None:
-            if self.error is not None:
-                continue  # keep draining so the sender never blocks on a dead writer
-            try:
-                for run, seqs, rejections in group:
-                    run.state.commit(seqs)
-                    for source, rows in rejections.items():
-                        self.log.record_rejections(self.run_id, run.report.unique_id, rows, source)
-            except BaseException as e:
-                self.error = e
-
-
 def run_sync(
     options: SyncOptions, reporter: Reporter, report: SyncReport | None = None
 ) -> SyncReport:
@@ -357,7 +132,14 @@ def run_sync(
         raise UsageError(
             "--dry-run and --baseline exclude each other: --baseline sends nothing either"
         )
-    chosen = selected_models(manifest, options)
+    chosen = selected_models(
+        manifest,
+        project_dir,
+        options.select,
+        options.exclude,
+        options.profiles_dir,
+        options.target,
+    )
     failed = failed_models(tdir)
     for model in [m for m in chosen if m.unique_id in failed]:
         reason = f"its last dbt run ended with `{failed[model.unique_id]}`"
@@ -478,7 +260,10 @@ def _run_locked(
 ) -> None:
     run_id = sync_report.run_id
     started_at = _utc_now()
-    states = [ModelState(wh, item, run_id, started_at) for item in resolved]
+    kinds = [kind_of(item.sync.object) for item in resolved]
+    states = [
+        kind.state(wh, item, run_id, started_at) for kind, item in zip(kinds, resolved, strict=True)
+    ]
     registry = SyncModels(wh)
     registry.prepare()
     notes, problems = carry_over_renames(states, registry, declared)
@@ -488,21 +273,25 @@ def _run_locked(
     problems += check_continuity(
         states, registry, declared, allowed, partial(_command_for, options)
     )
+    if client is not None:
+        for kind, item in zip(kinds, resolved, strict=True):
+            problems += kind.braze_problems(item, client)
     if problems:
         raise ConfigErrors(problems)
     runs: list[ModelRun] = []
     reports: list[ModelReport] = []
     failure: BaseException | None = None
+    resending = {"--full-refresh": options.full_refresh, "--resend-events": options.resend_events}
     try:
-        for index, (item, state) in enumerate(zip(resolved, states, strict=True)):
+        for index, (kind, item, state) in enumerate(zip(kinds, resolved, states, strict=True)):
             sync = item.sync
             report = ModelReport(sync.unique_id, sync.name, sync.object)
             reports.append(report)
             sync_report.models.append(report)
             model_started = time.monotonic()
-            # --full-refresh forgets users' state; delivered events and purchases are sent
-            # again only when asked by name (Braze keeps duplicates).
-            if options.resend_events if sync.id_field else options.full_refresh:
+            # --full-refresh forgets users' and catalogs' state; delivered events and
+            # purchases are sent again only when asked by name (Braze keeps duplicates).
+            if resending[kind.resent_by]:
                 if options.dry_run:
                     state.use_empty_state()  # what it would send, the real state untouched
                 else:
@@ -511,18 +300,20 @@ def _run_locked(
             duplicates = state.duplicates()
             if duplicates:
                 shown = ", ".join(f"{value!r} ({n} rows)" for value, n in duplicates)
-                what = "identifier" if sync.object == "users" else sync.id_field
-                report.fail(f"duplicate {what} values, nothing sent for this model: {shown}")
+                report.fail(
+                    f"duplicate {kind.key_label} values, nothing sent for this model: {shown}"
+                )
                 reporter.error(f"{sync.name}: {report.message}")
                 continue
             if not options.dry_run:
                 registry.record(state.synced_model())
-            builder = PayloadBuilder(index, item)
-            report.counts = state.freeze(builder.carried if sync.object != "users" else ())
-            runs.append(ModelRun(index, item, state, builder, report))
+            builder = kind.builder(index, item)
+            report.counts = state.freeze(builder.carried)
+            run = ModelRun(index, item, kind, state, builder, report)
+            runs.append(run)
             report.seconds = time.monotonic() - model_started
             reporter.model_delta(report)
-            too_many = _too_many_deletes(state, report, options)
+            too_many = _too_many_deletes(run, options)
             if too_many:
                 report.status = "aborted"
                 report.message = too_many
@@ -615,18 +406,18 @@ LARGE_DELETE_SHARE = 0.2
 LARGE_DELETE_MIN = 10
 
 
-def _too_many_deletes(state: ModelState, report: ModelReport, options: SyncOptions) -> str | None:
-    """The guard: a run that would unset or delete more than 20% (and more than 10) of the
-    users a model delivered stops that model, unless --allow-large-deletes."""
-    deleted = report.counts.deleted
+def _too_many_deletes(run: ModelRun, options: SyncOptions) -> str | None:
+    """The guard: a run that would unset or delete more than 20% (and more than 10) of what a
+    model delivered stops that model, unless --allow-large-deletes."""
+    deleted = run.report.counts.deleted
     if deleted <= LARGE_DELETE_MIN or options.allow_large_deletes or options.dry_run:
         return None
-    delivered = state.delivered()
+    delivered = run.state.delivered()
     if deleted <= LARGE_DELETE_SHARE * delivered:
         return None
-    verb = "delete" if state.resolved.sync.on_delete == "delete" else "unset"
+    verb = run.kind.removes(run.resolved.sync) or "delete"
     return (
-        f"would {verb} {deleted} of the {delivered} users it delivered "
+        f"would {verb} {deleted} of the {delivered} {run.kind.noun} it delivered "
         f"({deleted / max(delivered, 1):.0%}, over the {LARGE_DELETE_SHARE:.0%} guard); nothing "
         "sent for this model. If that is intended, rerun with --allow-large-deletes"
     )
@@ -659,10 +450,10 @@ def _deliver(
     committer: Committer,
 ) -> None:
     by_index = {run.index: run for run in runs}
-    limiter = RateLimiter(options.rate_limit, options.rate_window)
-    deleter = RateLimiter(DELETE_RATE_LIMIT, DELETE_RATE_WINDOW)
+    limiters = {budget: RateLimiter(*limit) for budget, limit in RATE_BUDGETS.items()}
+    limiters["track"] = RateLimiter(options.rate_limit, options.rate_window)
     policy = RetryPolicy(max_retries=options.max_retries)
-    pool = Pool(Deliverer(client, limiter, policy, delete_limiter=deleter), options.concurrency)
+    pool = Pool(Deliverer(client, limiters, policy), options.concurrency)
     merged = heapq.merge(*(run.objects() for run in runs), key=attrgetter("user"))
     with StopSignals() as stop:
         try:
@@ -693,32 +484,6 @@ def _deliver(
         )
 
 
-class StopSignals:
-    """SIGTERM and the first Ctrl-C ask the run to stop between requests (a second Ctrl-C
-    stops at once). Raising from the handler could cut a commit in half."""
-
-    def __init__(self) -> None:
-        self.requested: str | None = None
-        self._previous: dict[int, object] = {}
-
-    def __enter__(self) -> StopSignals:
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: object) -> None:
-        if self.requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.requested = (
-            "interrupted (Ctrl-C)" if signum == signal.SIGINT else "terminated (SIGTERM)"
-        )
-
-    def __exit__(self, *exc_info: object) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
-
-
 def _account(outcome: Outcome, by_index: dict[int, ModelRun], committer: Committer) -> None:
     for index in {o.model for o in outcome.batch.objects}:
         report = by_index[index].report
@@ -734,8 +499,7 @@ def _account(outcome: Outcome, by_index: dict[int, ModelRun], committer: Committ
     for obj, reason in outcome.result.rejected:
         run = by_index[obj.model]
         run.report.objects_sent += 1
-        key = obj.user.split(":", 2)[2]
-        run.reject(Rejection(obj.model, obj.seq, key, reason, obj.body), "braze")
+        run.reject(Rejection(obj.model, obj.seq, obj.key, reason, obj.body), "braze")
 
 
 __all__ = ["DeltaCounts", "SyncOptions", "run_sync"]

@@ -210,10 +210,10 @@
   after the attribute, so a mapping change compares only what it must.
 -#}
 
-{% macro users_state_sql(state, state_columns) %}
-  {{ return(adapter.dispatch('users_state_sql', 'dbt_braze')(state, state_columns)) }}
+{% macro attribute_state_sql(state, state_columns) %}
+  {{ return(adapter.dispatch('attribute_state_sql', 'dbt_braze')(state, state_columns)) }}
 {% endmacro %}
-{% macro default__users_state_sql(state, state_columns) %}
+{% macro default__attribute_state_sql(state, state_columns) %}
   {% set sql %}
     create table if not exists {{ dbt_braze.relation(state) }} (
       braze_key {{ dbt.type_string() }}
@@ -229,14 +229,14 @@
   changed. t<i> is what the state records once Braze acknowledges the row.
   key: {column, family}; attributes: a list of {column, state_column, family}.
 -#}
-{% macro users_delta_sql(model, key, attributes, state, pending, include_deleted=false) %}
-  {{ return(adapter.dispatch('users_delta_sql', 'dbt_braze')(model, key, attributes, state, pending, include_deleted)) }}
+{% macro attribute_delta_sql(model, key, attributes, state, pending, include_deleted=false) %}
+  {{ return(adapter.dispatch('attribute_delta_sql', 'dbt_braze')(model, key, attributes, state, pending, include_deleted)) }}
 {% endmacro %}
 {#-
   include_deleted (on_delete unset or delete): identifiers delivered before that left the model
   come out as change_kind 'deleted', with c<i> true where the last delivered value was not null.
 -#}
-{% macro default__users_delta_sql(model, key, attributes, state, pending, include_deleted) %}
+{% macro default__attribute_delta_sql(model, key, attributes, state, pending, include_deleted) %}
   {% set sql %}
     create table {{ dbt_braze.relation(pending) }} as
     with source as (
@@ -279,10 +279,10 @@
   {{ return(sql) }}
 {% endmacro %}
 
-{% macro users_delta_stream_sql(pending, attribute_count) %}
-  {{ return(adapter.dispatch('users_delta_stream_sql', 'dbt_braze')(pending, attribute_count)) }}
+{% macro attribute_delta_stream_sql(pending, attribute_count) %}
+  {{ return(adapter.dispatch('attribute_delta_stream_sql', 'dbt_braze')(pending, attribute_count)) }}
 {% endmacro %}
-{% macro default__users_delta_stream_sql(pending, attribute_count) -%}
+{% macro default__attribute_delta_stream_sql(pending, attribute_count) -%}
   select seq, braze_key, change_kind
   {%- for i in range(attribute_count) %}, v{{ i }}{% endfor %}
   {%- for i in range(attribute_count) %}, c{{ i }}{% endfor %}
@@ -291,10 +291,10 @@
 {%- endmacro %}
 
 {#- Record acknowledged rows as delivered: their whole current row replaces the state's. -#}
-{% macro users_commit_sql(state, pending, state_columns, ranges) %}
-  {{ return(adapter.dispatch('users_commit_sql', 'dbt_braze')(state, pending, state_columns, ranges)) }}
+{% macro attribute_commit_sql(state, pending, state_columns, ranges) %}
+  {{ return(adapter.dispatch('attribute_commit_sql', 'dbt_braze')(state, pending, state_columns, ranges)) }}
 {% endmacro %}
-{% macro default__users_commit_sql(state, pending, state_columns, ranges) %}
+{% macro default__attribute_commit_sql(state, pending, state_columns, ranges) %}
   {% set acknowledged = dbt_braze.seq_in_ranges(ranges) %}
   {% set delete %}
     delete from {{ dbt_braze.relation(state) }}
@@ -319,10 +319,10 @@
 {# ------------------------------------------------------------------- events and purchases #}
 {#- State: the id of every event or purchase Braze acknowledged. The delta is an anti-join. -#}
 
-{% macro objects_state_sql(state) %}
-  {{ return(adapter.dispatch('objects_state_sql', 'dbt_braze')(state)) }}
+{% macro id_state_sql(state) %}
+  {{ return(adapter.dispatch('id_state_sql', 'dbt_braze')(state)) }}
 {% endmacro %}
-{% macro default__objects_state_sql(state) %}
+{% macro default__id_state_sql(state) %}
   {% set sql %}
     create table if not exists {{ dbt_braze.relation(state) }} (
       object_id {{ dbt.type_string() }},
@@ -342,10 +342,10 @@
   history. The window never starts after the run's own start (UTC), whatever the data says:
   an event dated in the future must not hide every event after it.
 -#}
-{% macro objects_delta_sql(model, key, id, time, columns, state, pending, lookback=none) %}
-  {{ return(adapter.dispatch('objects_delta_sql', 'dbt_braze')(model, key, id, time, columns, state, pending, lookback)) }}
+{% macro id_delta_sql(model, key, id, time, columns, state, pending, lookback=none) %}
+  {{ return(adapter.dispatch('id_delta_sql', 'dbt_braze')(model, key, id, time, columns, state, pending, lookback)) }}
 {% endmacro %}
-{% macro default__objects_delta_sql(model, key, id, time, columns, state, pending, lookback) %}
+{% macro default__id_delta_sql(model, key, id, time, columns, state, pending, lookback) %}
   {% set sql %}
     create table {{ dbt_braze.relation(pending) }} as
     with source as (
@@ -382,20 +382,20 @@
   {{ return(sql) }}
 {% endmacro %}
 
-{% macro objects_delta_stream_sql(pending, column_count) %}
-  {{ return(adapter.dispatch('objects_delta_stream_sql', 'dbt_braze')(pending, column_count)) }}
+{% macro id_delta_stream_sql(pending, column_count) %}
+  {{ return(adapter.dispatch('id_delta_stream_sql', 'dbt_braze')(pending, column_count)) }}
 {% endmacro %}
-{% macro default__objects_delta_stream_sql(pending, column_count) -%}
+{% macro default__id_delta_stream_sql(pending, column_count) -%}
   select seq, braze_key, object_id
   {%- for i in range(column_count) %}, x{{ i }}{% endfor %}
   from {{ dbt_braze.relation(pending) }}
   order by seq
 {%- endmacro %}
 
-{% macro objects_commit_sql(state, pending, ranges) %}
-  {{ return(adapter.dispatch('objects_commit_sql', 'dbt_braze')(state, pending, ranges)) }}
+{% macro id_commit_sql(state, pending, ranges) %}
+  {{ return(adapter.dispatch('id_commit_sql', 'dbt_braze')(state, pending, ranges)) }}
 {% endmacro %}
-{% macro default__objects_commit_sql(state, pending, ranges) %}
+{% macro default__id_commit_sql(state, pending, ranges) %}
   {% set sql %}
     insert into {{ dbt_braze.relation(state) }} (object_id, object_time, delivered_at)
     select object_id, object_time, {{ dbt.current_timestamp() }}

@@ -15,9 +15,10 @@ from typing import Any
 
 from dbt_braze.config import parse_sync, resolve_fields
 from dbt_braze.emulator import Emulator
+from dbt_braze.kinds import kind_of
 from dbt_braze.manifest import load_manifest
 from dbt_braze.runlog import SyncModels
-from dbt_braze.state import ModelState
+from dbt_braze.state import AttributeState, _utc_now
 from dbt_braze.values import InvalidValue, converter
 from dbt_braze.warehouse import Warehouse, open_warehouse
 
@@ -59,7 +60,9 @@ def assert_state_matches_emulator(root: Any, emulator: Emulator) -> None:
             )
             if resolved is None:
                 continue
-            state = ModelState(wh, resolved)
+            state = kind_of(sync.object).state(wh, resolved, "", _utc_now())
+            if not isinstance(state, AttributeState):
+                continue
             state.state_table = recorded[model.unique_id].state_table or state.state_table
             if state.exists():
                 resolved_models.append(state)
@@ -76,7 +79,9 @@ def assert_state_matches_emulator(root: Any, emulator: Emulator) -> None:
             _check_model(wh, state, emulator, shared)
 
 
-def _check_model(wh: Warehouse, state: ModelState, emulator: Emulator, shared: set[str]) -> None:
+def _check_model(
+    wh: Warehouse, state: AttributeState, emulator: Emulator, shared: set[str]
+) -> None:
     resolved = state.resolved
     sync = resolved.sync
     key_family = resolved.family(resolved.identifier_column)

@@ -32,7 +32,7 @@ from dbt_braze.errors import (
     BrazeUnavailable,
     RetriesExhausted,
 )
-from dbt_braze.payloads import BrazeObject
+from dbt_braze.payloads import ATTRIBUTES, DELETES, EVENTS, BrazeObject
 from dbt_braze.state import seq_ranges, state_column
 
 KEY = "k-7c41e9d2b3"  # distinctive, so a leak into a message would be visible
@@ -40,12 +40,12 @@ KEY = "k-7c41e9d2b3"  # distinctive, so a leak into a message would be visible
 
 def attributes(user: str, seq: int = 0, **values: Any) -> BrazeObject:
     body = {"external_id": user, **(values or {"plan": "pro"})}
-    return BrazeObject("attributes", body, f"external_id::{user}", 0, seq, len(body) - 1)
+    return BrazeObject(ATTRIBUTES, body, ("external_id", "", user), user, 0, seq, len(body) - 1)
 
 
 def event(user: str, seq: int = 0, time: str = "2024-05-01T10:00:00Z") -> BrazeObject:
     body = {"external_id": user, "name": "played", "time": time, "properties": {"n": seq}}
-    return BrazeObject("events", body, f"external_id::{user}", 1, seq, 1)
+    return BrazeObject(EVENTS, body, ("external_id", "", user), user, 1, seq, 1)
 
 
 def padded(user: str, seq: int, pad: int) -> BrazeObject:
@@ -62,7 +62,7 @@ def sizes(result: list[Batch]) -> list[int]:
 
 
 def batch_indexes_of(result: list[Batch], user: str) -> list[int]:
-    return sorted({i for i, b in enumerate(result) for o in b.objects if o.user.endswith(user)})
+    return sorted({i for i, b in enumerate(result) for o in b.objects if o.key == user})
 
 
 # ----------------------------------------------------------------------------------- batches
@@ -160,7 +160,7 @@ def test_user_with_more_than_75_objects_is_split_over_consecutive_batches_in_ord
 
     assert sizes(result) == [1, 75, 75, 12]
     assert batch_indexes_of(result, "big") == [1, 2, 3]
-    big = [o.seq for b in result for o in b.objects if o.user.endswith("big")]
+    big = [o.seq for b in result for o in b.objects if o.key == "big"]
     assert big == list(range(1, 161))
     assert [o.seq for o in result[3].objects][-2:] == [500, 501]
 
@@ -173,7 +173,7 @@ def test_batch_split_halves_objects_and_bodies_together() -> None:
     assert [o.seq for o in left.objects] == [0, 1]
     assert [o.seq for o in right.objects] == [2, 3, 4]
     assert left.encoded + right.encoded == batch.encoded
-    assert batch.users == frozenset(f"external_id::u{i}" for i in range(5))
+    assert batch.users == frozenset(("external_id", "", f"u{i}") for i in range(5))
 
 
 # -------------------------------------------------------------------------------- seq_ranges
@@ -705,7 +705,7 @@ def test_deliverer_waits_the_retry_after_of_a_429_then_delivers(
     outcome = Deliverer(client, sleep=sleep).deliver(one_batch([attributes("u1")]))
 
     assert sleeps == [1.0]
-    assert [o.user for o in outcome.result.acknowledged] == ["external_id::u1"]
+    assert [o.key for o in outcome.result.acknowledged] == ["u1"]
     assert (outcome.requests, outcome.rate_limited) == (2, 1)
 
 
@@ -761,7 +761,9 @@ def test_a_delete_answered_by_something_else_acknowledges_nothing(
     emu: Emulator, client: BrazeClient
 ) -> None:
     emu.set_faults(Faults(status_override=200, body_override="<html>sign in</html>"))
-    delete = BrazeObject("delete", {"external_id": "u1"}, "external_id::u1", 0, 1, 0)
+    delete = BrazeObject(
+        DELETES["external_id"], {"external_id": "u1"}, ("external_id", "", "u1"), "u1", 0, 1, 0
+    )
 
     with pytest.raises(BrazeUnavailable):
         client.send(next(iter(batches([delete]))))

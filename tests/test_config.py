@@ -17,7 +17,10 @@ from dbt_braze.config import (
     resolve_fields,
 )
 
-USERS_KEYS = "`object`, `identifier`, `attributes`, `exclude`, `mode`, `on_delete`, `renamed_from`"
+USERS_KEYS = (
+    "`object`, `identifier`, `attributes`, `exclude`, `mode`, `on_delete`, `renamed_from`, "
+    "`subscription_groups`"
+)
 EVENTS_KEYS = "`object`, `identifier`, `event_id`, `name`, `time`, `properties`, `mode`"
 
 
@@ -225,7 +228,9 @@ def test_missing_object_is_required() -> None:
 def test_unknown_object_names_the_choices_and_the_value() -> None:
     found = problems_of(users(object="user"))
 
-    assert "expected one of `users`, `events`, `purchases`, got 'user'" in found["object"]
+    assert (
+        "expected one of `users`, `events`, `purchases`, `catalog`, got 'user'" in found["object"]
+    )
 
 
 def test_missing_identifier_is_required_with_an_example() -> None:

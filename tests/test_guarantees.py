@@ -210,5 +210,6 @@ def test_a_configuration_error_still_writes_the_results_file_with_every_problem(
         "`object`, `identifier`, `event_id`, `name`, `time`, `properties`, `mode`, `lookback`, "
         "`renamed_from`",
         "braze_users: meta.braze.colour: unknown key for object `users`; expected one of "
-        "`object`, `identifier`, `attributes`, `exclude`, `mode`, `on_delete`, `renamed_from`",
+        "`object`, `identifier`, `attributes`, `exclude`, `mode`, `on_delete`, `renamed_from`, "
+        "`subscription_groups`",
     ]

@@ -1,0 +1,168 @@
+"""What events and purchases share: each row is sent once, ever, by its id (IdState), to the
+user its identifier names, with properties (by default every column no field uses)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from dbt_braze.kinds.base import Builder, ObjectKind
+from dbt_braze.payloads import BrazeObject, IdDelta, Rejection, Route, UserIdentity
+from dbt_braze.spec import (
+    MODES,
+    Columns,
+    Mapped,
+    ModelSync,
+    Problem,
+    ResolvedSync,
+    parse_choice,
+    parse_column,
+    parse_identifier,
+    parse_lookback,
+    parse_mapping,
+)
+from dbt_braze.state import IdState
+from dbt_braze.values import MAX_STRING, InvalidValue, _json_size, time_converter
+
+
+class TrackedKind(ObjectKind):
+    """Events and purchases."""
+
+    id_field: ClassVar[str]  # the field whose column holds the stable unique id
+    required: ClassVar[tuple[str, ...]]  # fields after the id
+    optional: ClassVar[tuple[str, ...]] = ()
+    reserved: ClassVar[frozenset[str]]  # property names Braze keeps for itself
+    state_class = IdState
+    resent_by = "--resend-events"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.key_label = cls.id_field
+        cls.keys = (
+            "object",
+            "identifier",
+            cls.id_field,
+            *cls.required,
+            *cls.optional,
+            "properties",
+            "mode",
+            "lookback",
+            "renamed_from",
+        )
+
+    def parse(self, raw: Mapping[str, Any], problem: Problem) -> dict[str, Any] | None:
+        identifier = parse_identifier(raw.get("identifier"), problem)
+        mode = parse_choice(raw, "mode", MODES, "upsert", problem)
+        fields = []
+        for key in (self.id_field, *self.required, *self.optional):
+            column = parse_column(raw, key, problem, required=key not in self.optional)
+            if column is not None:
+                fields.append((key, column))
+        properties = parse_mapping(raw, "properties", problem)
+        lookback = parse_lookback(raw.get("lookback"), problem)
+        for name in properties or ():
+            if self.is_reserved(name):
+                problem(
+                    f"properties.{name}",
+                    f"`{name}` is reserved by Braze for {self.noun}; rename it",
+                )
+        if identifier is None:
+            return None
+        return {
+            "identifier": identifier,
+            "mode": mode,
+            "fields": tuple(fields),
+            "properties": tuple(properties.items()) if properties is not None else None,
+            "lookback": lookback,
+            "id_field": self.id_field,
+        }
+
+    def is_reserved(self, name: str) -> bool:
+        return name.startswith("$") or name in self.reserved
+
+    def resolve(self, sync: ModelSync, columns: Columns) -> tuple[Mapped, Mapped]:
+        identifier = sync.identifier
+        key = "identifier." + identifier.kind + (".alias_name" if identifier.alias_label else "")
+        columns.get(key, identifier.column, use=True)
+        fields = tuple((field, columns.get(field, name, use=True)) for field, name in sync.fields)
+        if sync.properties is not None:
+            return tuple((p, columns.get(f"properties.{p}", n)) for p, n in sync.properties), fields
+        mapped = tuple((c, c) for c in columns.others())
+        for name, _ in mapped:
+            if self.is_reserved(name):
+                columns.problem(
+                    "properties",
+                    f"column `{name}` would be sent as a property, but Braze reserves that "
+                    "name; list the properties to send under `properties`",
+                )
+        return mapped, fields
+
+
+class TrackedBuilder(Builder):
+    """An event or a purchase from its delta row."""
+
+    route: ClassVar[Route]
+    properties_limit: ClassVar[int]
+
+    def __init__(self, model: int, resolved: ResolvedSync, kind: TrackedKind) -> None:
+        super().__init__(model, resolved)
+        self.kind = kind
+        self.identity = UserIdentity(self.sync.identifier)
+        self._flags = {"_update_existing_only": True} if self.sync.mode == "update_only" else {}
+        # The model columns the delta carries: every field's but the id's, then the properties'.
+        columns = [c for f, c in resolved.fields if f != self.sync.id_field]
+        columns += [c for _, c in resolved.mapped]
+        self.carried = list(dict.fromkeys(columns))
+        self._time = time_converter(resolved.family(resolved.field("time")))
+
+    def build(self, row: IdDelta) -> BrazeObject | Rejection:
+        key = row.key
+        problem = self.identity.problem(key)
+        if problem or key is None:
+            return self.reject(row.seq, key, problem or "", None)
+        if row.object_id is None:
+            return self.reject(row.seq, key, f"{self.sync.id_field} is null", None)
+        value_of = dict(zip(self.carried, row.values, strict=True))
+        body = self.identity.fields(key)
+        try:
+            body.update(self.fields(value_of))
+            body["time"] = self._time(value_of[self.resolved.field("time")])
+            properties = self._properties(value_of)
+        except InvalidValue as e:
+            return self.reject(row.seq, key, str(e), body)
+        if properties:
+            body["properties"] = properties
+        body.update(self._flags)
+        points = self.data_points(body)
+        return BrazeObject(
+            self.route, body, self.identity.user(key), key, self.model, row.seq, points
+        )
+
+    def fields(self, value_of: dict[str, Any]) -> dict[str, Any]:
+        """The kind's own fields (name; product, currency, price, quantity)."""
+        raise NotImplementedError
+
+    def data_points(self, body: dict[str, Any]) -> int:
+        return 1
+
+    def value(self, value_of: dict[str, Any], field: str) -> Any:
+        return value_of[self.resolved.field(field)]
+
+    def _properties(self, value_of: dict[str, Any]) -> dict[str, Any]:
+        properties: dict[str, Any] = {}
+        for name, column in self.resolved.mapped:
+            if self.kind.is_reserved(name):
+                raise InvalidValue(f"property name `{name}` is reserved by Braze")
+            if len(name) > MAX_STRING:
+                raise InvalidValue(f"property name of {len(name)} characters (limit {MAX_STRING})")
+            value = value_of[column]
+            if value is None:
+                continue
+            try:
+                properties[name] = self.converter(column)(value)
+            except InvalidValue as e:
+                raise InvalidValue(f"property `{name}`: {e}") from None
+        limit = self.properties_limit
+        if properties and _json_size(properties) > limit:
+            raise InvalidValue(f"properties over {limit // 1024} KB")
+        return properties
