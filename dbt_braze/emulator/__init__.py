@@ -1,0 +1,30 @@
+"""A local Braze-compatible server for tests, demos and fault drills (the product's emulator):
+`/users/track`, `/users/delete`, `/users/export/ids`, catalogs and their items, validating
+requests as Braze documents them and keeping a workspace in memory, with fault injection.
+
+- core.py: the Emulator: lifecycle, control, inspection, routing, rate limits
+- workspace.py: what it stores (profiles, events, purchases, subscriptions, catalogs)
+- users.py, catalogs.py: the rules of each endpoint
+- faults.py: what can be made to go wrong
+- server.py: HTTP plumbing and `serve`
+"""
+
+from __future__ import annotations
+
+# Importing the package loads nothing: the CLI's start-up stays cheap, and the server's
+# machinery (http.server, threading, json) loads when the emulator is first used.
+_EXPORTS = {
+    "Emulator": "dbt_braze.emulator.core",
+    "RecordedRequest": "dbt_braze.emulator.core",
+    "Faults": "dbt_braze.emulator.faults",
+    "serve": "dbt_braze.emulator.server",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> object:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -1,0 +1,84 @@
+"""The faults the emulator can inject: latency, rate limits, errors, lost answers, refusals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Faults:
+    latency_ms: int = 0
+    rate_limit: int | None = None
+    rate_window_s: float = 3.0
+    rate_reset_style: str = "epoch"
+    delete_rate_limit: int | None = None
+    error_every: int = 0
+    lose_response_every: int = 0
+    # Every Nth /users/track answers 429 with Retry-After 1, as when other clients (Braze's
+    # own warehouse ingestion, say) spend the shared budget.
+    throttle_every: int = 0
+    reject_external_ids: frozenset[str] = frozenset()
+    fail_batch_external_ids: frozenset[str] = frozenset()
+    status_override: int | None = None
+    # With status_override: the body to answer instead of Braze's JSON (a proxy's or captive
+    # portal's page, say); the request is not processed.
+    body_override: str | None = None
+
+    def __post_init__(self) -> None:
+        # Faults arrive from JSON and CLI flags too, so lists and sets are accepted
+        # and frozen here; a bare string would silently become a set of characters.
+        for name in ("reject_external_ids", "fail_batch_external_ids"):
+            value = getattr(self, name)
+            if isinstance(value, str) or not _is_iterable(value):
+                raise TypeError(f"{name} must be a collection of strings")
+            frozen = frozenset(value)
+            if not all(isinstance(item, str) for item in frozen):
+                raise TypeError(f"{name} must hold strings")
+            object.__setattr__(self, name, frozen)
+        for name in ("latency_ms", "error_every", "lose_response_every", "throttle_every"):
+            value = getattr(self, name)
+            if not _is_int(value) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0")
+        for name in ("rate_limit", "delete_rate_limit"):
+            value = getattr(self, name)
+            if value is not None and (not _is_int(value) or value < 0):
+                raise ValueError(f"{name} must be None or an integer >= 0")
+        if not _is_number(self.rate_window_s) or self.rate_window_s <= 0:
+            raise ValueError("rate_window_s must be a number > 0")
+        if self.rate_reset_style not in ("epoch", "seconds"):
+            raise ValueError("rate_reset_style must be 'epoch' or 'seconds'")
+        status = self.status_override
+        if status is not None and (not _is_int(status) or not 100 <= status <= 599):
+            raise ValueError("status_override must be None or an HTTP status code")
+        if self.body_override is not None and not isinstance(self.body_override, str):
+            raise TypeError("body_override must be None or a string")
+
+    def to_json(self) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            result[item.name] = sorted(value) if isinstance(value, frozenset) else value
+        return result
+
+    @classmethod
+    def from_json(cls, data: object) -> Faults:
+        if not isinstance(data, dict):
+            raise TypeError("faults must be a JSON object")
+        known = {item.name for item in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown fault fields: {', '.join(unknown)}")
+        return cls(**data)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_iterable(value: object) -> bool:
+    return isinstance(value, (set, frozenset, list, tuple))
