@@ -173,7 +173,7 @@ def check_endpoint(endpoint: str) -> str:
             f"BRAZE_REST_ENDPOINT {endpoint!r} is not a URL; expected e.g. "
             "https://rest.iad-01.braze.com (your dashboard shows your cluster's)"
         )
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
         raise BrazeConfigError(
             f"refusing plain http:// to {parts.hostname}: the API key would travel unencrypted; "
             "use https:// (plain http is allowed only to a loopback host such as the emulator)"
@@ -287,8 +287,8 @@ class BrazeClient:
                 or not 0 <= where[1] < len(arrays[where[0]])
             ):
                 # An error we cannot place: nothing in this request counts as delivered.
-                reason = f"Braze reported an error it did not attribute to an object: {entry!r}"
-                result.rejected = [(obj, reason[:500]) for obj in batch.objects]
+                unplaced = f"Braze reported an error it did not attribute to an object: {entry!r}"
+                result.rejected = [(obj, unplaced[:500]) for obj in batch.objects]
                 return result
             refused[(where[0], where[1])] = str(entry.get("type") or entry.get("message") or entry)
         for name, items in arrays.items():

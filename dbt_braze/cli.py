@@ -223,11 +223,26 @@ def emulator(
     ] = "emulator-key",
     latency_ms: Annotated[int, typer.Option(help="Added to every response.")] = 0,
     rate_limit: Annotated[int | None, typer.Option(help="Requests per 3-second window.")] = None,
+    subscription_group: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--subscription-group",
+            help="A subscription group id the workspace has (repeat for several).",
+        ),
+    ] = None,
 ) -> None:
-    """Run a local Braze-compatible server to try syncs without a Braze account."""
+    """Run a local Braze-compatible server to try syncs without a Braze account.
+
+    Catalogs are made as in Braze: POST /catalogs with their fields."""
     from dbt_braze.emulator import Faults, serve
 
-    serve("127.0.0.1", port, api_key, Faults(latency_ms=latency_ms, rate_limit=rate_limit))
+    serve(
+        "127.0.0.1",
+        port,
+        api_key,
+        Faults(latency_ms=latency_ms, rate_limit=rate_limit),
+        subscription_groups=frozenset(subscription_group or ()),
+    )
 
 
 @app.command()

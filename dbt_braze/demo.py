@@ -51,6 +51,8 @@ def _change_sources(project: Path) -> None:
     customers.write_text(text)
     events = project / "seeds" / "raw_events.csv"
     events.write_text(events.read_text() + "e005,c003,trial_started,2026-11-29 12:00:00,,web\n")
+    products = project / "seeds" / "raw_products.csv"
+    products.write_text(products.read_text().replace("Green tea,tea,4.50", "Green tea,tea,4.75"))
 
 
 def run_demo(workdir: Path | None) -> int:
@@ -84,6 +86,11 @@ def run_demo(workdir: Path | None) -> int:
     reporter = Reporter()
     with Emulator(api_key=DEMO_KEY) as emulator:
         _say(f"\nBraze emulator listening on {emulator.url}\n")
+        # In Braze a catalog is made in the dashboard (or by POST /catalogs) before items go in.
+        emulator.create_catalog(
+            "products",
+            {"title": "string", "category": "string", "price": "number", "in_stock": "boolean"},
+        )
         options = SyncOptions(project_dir=project, rest_endpoint=emulator.url, api_key=DEMO_KEY)
 
         _say("== First sync: everything is new ==")
@@ -91,12 +98,17 @@ def run_demo(workdir: Path | None) -> int:
         first.write(project / "target")
         reporter.summary(first)
         profiles = emulator.profiles
-        _say(f"\nBraze now has {len(profiles)} users and {len(emulator.events)} events, e.g.:")
+        products = emulator.catalog_items("products")
+        _say(
+            f"\nBraze now has {len(profiles)} users, {len(emulator.events)} events and "
+            f"{len(products)} items in the catalog `products`, e.g.:"
+        )
         _say(json.dumps(profiles[0], indent=2, default=str))
-        sent_before = len(emulator.track_requests)
+        _say(json.dumps({"tea-green": products["tea-green"]}, indent=2))
+        sent_before = len(emulator.requests)
         points_before = emulator.data_points
 
-        _say("\n== Changing two customers and adding an event, then rebuilding ==")
+        _say("\n== Changing two customers, adding an event, repricing a tea; rebuilding ==")
         _change_sources(project)
         _dbt(project, "build")
 
@@ -105,7 +117,8 @@ def run_demo(workdir: Path | None) -> int:
         second.write(project / "target")
         reporter.summary(second)
         _say("\nWhat the second sync sent to Braze:")
-        for request in emulator.track_requests[sent_before:]:
+        for request in emulator.requests[sent_before:]:
+            _say(f"{request.method} {request.path}")
             _say(json.dumps(request.body, indent=2))
         _say(
             f"\nData points: {points_before} for the first sync, "

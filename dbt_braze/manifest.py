@@ -156,7 +156,8 @@ def dbt_selection(
         reason = result.exception or "dbt ls failed"
         raise SelectionError(f"dbt could not resolve the selection: {reason}")
     selected: set[str] = set()
-    for line in result.result or []:
+    lines = result.result if isinstance(result.result, list) else []
+    for line in lines:
         try:
             selected.add(json.loads(line)["unique_id"])
         except (ValueError, KeyError, TypeError):

@@ -34,6 +34,11 @@ class Route:
     # have happened becomes a replace)
     resend_as: Route | None = None
 
+    @property
+    def label(self) -> str:
+        """How a plan shows where an object goes: its /users/track array, or the request."""
+        return self.array if self.by_user else f"{self.method} {self.path}"
+
 
 # /users/track: 75 objects per request across the three arrays (BRAZE_API.md).
 TRACK_PATH = "/users/track"

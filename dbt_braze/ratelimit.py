@@ -116,7 +116,7 @@ class RateLimiter:
                 self._server_interval = max(self._server_interval, seconds / (limit * PACE))
             # A whole-second Reset can be up to a second late: wait on the latest moment,
             # spread over the earliest.
-            granularity = 1.0 if float(reset).is_integer() else 0.0
+            granularity = 1.0 if reset is not None and float(reset).is_integer() else 0.0
             estimate = int(remaining) - started
             if self._remaining is not None and reset_at < self._reset_at - 0.5:
                 return  # a late answer from an earlier window

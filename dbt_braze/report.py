@@ -7,11 +7,14 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from dbt_braze.errors import EXIT_OK, ConfigErrors, DbtBrazeError
 from dbt_braze.redaction import redact
 from dbt_braze.state import DeltaCounts
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 RESULTS_FILE = "dbt_braze_results.json"
 
@@ -37,7 +40,7 @@ class ModelReport:
         self.status = "failed"
         self.message = message
 
-    def as_json(self) -> dict[str, object]:
+    def as_json(self) -> dict[str, Any]:
         c = self.counts
         return {
             "unique_id": self.unique_id,
@@ -248,7 +251,7 @@ class LiveReporter(Reporter):
             console=self._console,
             transient=False,
         )
-        self._tasks: dict[str, object] = {}
+        self._tasks: dict[str, TaskID] = {}
 
     def _line(self, text: str) -> None:
         self._console.print(f"{time.strftime('%H:%M:%S')}  {redact(text)}", highlight=False)

@@ -50,7 +50,7 @@ class RunLog:
         self, run_id: str, model_unique_id: str, rejections: Sequence[Rejection], source: str
     ) -> None:
         now = _utc_now()
-        rows = [
+        rows: list[list[object]] = [
             [
                 run_id,
                 model_unique_id,

@@ -273,9 +273,6 @@ def _run_locked(
     problems += check_continuity(
         states, registry, declared, allowed, partial(_command_for, options)
     )
-    if client is not None:
-        for kind, item in zip(kinds, resolved, strict=True):
-            problems += kind.braze_problems(item, client)
     if problems:
         raise ConfigErrors(problems)
     runs: list[ModelRun] = []
@@ -322,6 +319,17 @@ def _run_locked(
                 state.drop_pending()
                 continue
 
+        # What Braze's workspace lacks for a model with something to send (a catalog, say),
+        # before anything is sent; a model with nothing to send costs no request.
+        if client is not None:
+            lacking = [
+                problem
+                for run in runs
+                if run.report.counts.new + run.report.counts.changed + run.report.counts.deleted
+                for problem in run.kind.braze_problems(run.resolved, client)
+            ]
+            if lacking:
+                raise ConfigErrors(lacking)
         if options.dry_run:
             for run in runs:
                 run.rejections = None
@@ -435,7 +443,7 @@ def _dry_run(runs: list[ModelRun], reports: list[ModelReport], reporter: Reporte
             run.report.objects_sent += 1
             run.report.data_points += obj.data_points
             if len(shown) < DRY_RUN_EXAMPLES:
-                shown.append({obj.array: obj.body})
+                shown.append({obj.route.label: obj.body})
     for report in reports:
         if report.status == "pending":
             report.status = "dry-run"

@@ -213,7 +213,7 @@ def _open_adapter(
 
     from dbt_common.context import set_invocation_context
 
-    set_invocation_context(os.environ)  # type: ignore[arg-type]
+    set_invocation_context(os.environ)
 
     from dbt import tracking
     from dbt.adapters.factory import get_adapter, register_adapter, reset_adapters
@@ -337,7 +337,7 @@ def _stream_dbapi(adapter: Any, sql: str, batch_rows: int) -> Iterator[list[tupl
 def _stream_postgres(adapter: Any, sql: str, batch_rows: int) -> Iterator[list[tuple]]:
     """psycopg2's ordinary cursor receives the whole result before it returns the first row; a
     named cursor is a server-side one, fetched `batch_rows` at a time."""
-    from psycopg2.extensions import TRANSACTION_STATUS_IDLE  # type: ignore[import-untyped,import-not-found]
+    from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
     handle = adapter.connections.get_thread_connection().handle
     autocommit = handle.autocommit

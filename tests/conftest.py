@@ -25,7 +25,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from dbt_braze.emulator import Emulator
+from dbt_braze.braze import BrazeClient
+from dbt_braze.emulator import Emulator, Faults
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -391,6 +392,31 @@ def _check_delivered_state(request: pytest.FixtureRequest) -> None:
         return
     for project in projects:
         assert_state_matches_emulator(project.root, project.emulator)
+
+
+# One emulator per test module for the client and delivery tests, reset before each test, and
+# a client over real HTTP to it.
+BRAZE_KEY = "k-7c41e9d2b3"  # distinctive, so a leak into a message would be visible
+
+
+@pytest.fixture(scope="module")
+def braze_server() -> Iterator[Emulator]:
+    with Emulator(api_key=BRAZE_KEY) as emu:
+        yield emu
+
+
+@pytest.fixture
+def emu(braze_server: Emulator) -> Emulator:
+    braze_server.set_faults(Faults())
+    braze_server.reset()
+    return braze_server
+
+
+@pytest.fixture
+def client(emu: Emulator) -> Iterator[BrazeClient]:
+    braze = BrazeClient(emu.url, BRAZE_KEY, connect_timeout=2, read_timeout=5)
+    yield braze
+    braze.close()
 
 
 @pytest.fixture

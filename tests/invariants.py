@@ -16,6 +16,7 @@ from typing import Any
 from dbt_braze.config import parse_sync, resolve_fields
 from dbt_braze.emulator import Emulator
 from dbt_braze.kinds import kind_of
+from dbt_braze.kinds.users import GROUP_PREFIX, _group_state
 from dbt_braze.manifest import load_manifest
 from dbt_braze.runlog import SyncModels
 from dbt_braze.state import AttributeState, _utc_now
@@ -121,10 +122,14 @@ def _check_model(
             if delivered is None or delivered != current or name in shared:
                 continue  # nothing of ours delivered, or the model changed since
             try:
-                expected = converters[i](value)
+                if name.startswith(GROUP_PREFIX):
+                    expected = _group_state(name, value)
+                    held = profile["subscription_groups"].get(name[len(GROUP_PREFIX) :])
+                else:
+                    expected = converters[i](value)
+                    held = attributes.get(name)
             except InvalidValue:
                 continue
-            held = attributes.get(name)
             if _normal(held) != _normal(expected):
                 problems.append(
                     f"{sync.name}: {braze_key!r}.{name}: the state records {delivered!r} as "

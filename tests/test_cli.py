@@ -189,7 +189,8 @@ def test_demo_syncs_the_sample_project_and_then_only_the_changes(tmp_path: Path)
 
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "Braze now has 5 users and 4 events" in out
+    assert "Braze now has 5 users, 4 events and 3 items in the catalog `products`" in out
+    assert "PATCH /catalogs/products/items" in out and '"price": 4.75' in out
     assert '"plan": "enterprise_plus"' in out and '"email": null' in out
     assert "Data points: 46 for the first sync, 3 for the second." in out
     assert "Requests sent: 0" in out

@@ -707,3 +707,120 @@ def test_faults_validate_and_freeze_collections() -> None:
         Faults(rate_reset_style="minutes")
     with pytest.raises(TypeError):
         Faults(reject_external_ids="abc")  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------- catalogs
+
+
+def items(http: requests.Session, emu: Emulator, method: str, catalog: str, *given: Any) -> Any:
+    return http.request(
+        method, f"{emu.url}/catalogs/{catalog}/items", json={"items": list(given)}, timeout=5
+    )
+
+
+def test_a_catalog_made_by_post_catalogs_is_listed_with_its_fields(
+    emu: Emulator, http: requests.Session
+) -> None:
+    fields = [{"name": "id", "type": "string"}, {"name": "title", "type": "string"}]
+    made = http.post(
+        f"{emu.url}/catalogs", json={"catalogs": [{"name": "made", "fields": fields}]}, timeout=5
+    )
+    listed = http.get(f"{emu.url}/catalogs", timeout=5).json()
+
+    assert made.status_code == 201
+    (made_catalog,) = [c for c in listed["catalogs"] if c["name"] == "made"]
+    assert made_catalog["fields"] == fields and listed["message"] == "success"
+
+
+def test_items_are_created_edited_replaced_and_deleted(
+    emu: Emulator, http: requests.Session
+) -> None:
+    emu.create_catalog("shop", {"title": "string", "price": "number"})
+
+    created = items(http, emu, "POST", "shop", {"id": "a", "title": "A", "price": 1})
+    edited = items(http, emu, "PATCH", "shop", {"id": "a", "price": 2})
+    replaced = items(http, emu, "PUT", "shop", {"id": "b", "title": "B"})
+    after_edits = emu.catalog_items("shop")
+    deleted = items(http, emu, "DELETE", "shop", {"id": "a"})
+
+    assert [r.status_code for r in (created, edited, replaced, deleted)] == [202] * 4
+    assert created.json() == {"message": "success"}
+    assert after_edits == {"a": {"title": "A", "price": 2}, "b": {"title": "B"}}
+    assert emu.catalog_items("shop") == {"b": {"title": "B"}}
+
+
+@pytest.mark.parametrize(
+    ("method", "item", "error"),
+    [
+        ("POST", {"id": "bad id"}, "invalid-ids"),
+        ("POST", {"id": "x" * 251}, "ids-too-large"),
+        ("POST", {"id": "ok", "colour": "red"}, "invalid-fields"),
+        ("POST", {"id": "ok", "price": "cheap"}, "unable-to-coerce-value"),
+        ("POST", {"id": "ok", "title": "t" * 5001}, "items-too-large"),
+        ("POST", {"id": "ok", "meta": {"a.b": 1}}, "invalid-keys-in-value-object"),
+        ("POST", {"id": "exists"}, "ids-not-unique"),
+        ("PATCH", {"id": "missing", "title": "t"}, "items-not-found"),
+    ],
+)
+def test_a_refused_item_is_named_and_nothing_of_the_request_is_applied(
+    emu: Emulator, http: requests.Session, method: str, item: dict[str, Any], error: str
+) -> None:
+    emu.create_catalog("rules", {"title": "string", "price": "number", "meta": "object"})
+    assert items(http, emu, "POST", "rules", {"id": "exists"}).status_code == 202
+
+    good = {"id": "exists" if method == "PATCH" else "good", "title": "G"}
+    response = items(http, emu, method, "rules", good, item)
+
+    assert response.status_code == 400
+    (entry,) = response.json()["errors"]
+    assert (entry["id"], entry["parameters"], entry["parameter_values"]) == (
+        error,
+        ["id"],
+        [item["id"]],
+    )
+    assert emu.catalog_items("rules") == {"exists": {}}
+
+
+def test_an_unknown_catalog_is_a_404_and_too_many_items_a_request_error(
+    emu: Emulator, http: requests.Session
+) -> None:
+    emu.create_catalog("small", {})
+
+    unknown = items(http, emu, "POST", "nowhere", {"id": "a"})
+    many = items(http, emu, "POST", "small", *({"id": f"i{n}"} for n in range(51)))
+
+    assert unknown.status_code == 404
+    assert unknown.json()["errors"][0]["id"] == "catalog-not-found"
+    assert many.status_code == 400
+    assert many.json()["errors"][0]["parameter_values"] == []
+
+
+# ------------------------------------------------------------------- subscription groups
+
+
+def test_subscription_groups_are_kept_for_known_groups_only(
+    emu: Emulator, http: requests.Session
+) -> None:
+    emu.add_subscription_group("g-known")
+    known = {"subscription_group_id": "g-known", "subscription_state": "subscribed"}
+    unknown = {"subscription_group_id": "g-other", "subscription_state": "subscribed"}
+
+    response = track(
+        http,
+        emu,
+        attributes=[
+            attr("u1", subscription_groups=[known], email_subscribe="opted_in"),
+            attr("u2", subscription_groups=[unknown]),
+            attr("u3", email_subscribe="yes"),
+        ],
+    )
+
+    body = response.json()
+    assert [(e["index"], e["input_array"]) for e in body["errors"]] == [
+        (1, "attributes"),
+        (2, "attributes"),
+    ]
+    u1 = emu.find_profile(external_id="u1")
+    assert u1 is not None and u1["subscription_groups"] == {"g-known": "subscribed"}
+    assert u1["attributes"] == {"email_subscribe": "opted_in"}
+    assert emu.data_points == 0

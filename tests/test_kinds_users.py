@@ -298,3 +298,82 @@ def test_invalid_json_text_rejects_the_row() -> None:
     rejection = rejected(builder.build(user_row("u1", "new", ("{not json",), (True,))))
 
     assert rejection.reason.startswith("attribute `prefs`: invalid JSON")
+
+
+# ------------------------------------------------------------------------ subscriptions
+
+
+def subscriptions_builder() -> Builder:
+    mapped = (
+        ("email_subscribe", "email_subscribe"),
+        ("subscription_groups.g-news", "news"),
+        ("subscription_groups.g-sms", "sms"),
+    )
+    sync = ModelSync(
+        unique_id="model.shop.subscribers",
+        name="subscribers",
+        relation='"subscribers"',
+        object="users",
+        identifier=Identifier("external_id", "user_id"),
+        attributes=(("email_subscribe", "email_subscribe"),),
+        subscription_groups=(("g-news", "news"), ("g-sms", "sms")),
+    )
+    return USERS.builder(3, ResolvedSync(sync, "user_id", mapped))
+
+
+@pytest.mark.parametrize(
+    ("news", "sms", "groups"),
+    [
+        ("subscribed", False, [("g-news", "subscribed"), ("g-sms", "unsubscribed")]),
+        ("UNSUBSCRIBED", True, [("g-news", "unsubscribed"), ("g-sms", "subscribed")]),
+        (None, True, [("g-sms", "subscribed")]),
+    ],
+)
+def test_changed_subscription_groups_travel_in_the_user_object(
+    news: object, sms: object, groups: list[tuple[str, str]]
+) -> None:
+    obj = built(
+        subscriptions_builder().build(
+            user_row("u1", "changed", (None, news, sms), (False, True, True))
+        )
+    )
+
+    assert obj.body["subscription_groups"] == [
+        {"subscription_group_id": g, "subscription_state": s} for g, s in groups
+    ]
+    assert obj.data_points == 0  # subscription changes cost none
+
+
+@pytest.mark.parametrize("state", ["opted_in", "subscribed", "unsubscribed"])
+def test_global_subscription_states_are_sent_free(state: str) -> None:
+    obj = built(
+        subscriptions_builder().build(
+            user_row("u1", "new", (state, None, None), (True, True, True))
+        )
+    )
+
+    assert obj.body["email_subscribe"] == state and obj.data_points == 0
+
+
+@pytest.mark.parametrize(
+    ("values", "reason"),
+    [
+        (("yes", None, None), "'yes' is not a subscription state"),
+        (("opted_in", "maybe", None), "'maybe' is neither subscribed, unsubscribed nor a boolean"),
+        (("opted_in", None, 1), "1 is neither subscribed"),
+    ],
+)
+def test_a_subscription_value_braze_would_refuse_rejects_the_row(
+    values: tuple[object, ...], reason: str
+) -> None:
+    out = rejected(subscriptions_builder().build(user_row("u1", "new", values, (True, True, True))))
+
+    assert reason in out.reason
+
+
+def test_a_subscription_that_becomes_null_is_not_sent() -> None:
+    out = subscriptions_builder().build(
+        user_row("u1", "changed", (None, None, None), (True, True, False))
+    )
+
+    assert out is None  # Braze cannot unset a subscription: nothing to send

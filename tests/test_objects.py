@@ -3,8 +3,9 @@ the emulator stored."""
 
 from __future__ import annotations
 
+import pytest
 import requests
-from conftest import API_KEY, Project, built
+from conftest import API_KEY, WAREHOUSES, Project, built
 
 from dbt_braze.emulator import Emulator
 
@@ -517,3 +518,96 @@ def test_lookback_considers_only_events_newer_than_the_last_delivered_less_the_l
         "2026-11-28T10:00:00Z",
     ]
     assert run.model("visits")["rows_new"] == 1
+
+
+# ----------------------------------------------------------------------- subscriptions
+
+NEWSLETTER = "3f2e7a90-6c1d-4d8e-9a6b-0c5d1e2f3a4b"
+SMS = "8b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e"
+
+
+def _subscriptions(project: Project) -> None:
+    project.model(
+        "subscriber_rows",
+        "{{ config(materialized='table') }} "
+        "select * from (values ('s1', 'opted_in', 'subscribed', true), "
+        "('s2', 'unsubscribed', 'unsubscribed', false), ('s3', 'subscribed', null, null)) "
+        "t(user_id, email_subscribe, newsletter, sms)",
+        None,
+    )
+    project.model(
+        "subscribers",
+        "select * from {{ ref('subscriber_rows') }}",
+        {
+            "object": "users",
+            "identifier": {"external_id": "user_id"},
+            "attributes": {"email_subscribe": "email_subscribe"},
+            "subscription_groups": {NEWSLETTER: "newsletter", SMS: "sms"},
+        },
+    )
+
+
+@pytest.mark.parametrize("warehouse", WAREHOUSES)
+def test_subscription_groups_and_states_are_sent_only_when_they_change(project: Project) -> None:
+    project = built("subscriptions", project, _subscriptions)
+    for group in (NEWSLETTER, SMS):
+        project.emulator.add_subscription_group(group)
+
+    run = project.sync()
+
+    assert run.returncode == 0, run.output
+    s1 = project.emulator.find_profile(external_id="s1")
+    assert s1 is not None
+    assert s1["subscription_groups"] == {NEWSLETTER: "subscribed", SMS: "subscribed"}
+    assert s1["attributes"] == {"email_subscribe": "opted_in"}
+    s3 = project.emulator.find_profile(external_id="s3")
+    assert s3 is not None and s3["subscription_groups"] == {}  # null: nothing to send
+    assert run.model("subscribers")["data_points"] == 0  # subscription changes cost none
+
+    before = len(project.emulator.track_requests)
+    assert project.sync().returncode == 0
+    assert len(project.emulator.track_requests) == before
+
+    project.sql("update subscriber_rows set sms = true where user_id = 's2'")
+    assert project.sync().returncode == 0
+    (request,) = project.emulator.track_requests[before:]
+    assert request.body == {
+        "attributes": [
+            {
+                "external_id": "s2",
+                "subscription_groups": [
+                    {"subscription_group_id": SMS, "subscription_state": "subscribed"}
+                ],
+            }
+        ]
+    }
+
+
+@pytest.mark.parametrize("warehouse", WAREHOUSES)
+def test_a_subscription_state_braze_would_refuse_rejects_that_user_alone(project: Project) -> None:
+    project = built("subscriptions", project, _subscriptions)
+    project.emulator.add_subscription_group(NEWSLETTER)  # SMS is unknown to this workspace
+    project.sql("update subscriber_rows set email_subscribe = 'yes' where user_id = 's3'")
+    project.sql("update subscriber_rows set newsletter = 'maybe' where user_id = 's2'")
+
+    run = project.sync()
+
+    assert run.returncode == 1, run.output
+    reasons = {
+        key: (source, reason)
+        for key, source, reason in project.sql(
+            f"select identifier, source, reason from {project.state_schema}.braze_rejections"
+        )
+    }
+    assert (
+        reasons["s3"][0] == "local validation"
+        and "'yes' is not a subscription state" in reasons["s3"][1]
+    )
+    assert (
+        reasons["s2"][0] == "local validation"
+        and "neither subscribed, unsubscribed" in reasons["s2"][1]
+    )
+    assert reasons["s1"] == (
+        "braze",
+        f"Subscription group '{SMS}' does not exist in this workspace",
+    )

@@ -11,6 +11,13 @@ requests as Braze documents them and keeping a workspace in memory, with fault i
 
 from __future__ import annotations
 
+# `typing` itself is not imported: importing this package stays free of it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dbt_braze.emulator.core import Emulator, RecordedRequest
+    from dbt_braze.emulator.faults import Faults
+    from dbt_braze.emulator.server import serve
+
 # Importing the package loads nothing: the CLI's start-up stays cheap, and the server's
 # machinery (http.server, threading, json) loads when the emulator is first used.
 _EXPORTS = {
@@ -19,7 +26,7 @@ _EXPORTS = {
     "Faults": "dbt_braze.emulator.faults",
     "serve": "dbt_braze.emulator.server",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = ["Emulator", "Faults", "RecordedRequest", "serve"]
 
 
 def __getattr__(name: str) -> object:

@@ -38,6 +38,7 @@ class RecordedRequest:
     # (Faults.lose_response_every); `status` is what the answer would have been.
     response_lost: bool = False
     received_at: float = 0.0  # time.monotonic() when it was processed (after any latency)
+    method: str = "POST"
 
 
 class Window:
@@ -69,7 +70,7 @@ class Emulator:
         self._lock = threading.Lock()
         self._server: Any = None
         self._thread: threading.Thread | None = None
-        self._groups = frozenset(subscription_groups)
+        self._ws = Workspace(frozenset(subscription_groups))
         self._open = threading.Event()  # cleared by pause(): API requests wait
         self._open.set()
         self._waiting = 0
@@ -78,8 +79,7 @@ class Emulator:
     def _clear_state(self) -> None:
         # A reset keeps the workspace's setup (subscription groups, catalogs and their
         # fields) and forgets what was written.
-        groups = self._ws.subscription_groups if hasattr(self, "_ws") else self._groups
-        known = self._ws.catalogs if hasattr(self, "_ws") else {}
+        groups, known = self._ws.subscription_groups, self._ws.catalogs
         self._ws = Workspace(frozenset(groups))
         self._ws.catalogs = {name: Catalog(name, c.fields) for name, c in known.items()}
         self._requests: list[RecordedRequest] = []
@@ -320,7 +320,7 @@ class Emulator:
             faults = self._faults
             reply = self._route(method, path, headers, raw, parsed, parse_error, faults)
             self._requests.append(
-                RecordedRequest(path, reply.status, body, objects, reply.drop, received)
+                RecordedRequest(path, reply.status, body, objects, reply.drop, received, method)
             )
         return reply
 
@@ -348,9 +348,9 @@ class Emulator:
                     401, "Invalid API key: missing, wrong, or not valid for this cluster"
                 )
             if method != "GET":
-                reply = check_envelope(headers, raw, parsed, parse_error)
-                if reply is not None:
-                    return reply
+                refused = check_envelope(headers, raw, parsed, parse_error)
+                if refused is not None:
+                    return refused
             return catalogs.handle(self._ws, method, path, parsed)
         if path not in _API_PATHS:
             if path.rstrip("/") in _API_PATHS:
@@ -390,8 +390,10 @@ class Emulator:
                 retry = {"Retry-After": "1", "X-Ratelimit-Retry-After": "1"}
                 return message(429, "Rate limit exceeded (shared budget)", limit_headers | retry)
 
-        reply = check_envelope(headers, raw, parsed, parse_error)
-        if reply is None:
+        refused = check_envelope(headers, raw, parsed, parse_error)
+        if refused is not None:
+            reply = refused
+        else:
             if path == TRACK_PATH:
                 reply = users.track(self._ws, parsed, faults)
             elif path == DELETE_PATH:

@@ -187,10 +187,22 @@ def make_server(emulator: Emulator, host: str, port: int) -> Any:
     return Server()
 
 
-def serve(host: str, port: int, api_key: str, faults: Faults | None = None) -> None:
+def serve(
+    host: str,
+    port: int,
+    api_key: str,
+    faults: Faults | None = None,
+    subscription_groups: frozenset[str] = frozenset(),
+) -> None:
     from dbt_braze.emulator.core import Emulator
 
-    emulator = Emulator(api_key=api_key, host=host, port=port, faults=faults)
+    emulator = Emulator(
+        api_key=api_key,
+        host=host,
+        port=port,
+        faults=faults,
+        subscription_groups=subscription_groups,
+    )
     emulator.start()
     try:
         print(f"Braze emulator listening on {emulator.url}", flush=True)

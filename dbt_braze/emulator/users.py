@@ -247,12 +247,12 @@ def export(ws: Workspace, body: dict[str, Any]) -> Reply:
             found.setdefault(profile.braze_id, profile)
     for alias in aliases:
         try:
-            key = _alias_key(alias)
+            alias_key = _alias_key(alias)
         except Invalid as exc:
             return message(400, exc.reason)
-        profile = ws.by_alias.get(key)
+        profile = ws.by_alias.get(alias_key)
         if profile is None:
-            invalid.append(alias_json(key))
+            invalid.append(alias_json(alias_key))
         else:
             found.setdefault(profile.braze_id, profile)
     for kind, value in singles.items():
@@ -504,7 +504,7 @@ def _check_purchase(obj: dict[str, Any]) -> int:
     ):
         raise Invalid("'currency' must be a three-letter upper-case ISO 4217 code")
     price = obj.get("price")
-    if not _is_number(price) or not math.isfinite(price):
+    if not isinstance(price, int | float) or isinstance(price, bool) or not math.isfinite(price):
         raise Invalid("'price' is required and must be a number")
     _check_time(obj)
     quantity = obj.get("quantity", 1)

@@ -10,7 +10,7 @@ data points. Braze's per-item errors reject those items alone (delivery.py).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from dbt_braze.braze import BrazeClient
@@ -129,7 +129,13 @@ class CatalogBuilder(Builder):
         }
         self._catalog = catalog
         self._names = tuple(name for name, _ in resolved.mapped)
-        self._converters = tuple(self.converter(column) for _, column in resolved.mapped)
+        self._converters = tuple(self._field_converter(column) for _, column in resolved.mapped)
+
+    def _field_converter(self, column: str) -> Callable[[Any], Any]:
+        """Text is not held to attributes' 255 characters: an item's values may reach 5,000
+        in all (Braze says so per item, refusing that item alone)."""
+        convert = self.converter(column)
+        return lambda value: value if isinstance(value, str) else convert(value)
 
     def build(self, row: AttributeDelta) -> BrazeObject | Rejection | None:
         key = row.key

@@ -126,7 +126,7 @@ class TrackedBuilder(Builder):
         body = self.identity.fields(key)
         try:
             body.update(self.fields(value_of))
-            body["time"] = self._time(value_of[self.resolved.field("time")])
+            body["time"] = self._time(self.value(value_of, "time"))
             properties = self._properties(value_of)
         except InvalidValue as e:
             return self.reject(row.seq, key, str(e), body)
@@ -146,7 +146,7 @@ class TrackedBuilder(Builder):
         return 1
 
     def value(self, value_of: dict[str, Any], field: str) -> Any:
-        return value_of[self.resolved.field(field)]
+        return value_of[self.resolved.field(field) or ""]
 
     def _properties(self, value_of: dict[str, Any]) -> dict[str, Any]:
         properties: dict[str, Any] = {}

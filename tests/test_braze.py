@@ -1,4 +1,4 @@
-"""Batching, endpoint checks, backoff, and delivery against the emulator over real HTTP."""
+"""braze.py: batching, the endpoint check, and the client against the emulator over HTTP."""
 
 from __future__ import annotations
 
@@ -11,17 +11,24 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from braze_objects import (
+    attributes,
+    batch_indexes_of,
+    event,
+    one_batch,
+    padded,
+    sizes,
+)
+from conftest import BRAZE_KEY
 
 from dbt_braze.braze import (
     MAX_OBJECTS,
-    Batch,
     BrazeClient,
     batches,
     check_endpoint,
     encode,
     is_loopback,
 )
-from dbt_braze.delivery import Deliverer, RetryPolicy
 from dbt_braze.emulator import Emulator, Faults
 from dbt_braze.errors import (
     BrazeAuthError,
@@ -30,40 +37,8 @@ from dbt_braze.errors import (
     BrazeError,
     BrazeRateLimited,
     BrazeUnavailable,
-    RetriesExhausted,
 )
-from dbt_braze.payloads import ATTRIBUTES, DELETES, EVENTS, BrazeObject
-from dbt_braze.state import seq_ranges, state_column
-
-KEY = "k-7c41e9d2b3"  # distinctive, so a leak into a message would be visible
-
-
-def attributes(user: str, seq: int = 0, **values: Any) -> BrazeObject:
-    body = {"external_id": user, **(values or {"plan": "pro"})}
-    return BrazeObject(ATTRIBUTES, body, ("external_id", "", user), user, 0, seq, len(body) - 1)
-
-
-def event(user: str, seq: int = 0, time: str = "2024-05-01T10:00:00Z") -> BrazeObject:
-    body = {"external_id": user, "name": "played", "time": time, "properties": {"n": seq}}
-    return BrazeObject(EVENTS, body, ("external_id", "", user), user, 1, seq, 1)
-
-
-def padded(user: str, seq: int, pad: int) -> BrazeObject:
-    return attributes(user, seq, note="x" * pad)
-
-
-def one_batch(objects: list[BrazeObject]) -> Batch:
-    (batch,) = batches(objects)
-    return batch
-
-
-def sizes(result: list[Batch]) -> list[int]:
-    return [len(b.objects) for b in result]
-
-
-def batch_indexes_of(result: list[Batch], user: str) -> list[int]:
-    return sorted({i for i, b in enumerate(result) for o in b.objects if o.key == user})
-
+from dbt_braze.payloads import DELETES, BrazeObject
 
 # ----------------------------------------------------------------------------------- batches
 
@@ -176,39 +151,6 @@ def test_batch_split_halves_objects_and_bodies_together() -> None:
     assert batch.users == frozenset(("external_id", "", f"u{i}") for i in range(5))
 
 
-# -------------------------------------------------------------------------------- seq_ranges
-
-
-@pytest.mark.parametrize(
-    ("seqs", "expected"),
-    [
-        ([], []),
-        ([4], [(4, 4)]),
-        ([1, 2, 3, 7, 9, 10], [(1, 3), (7, 7), (9, 10)]),
-        ([10, 9, 3, 1, 2, 7], [(1, 3), (7, 7), (9, 10)]),
-        ([5, 5, 6, 6, 5], [(5, 6)]),
-        ([0, 2, 4], [(0, 0), (2, 2), (4, 4)]),
-    ],
-)
-def test_seq_ranges_collapse_runs(seqs: list[int], expected: list[tuple[int, int]]) -> None:
-    assert seq_ranges(seqs) == expected
-
-
-def test_seq_ranges_accept_any_iterable() -> None:
-    assert seq_ranges(n for n in (3, 1, 2)) == [(1, 3)]
-
-
-def test_state_column_is_a_stable_safe_identifier() -> None:
-    column = state_column("Favourite Colour (€)")
-
-    assert column == state_column("Favourite Colour (€)")
-    assert re.fullmatch(r"a_[0-9a-f]{16}", column)
-
-
-def test_state_column_distinguishes_attribute_names_by_case() -> None:
-    assert state_column("plan") != state_column("Plan")
-
-
 # ---------------------------------------------------------------------------- check_endpoint
 
 
@@ -296,71 +238,12 @@ def test_is_loopback(host: str, expected: bool) -> None:
 
 def test_client_refuses_plain_http_and_a_missing_key_before_sending() -> None:
     with pytest.raises(BrazeConfigError):
-        BrazeClient("http://rest.iad-01.braze.com", KEY)
+        BrazeClient("http://rest.iad-01.braze.com", BRAZE_KEY)
     with pytest.raises(BrazeConfigError, match="BRAZE_API_KEY"):
         BrazeClient("https://rest.iad-01.braze.com", "")
 
 
-# ------------------------------------------------------------------------------------ backoff
-
-
-@pytest.mark.parametrize("attempt", range(1, 13))
-def test_backoff_stays_between_half_the_ceiling_and_the_ceiling(attempt: int) -> None:
-    policy = RetryPolicy()
-    ceiling = min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1))
-
-    delays = [policy.backoff(attempt) for _ in range(300)]
-
-    assert all(ceiling / 2 <= d <= ceiling for d in delays)
-
-
-def test_backoff_grows_exponentially_from_the_base_delay() -> None:
-    policy = RetryPolicy(base_delay=1.0, max_delay=1000.0)
-
-    assert all(0.5 <= policy.backoff(1) <= 1.0 for _ in range(100))
-    assert all(4.0 <= policy.backoff(4) <= 8.0 for _ in range(100))
-
-
-def test_backoff_is_capped_at_max_delay() -> None:
-    policy = RetryPolicy(base_delay=0.5, max_delay=4.0)
-
-    delays = [policy.backoff(attempt) for attempt in (5, 10, 40, 100) for _ in range(100)]
-
-    assert max(delays) <= 4.0
-    assert min(delays) >= 2.0
-
-
-def test_backoff_is_jittered() -> None:
-    policy = RetryPolicy()
-
-    assert len({policy.backoff(3) for _ in range(50)}) > 1
-
-
 # ------------------------------------------------------------------ the client over real HTTP
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Emulator]:
-    with Emulator(api_key=KEY) as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(server: Emulator) -> Emulator:
-    server.set_faults(Faults())
-    server.reset()
-    return server
-
-
-@pytest.fixture
-def client(emu: Emulator) -> Iterator[BrazeClient]:
-    braze = BrazeClient(emu.url, KEY, connect_timeout=2, read_timeout=5)
-    yield braze
-    braze.close()
-
-
-def no_sleep(seconds: float) -> None:
-    pass
 
 
 def test_track_acknowledges_every_object_braze_accepts(emu: Emulator, client: BrazeClient) -> None:
@@ -420,7 +303,7 @@ def test_status_401_raises_auth_error_that_does_not_reveal_the_key(
 
     assert raised.value.status == 401
     message = str(raised.value)
-    assert KEY not in message and KEY not in repr(raised.value.args)
+    assert BRAZE_KEY not in message and BRAZE_KEY not in repr(raised.value.args)
     assert "401" in message and "cluster" in message and emu.url in message
 
 
@@ -496,7 +379,7 @@ def test_refused_connection_raises_server_error() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    braze = BrazeClient(f"http://127.0.0.1:{port}", KEY, connect_timeout=1)
+    braze = BrazeClient(f"http://127.0.0.1:{port}", BRAZE_KEY, connect_timeout=1)
     try:
         with pytest.raises(BrazeUnavailable, match="connection to Braze failed"):
             braze.track(one_batch([attributes("u1")]))
@@ -562,7 +445,7 @@ def test_error_braze_does_not_place_rejects_the_whole_batch(
     url, answer = canned
     answer.update({"message": "success", "errors": [entry]})
     objects = [attributes("u1", 1), attributes("u2", 2)]
-    braze = BrazeClient(url, KEY)
+    braze = BrazeClient(url, BRAZE_KEY)
     try:
         result = braze.track(one_batch(objects))
     finally:
@@ -588,147 +471,13 @@ def test_error_pointing_at_no_object_of_the_request_is_not_acknowledged(
     url, answer = canned
     answer.update({"message": "success", "errors": [entry]})
     objects = [attributes("u1", 1), attributes("u2", 2)]
-    braze = BrazeClient(url, KEY)
+    braze = BrazeClient(url, BRAZE_KEY)
     try:
         result = braze.track(one_batch(objects))
     finally:
         braze.close()
 
     assert result.acknowledged == []
-
-
-# ----------------------------------------------------------------------------------- Deliverer
-
-
-def test_deliverer_isolates_the_object_that_fails_the_whole_batch(
-    emu: Emulator, client: BrazeClient
-) -> None:
-    emu.set_faults(Faults(fail_batch_external_ids=frozenset({"u2"})))
-    objects = [attributes(f"u{i}", i) for i in range(1, 6)]
-
-    outcome = Deliverer(client, sleep=no_sleep).deliver(one_batch(objects))
-
-    assert [o.seq for o in outcome.result.acknowledged] == [1, 3, 4, 5]
-    assert len(outcome.result.rejected) == 1
-    obj, reason = outcome.result.rejected[0]
-    assert obj is objects[1]
-    assert "Batch refused" in reason
-    assert {p["external_id"] for p in emu.profiles} == {"u1", "u3", "u4", "u5"}
-
-
-def test_deliverer_isolates_every_failing_object_of_several_users(
-    emu: Emulator, client: BrazeClient
-) -> None:
-    emu.set_faults(Faults(fail_batch_external_ids=frozenset({"u2", "u6"})))
-    objects = [attributes(f"u{i}", i) for i in range(1, 8)]
-    objects.insert(2, event("u2", 20))
-
-    outcome = Deliverer(client, sleep=no_sleep).deliver(one_batch(objects))
-
-    assert sorted(o.seq for o, _ in outcome.result.rejected) == [2, 6, 20]
-    assert sorted(o.seq for o in outcome.result.acknowledged) == [1, 3, 4, 5, 7]
-    assert {p["external_id"] for p in emu.profiles} == {"u1", "u3", "u4", "u5", "u7"}
-    assert emu.events == []
-
-
-def test_deliverer_counts_the_requests_splitting_took(emu: Emulator, client: BrazeClient) -> None:
-    emu.set_faults(Faults(fail_batch_external_ids=frozenset({"u1"})))
-
-    outcome = Deliverer(client, sleep=no_sleep).deliver(
-        one_batch([attributes("u1", 1), attributes("u2", 2)])
-    )
-
-    # The pair (400), u1 alone (400), u2 alone (201).
-    assert (outcome.requests, outcome.errors, outcome.retries) == (3, 2, 0)
-    assert len(emu.requests) == 3
-    assert [o.seq for o in outcome.result.acknowledged] == [2]
-
-
-def test_deliverer_passes_per_object_rejections_through(emu: Emulator, client: BrazeClient) -> None:
-    emu.set_faults(Faults(reject_external_ids=frozenset({"u2"})))
-    objects = [attributes("u1", 1), attributes("u2", 2)]
-
-    outcome = Deliverer(client, sleep=no_sleep).deliver(one_batch(objects))
-
-    assert outcome.result.acknowledged == [objects[0]]
-    assert outcome.result.rejected == [
-        (objects[1], "Refused: emulated rejection of this external_id")
-    ]
-    assert outcome.requests == 1
-
-
-def test_deliverer_retries_server_errors_and_delivers_every_event_exactly_once(
-    emu: Emulator, client: BrazeClient
-) -> None:
-    emu.set_faults(Faults(error_every=2))
-    objects = [event(f"u{i // 2}", i) for i in range(20)]
-    sleeps: list[float] = []
-    deliverer = Deliverer(client, sleep=sleeps.append)
-
-    acknowledged: list[BrazeObject] = []
-    retries = 0
-    for batch in batches(objects, max_objects=4):
-        outcome = deliverer.deliver(batch)
-        assert outcome.result.rejected == []
-        acknowledged += outcome.result.acknowledged
-        retries += outcome.retries
-
-    assert acknowledged == objects
-    assert len(emu.events) == 20
-    assert sorted(e["properties"]["n"] for e in emu.events) == list(range(20))
-    # Requests 2, 4, 6 and 8 fail: batches 2 to 5 each need one retry.
-    assert retries == 4
-    assert len(sleeps) == 4
-    assert all(0 < s <= RetryPolicy().max_delay for s in sleeps)
-
-
-def test_deliverer_gives_up_after_max_retries(emu: Emulator, client: BrazeClient) -> None:
-    emu.set_faults(Faults(status_override=503))
-    deliverer = Deliverer(client, policy=RetryPolicy(max_retries=2), sleep=no_sleep)
-
-    with pytest.raises(RetriesExhausted, match="after 2 retries"):
-        deliverer.deliver(one_batch([attributes("u1")]))
-
-    assert len(emu.requests) == 3
-
-
-def test_deliverer_waits_the_retry_after_of_a_429_then_delivers(
-    emu: Emulator, client: BrazeClient
-) -> None:
-    emu.set_faults(Faults(status_override=429))
-    sleeps: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-        emu.set_faults(Faults())
-
-    outcome = Deliverer(client, sleep=sleep).deliver(one_batch([attributes("u1")]))
-
-    assert sleeps == [1.0]
-    assert [o.key for o in outcome.result.acknowledged] == ["u1"]
-    assert (outcome.requests, outcome.rate_limited) == (2, 1)
-
-
-def test_deliverer_gives_up_when_rate_limited_too_long(emu: Emulator, client: BrazeClient) -> None:
-    emu.set_faults(Faults(status_override=429))
-    deliverer = Deliverer(client, policy=RetryPolicy(max_rate_limited_wait=3), sleep=no_sleep)
-
-    with pytest.raises(RetriesExhausted, match="429"):
-        deliverer.deliver(one_batch([attributes("u1")]))
-
-    # Waits of 1 s after requests 1 to 3; the 4th 429 would make 4 s, over the 3 s allowed.
-    assert len(emu.requests) == 4
-
-
-def test_deliverer_stops_at_an_auth_error_without_retrying(
-    emu: Emulator, client: BrazeClient
-) -> None:
-    emu.set_faults(Faults(status_override=401))
-
-    with pytest.raises(BrazeAuthError):
-        Deliverer(client, sleep=no_sleep).deliver(one_batch([attributes("u1")]))
-
-    assert len(emu.requests) == 1
 
 
 # ------------------------------------------------------- only a well-formed answer acknowledges
@@ -767,71 +516,3 @@ def test_a_delete_answered_by_something_else_acknowledges_nothing(
 
     with pytest.raises(BrazeUnavailable):
         client.send(next(iter(batches([delete]))))
-
-
-def test_an_unanswered_request_is_sent_once_more_and_never_a_third_time(
-    emu: Emulator, client: BrazeClient
-) -> None:
-    emu.set_faults(Faults(lose_response_every=1))
-    objects = [event("u1", 1), event("u2", 2)]
-
-    with pytest.raises(RetriesExhausted, match="twice for the same objects"):
-        Deliverer(client, sleep=no_sleep).deliver(one_batch(objects))
-
-    assert len(emu.requests) == 2
-    assert sorted(e["properties"]["n"] for e in emu.events) == [1, 1, 2, 2]
-
-
-def test_a_503_is_retried_as_often_as_allowed_since_braze_did_not_take_it(
-    emu: Emulator, client: BrazeClient
-) -> None:
-    emu.set_faults(Faults(error_every=1))
-    deliverer = Deliverer(client, policy=RetryPolicy(max_retries=3), sleep=no_sleep)
-
-    with pytest.raises(RetriesExhausted, match="after 3 retries"):
-        deliverer.deliver(one_batch([event("u1", 1)]))
-
-    assert len(emu.requests) == 4 and emu.events == []
-
-
-@pytest.mark.parametrize("status", [500, 502, 504])
-def test_a_5xx_that_may_follow_processing_counts_against_the_two_sends(
-    emu: Emulator, client: BrazeClient, status: int
-) -> None:
-    emu.set_faults(Faults(status_override=status))
-
-    with pytest.raises(RetriesExhausted, match="twice"):
-        Deliverer(client, sleep=no_sleep).deliver(one_batch([event("u1", 1)]))
-
-    assert len(emu.requests) == 2
-
-
-def test_a_refused_connection_was_never_sent_so_it_is_retried_fully() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    braze = BrazeClient(f"http://127.0.0.1:{port}", KEY, connect_timeout=1)
-    deliverer = Deliverer(braze, policy=RetryPolicy(max_retries=3), sleep=no_sleep)
-    try:
-        with pytest.raises(RetriesExhausted, match="after 3 retries"):
-            deliverer.deliver(one_batch([event("u1", 1)]))
-    finally:
-        braze.close()
-
-
-def test_halves_of_a_split_batch_inherit_its_unanswered_send(
-    emu: Emulator, client: BrazeClient
-) -> None:
-    # The first send is lost; its retry is refused whole (400), so it is split; the first half
-    # is lost again. Its objects have now had two sends of unknown fate: no third.
-    emu.set_faults(Faults(lose_response_every=1))
-    objects = [event("u1", 1), event("u2", 2)]
-
-    def then_refuse_and_lose_the_half(seconds: float) -> None:
-        emu.set_faults(Faults(fail_batch_external_ids=frozenset({"u2"}), lose_response_every=2))
-
-    with pytest.raises(RetriesExhausted, match="twice"):
-        Deliverer(client, sleep=then_refuse_and_lose_the_half).deliver(one_batch(objects))
-
-    assert len(emu.requests) == 3
-    assert [e["properties"]["n"] for e in emu.events] == [1, 2, 1]

@@ -1,0 +1,2 @@
+select sku, title, category, price, in_stock
+from {{ ref('raw_products') }}

@@ -1,0 +1,176 @@
+"""Catalogs end to end (kinds/catalogs.py, emulator/catalogs.py): a dbt model kept as a Braze
+catalog, per field, on DuckDB and PostgreSQL through the emulator over HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import WAREHOUSES, Project, built, each_warehouse
+
+from dbt_braze.emulator import Emulator
+
+warehouse = pytest.fixture(params=WAREHOUSES)(each_warehouse)
+
+PRODUCTS = {
+    "object": "catalog",
+    "catalog": "products",
+    "item_id": "sku",
+    "fields": {"title": "title", "price": "price", "in_stock": "in_stock", "tags": "tags"},
+    "on_delete": "delete",
+}
+FIELDS = {"title": "string", "price": "number", "in_stock": "boolean", "tags": "array"}
+
+
+def _products(project: Project) -> None:
+    project.model(
+        "product_rows",
+        "{{ config(materialized='table') }} "
+        "select 'sku-' || cast(i as varchar) as sku, 'Product ' || cast(i as varchar) as title, "
+        "cast(i as decimal(10, 2)) + 0.5 as price, (i % 2 = 0) as in_stock, "
+        "cast(i % 3 as varchar) as tag, 'short' as description "
+        "from generate_series(1, 120) t(i)",
+        None,
+    )
+    tags = (
+        "string_to_array(tag, ',')" if project.warehouse == "postgres" else "string_split(tag, ',')"
+    )
+    project.model(
+        "products",
+        f"select sku, title, price, in_stock, {tags} as tags, description "
+        "from {{ ref('product_rows') }}",
+        PRODUCTS,
+    )
+
+
+def _requests(emulator: Emulator, method: str, since: int = 0) -> list[Any]:
+    return [
+        r
+        for r in emulator.requests[since:]
+        if r.path == "/catalogs/products/items" and r.method == method
+    ]
+
+
+def test_a_model_becomes_a_catalog_then_only_changes_travel(project: Project) -> None:
+    project = built("products", project, _products)
+    project.emulator.create_catalog("products", FIELDS)
+
+    run = project.sync()
+
+    assert run.returncode == 0, run.output
+    items = project.emulator.catalog_items("products")
+    assert len(items) == 120
+    assert items["sku-7"] == {"title": "Product 7", "price": 7.5, "in_stock": False, "tags": ["1"]}
+    posts = _requests(project.emulator, "POST")
+    assert sorted(len(r.body["items"]) for r in posts) == [20, 50, 50]  # 50 items per request
+    assert run.model("products")["data_points"] == 0  # catalog writes cost none
+
+    before = len(project.emulator.requests)
+    assert project.sync().returncode == 0
+    assert len(project.emulator.requests) == before  # unchanged: no request at all
+
+    project.sql("update product_rows set price = 99.99 where sku = 'sku-7'")
+    project.sql("delete from product_rows where sku = 'sku-8'")
+    changed = project.sync()
+
+    assert changed.returncode == 0, changed.output
+    (patch,) = _requests(project.emulator, "PATCH", before)
+    assert patch.body == {"items": [{"id": "sku-7", "price": 99.99}]}
+    (delete,) = _requests(project.emulator, "DELETE", before)
+    assert delete.body == {"items": [{"id": "sku-8"}]}
+    items = project.emulator.catalog_items("products")
+    assert items["sku-7"]["price"] == 99.99 and "sku-8" not in items
+    model = changed.model("products")
+    assert (model["rows_changed"], model["rows_deleted"]) == (1, 1)
+
+
+def test_an_item_id_braze_would_refuse_is_rejected_alone(project: Project) -> None:
+    project = built("products", project, _products)
+    project.emulator.create_catalog("products", FIELDS | {"description": "string"})
+    project.sql("update product_rows set sku = 'bad id!' where sku = 'sku-3'")
+
+    run = project.sync()
+
+    assert run.returncode == 1, run.output
+    reasons = dict(
+        project.sql(
+            f"select identifier, reason from {project.state_schema}.braze_rejections order by 1"
+        )
+    )
+    assert "not letters, digits, hyphens and underscores" in reasons["bad id!"]
+    items = project.emulator.catalog_items("products")
+    assert len(items) == 119 and "sku-4" in items
+
+
+def _products_all_fields(project: Project) -> None:
+    _products(project)
+    project.model(
+        "products",
+        "select sku, title, price, description from {{ ref('product_rows') }}",
+        {"object": "catalog", "catalog": "products", "item_id": "sku"},
+    )
+
+
+def test_an_item_braze_refuses_is_rejected_alone_and_the_rest_delivered(project: Project) -> None:
+    project = built("products_all_fields", project, _products_all_fields)
+    project.emulator.create_catalog(
+        "products", {"title": "string", "price": "number", "description": "string"}
+    )
+    project.sql("update product_rows set description = repeat('x', 5100) where sku = 'sku-5'")
+
+    run = project.sync()
+
+    assert run.returncode == 1, run.output
+    ((identifier, reason, source),) = project.sql(
+        f"select identifier, reason, source from {project.state_schema}.braze_rejections"
+    )
+    assert (identifier, source) == ("sku-5", "braze")
+    assert reason.startswith("items-too-large")
+    items = project.emulator.catalog_items("products")
+    assert len(items) == 119 and "sku-5" not in items
+    # The batch with it was refused (400), then sent again without it.
+    posts = _requests(project.emulator, "POST")
+    assert sorted(r.status for r in posts) == [202, 202, 202, 400]
+    assert sorted(len(r.body["items"]) for r in posts if r.status == 202) == [20, 49, 50]
+    assert project.sync().returncode == 1  # the refused item is tried again next run, alone
+    assert [len(r.body["items"]) for r in _requests(project.emulator, "POST")][-1] == 1
+
+
+def test_a_catalog_braze_lacks_or_a_field_it_lacks_stops_before_anything_is_sent(
+    project: Project,
+) -> None:
+    project = built("products", project, _products)
+
+    missing = project.sync()
+    project.emulator.create_catalog("products", {"title": "string"})
+    fields = project.sync()
+
+    assert missing.returncode == 2, missing.output
+    assert "products: meta.braze.catalog: Braze has no catalog `products`" in missing.output
+    assert fields.returncode == 2, fields.output
+    assert "catalog `products` has no field `price`, `in_stock`, `tags`" in fields.output
+    assert [r.method for r in project.emulator.requests] == ["GET", "GET"]
+
+
+def test_the_large_delete_guard_applies_to_catalog_items(project: Project) -> None:
+    project = built("products", project, _products)
+    project.emulator.create_catalog("products", FIELDS)
+    assert project.sync().returncode == 0
+
+    project.sql("delete from product_rows where cast(substr(sku, 5) as integer) > 60")
+    run = project.sync()
+
+    assert run.returncode == 3, run.output
+    assert "would delete 60 of the 120 catalog items it delivered" in run.output
+    assert len(project.emulator.catalog_items("products")) == 120
+
+
+def test_a_dry_run_shows_the_catalog_plan(project: Project) -> None:
+    project = built("products", project, _products)
+
+    run = project.sync("--dry-run")
+
+    assert run.returncode == 0, run.output
+    assert "products (catalog): 120 new" in run.output
+    assert '"POST /catalogs/products/items"' in run.output
+    assert project.emulator.requests == []
