@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from dbt_braze.errors import EXIT_ABORTED, DbtBrazeError
+from dbt_braze.errors import EXIT_ABORTED, EXIT_USAGE, DbtBrazeError
 from dbt_braze.redaction import redact
 
 app = typer.Typer(
@@ -208,7 +208,7 @@ def validate(
         typer.echo(f"{len(problems)} problem(s) in {checked} model(s):", err=True)
         for problem in problems:
             typer.echo(f"  - {problem}", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_USAGE)
     typer.echo(f"{checked} model(s) declare meta.braze; configuration is valid.")
 
 

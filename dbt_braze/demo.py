@@ -16,6 +16,7 @@ from pathlib import Path
 import typer
 
 import dbt_braze
+from dbt_braze.errors import EXIT_ABORTED, EXIT_USAGE
 
 REPO = Path(dbt_braze.__file__).resolve().parent.parent
 DEMO_KEY = "demo-key-not-a-secret"
@@ -39,7 +40,7 @@ def _dbt(project: Path, *args: str) -> None:
     result = subprocess.run(command, cwd=project, capture_output=True, text=True)
     if result.returncode != 0:
         _say(result.stdout[-4000:] + result.stderr[-2000:])
-        raise typer.Exit(3)
+        raise typer.Exit(EXIT_ABORTED)
 
 
 def _change_sources(project: Path) -> None:
@@ -66,7 +67,7 @@ def run_demo(workdir: Path | None) -> int:
             f"The sample project is not next to the installed package ({source}); run the demo "
             "from a clone of the repository (pip install -e .)."
         )
-        return 2
+        return EXIT_USAGE
     base = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="dbt-braze-demo-"))
     project = base / "sample_project"
     if project.exists():
