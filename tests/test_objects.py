@@ -552,6 +552,8 @@ def test_subscription_groups_and_states_are_sent_only_when_they_change(project: 
     project = built("subscriptions", project, _subscriptions)
     for group in (NEWSLETTER, SMS):
         project.emulator.add_subscription_group(group)
+    plan = project.sync("--dry-run")
+    assert f'"subscription_groups": [{{"subscription_group_id": "{NEWSLETTER}"' in plan.output
 
     run = project.sync()
 
