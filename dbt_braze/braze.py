@@ -315,6 +315,16 @@ class BrazeClient:
             raise
         return TrackResult(acknowledged=list(batch.objects), headers=dict(response.headers))
 
+    def check_key(self) -> None:
+        """Is the key good for this cluster? One `/users/track` request with nothing in it:
+        Braze answers 400 (no data) to a good key and 401 or 403 to a bad one. No data
+        point; one request of the rate budget. Raises BrazeAuthError for a bad key; if Braze
+        cannot answer now, the sync finds out when it sends."""
+        try:
+            self._request("POST", TRACK_PATH, b"{}")
+        except (BrazeBadRequest, BrazeUnavailable, BrazeRateLimited):
+            return
+
     def catalogs(self) -> dict[str, frozenset[str]]:
         """The workspace's catalogs and their fields (`GET /catalogs`, asked once)."""
         if self._catalogs is not None:

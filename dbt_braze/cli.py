@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import enum
+import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dbt_braze.errors import EXIT_ABORTED, EXIT_USAGE, DbtBrazeError
 from dbt_braze.redaction import redact
+
+if TYPE_CHECKING:
+    from dbt_braze.sync import SyncOptions
 
 app = typer.Typer(
     add_completion=False,
@@ -20,20 +25,50 @@ app = typer.Typer(
     help="Sync dbt models to Braze, sending only what changed.",
     # Tracebacks with local variables would print the API key; errors are handled below.
     pretty_exceptions_enable=False,
+    # Plain help, as dbt's: flags without type labels, readable in any terminal or log.
+    rich_markup_mode=None,
 )
 
 ProjectDir = Annotated[
-    Path, typer.Option("--project-dir", help="The dbt project (default: current directory).")
+    Path,
+    typer.Option(
+        "--project-dir", metavar="DIR", help="The dbt project (default: current directory)."
+    ),
 ]
 ProfilesDir = Annotated[
-    Path | None, typer.Option("--profiles-dir", help="Where profiles.yml is (dbt's default rules).")
+    Path | None,
+    typer.Option(
+        "--profiles-dir", metavar="DIR", help="Where profiles.yml is (dbt's default rules)."
+    ),
 ]
-Target = Annotated[str | None, typer.Option("--target", "-t", help="The profile target to use.")]
+Target = Annotated[
+    str | None, typer.Option("--target", "-t", metavar="NAME", help="The profile target to use.")
+]
 Select = Annotated[
-    list[str] | None, typer.Option("--select", "-s", help="Models to sync (dbt selection syntax).")
+    list[str] | None,
+    typer.Option("--select", "-s", metavar="SPEC", help="Models to sync (dbt selection syntax)."),
 ]
-Exclude = Annotated[list[str] | None, typer.Option("--exclude", help="Models to leave out.")]
+Exclude = Annotated[
+    list[str] | None, typer.Option("--exclude", metavar="SPEC", help="Models to leave out.")
+]
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
+
+
+class OutputFormat(str, enum.Enum):
+    text = "text"
+    json = "json"
+
+
+Output = Annotated[
+    OutputFormat,
+    typer.Option(
+        "--output",
+        "-o",
+        metavar="text|json",
+        help="text: the summary table; json: the results document (as in "
+        "target/dbt_braze_results.json) on stdout.",
+    ),
+]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings, errors and failures.")]
 
 
@@ -107,32 +142,45 @@ def sync(
         str | None,
         typer.Option(
             "--rest-endpoint",
+            metavar="URL",
             envvar="BRAZE_REST_ENDPOINT",
             show_envvar=True,
             help="Your Braze REST endpoint, e.g. https://rest.iad-01.braze.com.",
         ),
     ] = None,
-    connect_timeout: Annotated[float, typer.Option(help="Seconds to connect to Braze.")] = 10.0,
-    read_timeout: Annotated[float, typer.Option(help="Seconds to wait for Braze's answer.")] = 60.0,
+    connect_timeout: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Seconds to connect to Braze.")
+    ] = 10.0,
+    read_timeout: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Seconds to wait for Braze's answer.")
+    ] = 60.0,
     concurrency: Annotated[
-        int, typer.Option(min=1, max=256, help="Requests in flight at once.")
+        int, typer.Option(min=1, max=256, metavar="N", help="Requests in flight at once.")
     ] = 16,
     rate_limit: Annotated[
-        int, typer.Option(min=1, help="Requests per window to stay under (Braze's default: 3000).")
+        int,
+        typer.Option(
+            min=1, metavar="N", help="Requests per window to stay under (Braze's default: 3000)."
+        ),
     ] = 3000,
     rate_window: Annotated[
-        float, typer.Option(min=0.1, help="The rate limit's window in seconds.")
+        float, typer.Option(min=0.1, metavar="SECONDS", help="The rate limit's window in seconds.")
     ] = 3.0,
     max_retries: Annotated[
-        int, typer.Option(min=0, help="Retries per request for 5xx, timeouts and lost connections.")
+        int,
+        typer.Option(
+            min=0, metavar="N", help="Retries per request for 5xx, timeouts and lost connections."
+        ),
     ] = 6,
     lock_timeout: Annotated[
         float,
         typer.Option(
             min=0,
+            metavar="SECONDS",
             help="Seconds to wait while another run of this project and target is running.",
         ),
     ] = 60.0,
+    output: Output = OutputFormat.text,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
@@ -140,12 +188,8 @@ def sync(
 
     The API key is read from BRAZE_API_KEY only.
     """
-    import uuid
-
-    from dbt_braze.project import results_dir
     from dbt_braze.redaction import api_key_from_environment
-    from dbt_braze.report import LiveReporter, Reporter, SyncReport
-    from dbt_braze.sync import SyncOptions, run_sync
+    from dbt_braze.sync import SyncOptions
 
     options = SyncOptions(
         project_dir=project_dir.resolve(),
@@ -168,7 +212,24 @@ def sync(
         max_retries=max_retries,
         lock_timeout=lock_timeout,
     )
-    reporter = LiveReporter() if sys.stderr.isatty() and not quiet else Reporter(quiet=quiet)
+    raise typer.Exit(_run_sync(options, output.value, quiet, debug))
+
+
+def _run_sync(options: SyncOptions, output: str, quiet: bool, debug: bool) -> int:
+    """A sync as the commands run it: the plan and summary (or the results document) on
+    stdout, logs on stderr, the results file whatever the exit, and its exit code."""
+    import io
+    import json
+    import os
+    import uuid
+
+    from dbt_braze.project import results_dir
+    from dbt_braze.report import LiveReporter, Reporter, SyncReport
+    from dbt_braze.sync import run_sync
+
+    out = io.StringIO() if output == "json" else sys.stdout  # JSON alone on stdout
+    live = sys.stderr.isatty() and not quiet
+    reporter = LiveReporter(out) if live else Reporter(out, quiet=quiet)
     report = SyncReport(uuid.uuid4().hex[:12])
 
     def finish(error: BaseException | None, code: int) -> None:
@@ -178,14 +239,57 @@ def sync(
         where = results_dir(options.project_dir)
         if where is not None:
             report.write(where)
-        reporter.summary(report)
+        if output == "json":
+            typer.echo(redact(json.dumps(report.as_json(), indent=2)))
+        else:
+            reporter.summary(report)
+        if summary_file := os.environ.get("GITHUB_STEP_SUMMARY"):
+            with open(summary_file, "a", encoding="utf-8") as f:
+                f.write(reporter.markdown(report))
 
     with _handled(debug, finish):
         run_sync(options, reporter, report)
     finish(None, report.exit_code)
     if report.message and report.exit_code:
         _error(report.message)
-    raise typer.Exit(report.exit_code)
+    return report.exit_code
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def build(ctx: typer.Context) -> None:
+    """`dbt build [ARGS]`, then a sync of the selected models that built, in one process.
+
+    Takes dbt build's arguments; the sync covers the same --select/--exclude, --target,
+    --project-dir and --profiles-dir. dbt prints as it always does; the exit code is dbt's
+    if dbt failed, else the sync's. Models whose build failed are skipped, saying why.
+    """
+    from dbt_braze.build import project_path, run_dbt_build, scope_of
+    from dbt_braze.redaction import api_key_from_environment
+    from dbt_braze.sync import SyncOptions
+
+    args = list(ctx.args)
+    if "--help" in args or "-h" in args:
+        typer.echo(ctx.get_help())
+        typer.echo(
+            "\nThe sync's other options are dbt-braze sync's defaults; see dbt build --help."
+        )
+        raise typer.Exit(0)
+    dbt_exit = run_dbt_build(args)
+    scope = scope_of(args)
+    options = SyncOptions(
+        project_dir=project_path(scope),
+        profiles_dir=Path(scope.profiles_dir).resolve() if scope.profiles_dir else None,
+        target=scope.target,
+        select=tuple(scope.select),
+        exclude=tuple(scope.exclude),
+        api_key=api_key_from_environment(),
+        rest_endpoint=os.environ.get("BRAZE_REST_ENDPOINT"),
+    )
+    sync_exit = _run_sync(options, OutputFormat.text.value, quiet=False, debug=False)
+    raise typer.Exit(dbt_exit or sync_exit)
 
 
 @app.command()
@@ -205,7 +309,8 @@ def validate(
     for note in notes:
         typer.echo(note, err=True)
     if problems:
-        typer.echo(f"{len(problems)} problem(s) in {checked} model(s):", err=True)
+        models = len({p.model for p in problems})
+        typer.echo(f"{len(problems)} problem(s) in {models} of {checked} model(s):", err=True)
         for problem in problems:
             typer.echo(f"  - {problem}", err=True)
         raise typer.Exit(EXIT_USAGE)
@@ -214,19 +319,24 @@ def validate(
 
 @app.command()
 def emulator(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 4010,
+    port: Annotated[int, typer.Option(metavar="N", help="Port on 127.0.0.1.")] = 4010,
     api_key: Annotated[
         str,
         typer.Option(
-            envvar="BRAZE_API_KEY", help="The key clients must send (default: BRAZE_API_KEY)."
+            envvar="BRAZE_API_KEY",
+            metavar="KEY",
+            help="The key clients must send (default: BRAZE_API_KEY).",
         ),
     ] = "emulator-key",
-    latency_ms: Annotated[int, typer.Option(help="Added to every response.")] = 0,
-    rate_limit: Annotated[int | None, typer.Option(help="Requests per 3-second window.")] = None,
+    latency_ms: Annotated[int, typer.Option(metavar="MS", help="Added to every response.")] = 0,
+    rate_limit: Annotated[
+        int | None, typer.Option(metavar="N", help="Requests per 3-second window.")
+    ] = None,
     subscription_group: Annotated[
         list[str] | None,
         typer.Option(
             "--subscription-group",
+            metavar="ID",
             help="A subscription group id the workspace has (repeat for several).",
         ),
     ] = None,
@@ -248,7 +358,10 @@ def emulator(
 @app.command()
 def demo(
     workdir: Annotated[
-        Path | None, typer.Option(help="Where to build the sample project (default: a temp dir).")
+        Path | None,
+        typer.Option(
+            metavar="DIR", help="Where to build the sample project (default: a temp dir)."
+        ),
     ] = None,
 ) -> None:
     """Build the sample project, sync it to the bundled emulator, change a little, sync again."""

@@ -87,8 +87,22 @@ class Deliverer:
         self._lock = threading.Lock()
 
     def deliver(self, batch: Batch, uncertain: int = 0) -> Outcome:
-        """`uncertain`: sends of these objects whose fate is unknown so far in this run."""
+        """`uncertain`: sends of these objects whose fate is unknown so far in this run.
+
+        A fatal error carries what the batch came to until then (`error.partial`): its
+        requests count, and objects acknowledged before it (halves of a split) are recorded."""
         outcome = Outcome(batch)
+        try:
+            return self._deliver(outcome, uncertain)
+        except Exception as e:
+            inner = getattr(e, "partial", None)
+            if isinstance(inner, Outcome) and inner is not outcome:
+                outcome.absorb(inner)
+            e.partial = outcome  # type: ignore[attr-defined]
+            raise
+
+    def _deliver(self, outcome: Outcome, uncertain: int) -> Outcome:
+        batch = outcome.batch
         attempt = 0
         waited = 0.0
         limiter = self.limiters.get(batch.route.budget)
@@ -239,5 +253,8 @@ class Pool:
             try:
                 self._done.append(future.result())
             except BaseException as e:  # kept until everything in flight has answered
+                partial = getattr(e, "partial", None)
+                if isinstance(partial, Outcome):
+                    self._done.append(partial)  # its requests count, its acks are recorded
                 if self.error is None:
                     self.error = e

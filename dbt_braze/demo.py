@@ -106,7 +106,7 @@ def run_demo(workdir: Path | None) -> int:
         )
         _say(json.dumps(profiles[0], indent=2, default=str))
         _say(json.dumps({"tea-green": products["tea-green"]}, indent=2))
-        sent_before = len(emulator.requests)
+        sent_before = len(emulator.data_requests)
         points_before = emulator.data_points
 
         _say("\n== Changing two customers, adding an event, repricing a tea; rebuilding ==")
@@ -118,7 +118,7 @@ def run_demo(workdir: Path | None) -> int:
         second.write(project / "target")
         reporter.summary(second)
         _say("\nWhat the second sync sent to Braze:")
-        for request in emulator.requests[sent_before:]:
+        for request in emulator.data_requests[sent_before:]:
             _say(f"{request.method} {request.path}")
             _say(json.dumps(request.body, indent=2))
         _say(
@@ -126,10 +126,10 @@ def run_demo(workdir: Path | None) -> int:
             f"{emulator.data_points - points_before} for the second."
         )
 
-        _say("\n== Third sync, nothing changed: no request at all ==")
-        before = len(emulator.requests)
+        _say("\n== Third sync, nothing changed: nothing sent (a key check only) ==")
+        before = len(emulator.data_requests)
         third = run_sync(options, reporter)
         reporter.summary(third)
-        _say(f"Requests sent: {len(emulator.requests) - before}")
+        _say(f"Requests with data: {len(emulator.data_requests) - before}")
     _say(f"\nThe project, its DuckDB file and state tables stay in {project}.")
     return max(first.exit_code, second.exit_code, third.exit_code)

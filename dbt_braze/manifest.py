@@ -6,10 +6,12 @@ schema is documented and stable enough for the few fields read here.
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dbt_braze.config import braze_meta
 from dbt_braze.errors import ManifestError, SelectionError
@@ -39,6 +41,15 @@ class Manifest:
     path: Path
     models: tuple[BrazeModel, ...]  # models that declare `braze`, in manifest order
     package_macros: frozenset[str]  # names of the dbt_braze package's macros
+    # Models whose meta has a key that looks like `braze` but is not: (model name, key)
+    near_misses: tuple[tuple[str, str], ...] = ()
+
+    def near_miss_warnings(self) -> list[str]:
+        return [
+            f"{name}: meta key `{key}` looks like `braze` but is not it, so this model is not "
+            "synced; the key is `braze`, in lower case"
+            for name, key in self.near_misses
+        ]
 
 
 # The node fields generate_schema_name overrides commonly read.
@@ -69,11 +80,13 @@ def load_manifest(target_dir: Path) -> Manifest:
         raise ManifestError(f"cannot read {path}: {e}") from e
 
     models: list[BrazeModel] = []
+    near_misses: list[tuple[str, str]] = []
     for unique_id, node in (raw.get("nodes") or {}).items():
         if node.get("resource_type") != "model":
             continue
         meta = braze_meta(node)
         if meta is None:
+            near_misses += [(node.get("name", unique_id), k) for k in _braze_lookalikes(node)]
             continue
         models.append(
             BrazeModel(
@@ -97,7 +110,21 @@ def load_manifest(target_dir: Path) -> Manifest:
         for m in (raw.get("macros") or {}).values()
         if m.get("package_name") == PACKAGE
     )
-    return Manifest(path, tuple(models), macros)
+    return Manifest(path, tuple(models), macros, tuple(near_misses))
+
+
+def _braze_lookalikes(node: dict[str, Any]) -> list[str]:
+    """Meta keys that are likely `braze` mistyped (`Braze`, `brze`, `brazee`)."""
+    config = node.get("config") or {}
+    keys: set[str] = set()
+    for meta in (config.get("meta"), node.get("meta")):
+        if isinstance(meta, dict):
+            keys.update(str(k) for k in meta)
+    return sorted(
+        k
+        for k in keys
+        if k != "braze" and difflib.SequenceMatcher(None, k.lower(), "braze").ratio() >= 0.8
+    )
 
 
 def failed_models(target_dir: Path) -> dict[str, str]:

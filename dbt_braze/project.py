@@ -97,7 +97,7 @@ def validate_project(
     manifest = load_manifest(target_dir(project_dir))
     chosen = selected_models(manifest, project_dir, select, exclude)
     syncs, drafts, problems = declared_syncs(chosen)
-    notes: list[str] = []
+    notes: list[str] = [f"WARNING {w}" for w in manifest.near_miss_warnings()]
     models = {m.unique_id: m for m in chosen}
     for sync in syncs + drafts:
         documented = models[sync.unique_id].documented_columns

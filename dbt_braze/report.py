@@ -1,8 +1,10 @@
-"""What a run tells its user: log lines, progress, the summary table and the results file."""
+"""What a run tells its user: the plan, the summary table and the results document on stdout;
+log lines and progress on stderr; the results file in the project's target directory."""
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -17,6 +19,9 @@ if TYPE_CHECKING:
     from rich.progress import TaskID
 
 RESULTS_FILE = "dbt_braze_results.json"
+REJECTIONS_SHOWN = 5
+# What a request costs, shared among the models whose objects it carried.
+REQUEST_COUNTERS = ("requests", "retries", "rate_limited", "errors")
 
 
 @dataclass
@@ -27,18 +32,27 @@ class ModelReport:
     status: str = "pending"  # success | partial | failed | aborted | skipped | baseline | dry-run
     counts: DeltaCounts = field(default_factory=DeltaCounts)
     objects_sent: int = 0
-    requests: int = 0
+    # Shares of the requests that carried this model's objects: fractions while the run goes
+    # (a request of two models' objects counts half to each), whole numbers once it ends.
+    requests: float = 0
+    retries: float = 0
+    rate_limited: float = 0
+    errors: float = 0
     data_points: int = 0
     rejected: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    errors: int = 0
     seconds: float = 0.0
     message: str = ""
+    # a few rejected rows, for the summary: (identifier, reason)
+    rejections: list[tuple[str | None, str]] = field(default_factory=list)
 
     def fail(self, message: str) -> None:
         self.status = "failed"
         self.message = message
+
+    def rejected_row(self, identifier: str | None, reason: str) -> None:
+        self.rejected += 1
+        if len(self.rejections) < REJECTIONS_SHOWN:
+            self.rejections.append((identifier, reason))
 
     def as_json(self) -> dict[str, Any]:
         c = self.counts
@@ -52,12 +66,12 @@ class ModelReport:
             "rows_deleted": c.deleted,
             "rows_unchanged": c.unchanged,
             "objects_sent": self.objects_sent,
-            "requests": self.requests,
+            "requests": round(self.requests),
             "data_points": self.data_points,
             "rejected": self.rejected,
-            "retries": self.retries,
-            "rate_limited": self.rate_limited,
-            "errors": self.errors,
+            "retries": round(self.retries),
+            "rate_limited": round(self.rate_limited),
+            "errors": round(self.errors),
             "seconds": round(self.seconds, 3),
             "message": self.message,
         }
@@ -76,6 +90,10 @@ class SyncReport:
     send_seconds: float = 0.0  # time spent sending to Braze
     problems: list[str] = field(default_factory=list)  # configuration problems, if any
     started: float = field(default_factory=time.monotonic)
+    dry_run: bool = False
+    # What Braze received, whichever models' objects the requests carried.
+    totals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REQUEST_COUNTERS, 0))
+    rejections_table: str = ""  # braze_rejections, as the warehouse names it
 
     def fail(self, error: BaseException, exit_code: int | None = None) -> None:
         """The run ended with `error`: its exit code and message; models still pending did
@@ -93,35 +111,68 @@ class SyncReport:
 
     def finish(self) -> None:
         self.seconds = time.monotonic() - self.started
+        self.apportion(self.models)
 
-    def write(self, target_dir: Path) -> Path:
-        path = target_dir / RESULTS_FILE
-        target_dir.mkdir(parents=True, exist_ok=True)
-        body = {
+    def apportion(self, models: list[ModelReport]) -> None:
+        """Requests, retries, 429s and errors as whole numbers per model, adding up to what
+        Braze received."""
+        for counter in REQUEST_COUNTERS:
+            apportion(models, counter, self.totals[counter])
+
+    def as_json(self) -> dict[str, Any]:
+        return {
             "run_id": self.run_id,
             "exit_code": self.exit_code,
+            "dry_run": self.dry_run,
             "seconds": round(self.seconds, 3),
             "send_seconds": round(self.send_seconds, 3),
             "message": self.message,
             "problems": self.problems,
+            "totals": self.totals,
             "models": [m.as_json() for m in self.models],
         }
+
+    def write(self, target_dir: Path) -> Path:
+        path = target_dir / RESULTS_FILE
+        target_dir.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(redact(json.dumps(body, indent=2)) + "\n")
+        tmp.write_text(redact(json.dumps(self.as_json(), indent=2)) + "\n")
         tmp.replace(path)
         return path
 
 
-class Reporter:
-    """Plain log lines: right for CI logs and pipes. `quiet` keeps only warnings and errors."""
+def apportion(models: list[ModelReport], counter: str, total: int) -> None:
+    """Whole numbers per model that add up to `total`, each as close to its share as can be
+    (largest remainders)."""
+    shares = [float(getattr(m, counter)) for m in models]
+    if not models or not any(shares):
+        return
+    whole = [math.floor(s) for s in shares]
+    left = total - sum(whole)
+    by_remainder = sorted(range(len(models)), key=lambda i: shares[i] - whole[i], reverse=True)
+    for i in by_remainder[: max(left, 0)]:
+        whole[i] += 1
+    for model, value in zip(models, whole, strict=True):
+        setattr(model, counter, value)
 
-    def __init__(self, stream: TextIO | None = None, quiet: bool = False) -> None:
-        self.stream = stream or sys.stderr
+
+class Reporter:
+    """Plain lines: right for CI logs and pipes. The plan and the summary go to `out` (stdout),
+    log lines and progress to `log` (stderr). `quiet` keeps only warnings and errors."""
+
+    PROGRESS_EVERY = 5.0  # seconds between progress lines
+
+    def __init__(
+        self, out: TextIO | None = None, log: TextIO | None = None, quiet: bool = False
+    ) -> None:
+        self.out = out or sys.stdout
+        self.log = log or sys.stderr
         self.quiet = quiet
+        self._sending_since = 0.0
         self._last_progress = 0.0
 
     def _line(self, text: str) -> None:
-        print(f"{time.strftime('%H:%M:%S')}  {redact(text)}", file=self.stream, flush=True)
+        print(f"{time.strftime('%H:%M:%S')}  {redact(text)}", file=self.log, flush=True)
 
     def info(self, text: str) -> None:
         if not self.quiet:
@@ -140,98 +191,152 @@ class Reporter:
             f"{c.deleted} deleted, {c.unchanged} unchanged"
         )
 
+    def sending(self, reports: list[ModelReport]) -> None:
+        """Sending starts: progress lines follow every few seconds, not before."""
+        self._sending_since = self._last_progress = time.monotonic()
+
     def progress(self, reports: list[ModelReport]) -> None:
         now = time.monotonic()
-        if now - self._last_progress < 5:
-            return
-        self._last_progress = now
-        self.info(
-            "sending: "
-            + "; ".join(
-                f"{r.name} {r.objects_sent} objects, {r.requests} requests" for r in reports
-            )
+        if now - self._last_progress >= self.PROGRESS_EVERY:
+            self._last_progress = now
+            self.info("sending: " + self._progress_text(reports))
+
+    def sent(self, reports: list[ModelReport]) -> None:
+        """Sending is over: where it ended."""
+        seconds = time.monotonic() - self._sending_since
+        self.info(f"sent in {seconds:.1f} s: " + self._progress_text(reports))
+
+    @staticmethod
+    def _progress_text(reports: list[ModelReport]) -> str:
+        return "; ".join(
+            f"{r.name} {r.objects_sent} objects, {round(r.requests)} requests" for r in reports
         )
 
     def dry_run(
         self, reports: list[ModelReport], examples: dict[str, list[dict[str, object]]]
     ) -> None:
         """What a sync would send; always shown, even with -q (it is what was asked for)."""
-        out = self.stream
-        print("\nDry run: nothing sent, nothing recorded.", file=out)
+        out = self.out
+        print("Dry run: nothing sent, nothing recorded.", file=out)
         for report in reports:
             c = report.counts
             print(
                 f"\n{report.name} ({report.object}): {c.new} new, {c.changed} changed, "
-                f"{c.deleted} deleted, {c.unchanged} unchanged -> {report.objects_sent} objects, "
-                f"about {report.data_points} data points, {report.rejected} would be rejected",
+                f"{c.deleted} deleted, {c.unchanged} unchanged -> would send "
+                f"{report.objects_sent} objects, about {report.data_points} data points, "
+                f"{report.rejected} would be rejected",
                 file=out,
             )
-            if report.message:
-                print(f"  {report.message}", file=out)
             for example in examples.get(report.name, []):
-                print("  " + json.dumps(example, default=str), file=out)
+                print("  " + redact(json.dumps(example, default=str)), file=out)
         total = sum(r.data_points for r in reports)
-        print(f"\nEstimated data points: {total}", file=out, flush=True)
+        print(f"\nEstimated data points: {total}\n", file=out, flush=True)
 
     def summary(self, report: SyncReport) -> None:
         if self.quiet and report.exit_code == 0:
             return
-        headers = (
-            "model",
-            "object",
-            "status",
-            "new",
-            "changed",
-            "deleted",
-            "unchanged",
-            "sent",
-            "requests",
-            "retries",
-            "429s",
-            "data points",
-            "rejected",
-            "seconds",
-        )
-        rows = [
-            (
-                m.name,
-                m.object,
-                m.status,
-                m.counts.new,
-                m.counts.changed,
-                m.counts.deleted,
-                m.counts.unchanged,
-                m.objects_sent,
-                m.requests,
-                m.retries,
-                m.rate_limited,
-                m.data_points,
-                m.rejected,
-                f"{m.seconds:.1f}",
-            )
-            for m in report.models
-        ]
+        out = self.out
+        for line in self.summary_lines(report):
+            print(redact(line), file=out)
+        out.flush()
+
+    def summary_lines(self, report: SyncReport) -> list[str]:
+        headers, rows = _table(report)
         widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=True)]
-        for row in (headers, *rows):
-            print(
-                "  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)),
-                file=self.stream,
-            )
-        for m in report.models:
-            if m.message:
-                print(f"{m.name}: {m.message}", file=self.stream)
-        print(
-            f"run {report.run_id} finished in {report.seconds:.1f} s, exit code {report.exit_code}",
-            file=self.stream,
-            flush=True,
+        lines = [
+            "  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)).rstrip()
+            for row in (headers, *rows)
+        ]
+        lines += [f"{m.name}: {m.message}" for m in report.models if m.message]
+        lines += _rejections(report)
+        verb = "dry run" if report.dry_run else "run"
+        lines.append(
+            f"{verb} {report.run_id} finished in {report.seconds:.1f} s, exit code "
+            f"{report.exit_code}"
         )
+        return lines
+
+    def markdown(self, report: SyncReport) -> str:
+        """The summary as Markdown, for a CI job's summary page."""
+        headers, rows = _table(report)
+        lines = [
+            f"### dbt-braze {'dry run' if report.dry_run else 'sync'} {report.run_id}: "
+            f"exit code {report.exit_code}",
+            "",
+            "| " + " | ".join(headers) + " |",
+            "|" + "---|" * len(headers),
+        ]
+        lines += ["| " + " | ".join(str(x) for x in row) + " |" for row in rows]
+        lines += ["", *(f"- {m.name}: {m.message}" for m in report.models if m.message)]
+        rejections = _rejections(report)
+        if rejections:
+            lines += ["", "```", *rejections, "```"]
+        return redact("\n".join(lines)) + "\n"
+
+
+def _table(report: SyncReport) -> tuple[tuple[str, ...], list[tuple[object, ...]]]:
+    sent = "would send" if report.dry_run else "sent"
+    headers = (
+        "model",
+        "object",
+        "status",
+        "new",
+        "changed",
+        "deleted",
+        "unchanged",
+        sent,
+        "requests",
+        "retries",
+        "429s",
+        "data points",
+        "rejected",
+        "seconds",
+    )
+    rows: list[tuple[object, ...]] = [
+        (
+            m.name,
+            m.object,
+            m.status,
+            m.counts.new,
+            m.counts.changed,
+            m.counts.deleted,
+            m.counts.unchanged,
+            m.objects_sent,
+            round(m.requests),
+            round(m.retries),
+            round(m.rate_limited),
+            m.data_points,
+            m.rejected,
+            f"{m.seconds:.1f}",
+        )
+        for m in report.models
+    ]
+    return headers, rows
+
+
+def _rejections(report: SyncReport) -> list[str]:
+    """The first few rejected rows, and where to see them all."""
+    rejected = [m for m in report.models if m.rejections]
+    if not rejected:
+        return []
+    lines = ["Rejected rows (the first few):"]
+    for model in rejected:
+        for identifier, reason in model.rejections:
+            lines.append(f"  {model.name}  {identifier!s:<24}  {reason}")
+    total = sum(m.rejected for m in report.models)
+    if report.rejections_table and not report.dry_run:
+        lines.append(
+            f"All {total}: select * from {report.rejections_table} where run_id = '{report.run_id}'"
+        )
+    return lines
 
 
 class LiveReporter(Reporter):
-    """On a terminal: a progress bar per model (objects sent of the delta, requests, rejected)."""
+    """On a terminal: a progress bar per model (objects sent of the delta, requests, rejected)
+    on stderr."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
-        super().__init__(stream)
+    def __init__(self, out: TextIO | None = None, log: TextIO | None = None) -> None:
+        super().__init__(out, log)
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -241,7 +346,7 @@ class LiveReporter(Reporter):
             TimeElapsedColumn,
         )
 
-        self._console = Console(file=self.stream)
+        self._console = Console(file=self.log)
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -271,13 +376,13 @@ class LiveReporter(Reporter):
         for r in reports:
             task = self._tasks.get(r.unique_id)
             if task is not None:
-                detail = f"{r.requests} requests, {r.rejected} rejected"
+                detail = f"{round(r.requests)} requests, {r.rejected} rejected"
                 if r.rate_limited:
-                    detail += f", {r.rate_limited} x 429"
+                    detail += f", {round(r.rate_limited)} x 429"
                 self._progress.update(task, completed=r.objects_sent + r.rejected, detail=detail)
 
-    def summary(self, report: SyncReport) -> None:
-        self.progress(report.models)
+    def sent(self, reports: list[ModelReport]) -> None:
+        self.progress(reports)
         if self._tasks:
             self._progress.stop()
-        super().summary(report)
+            self._tasks.clear()

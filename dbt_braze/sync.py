@@ -43,7 +43,7 @@ from dbt_braze.project import (
     target_dir,
 )
 from dbt_braze.ratelimit import RateLimiter
-from dbt_braze.report import ModelReport, Reporter, SyncReport
+from dbt_braze.report import REQUEST_COUNTERS, ModelReport, Reporter, SyncReport
 from dbt_braze.runlog import RunLog, RunRecord, SyncModels
 from dbt_braze.signals import StopSignals
 from dbt_braze.spec import ResolvedSync
@@ -110,7 +110,7 @@ class ModelRun:
     def reject(self, rejection: Rejection, source: str) -> None:
         if self.rejections is not None:
             self.rejections.setdefault(source, []).append(rejection)
-        self.report.rejected += 1
+        self.report.rejected_row(rejection.identifier, rejection.reason)
 
     def record_rejections(self, log: RunLog, run_id: str) -> None:
         for source, rejections in (self.rejections or {}).items():
@@ -125,9 +125,19 @@ def run_sync(
     """One run. Errors propagate (each carries its exit code); `report`, if given, holds what
     happened up to then, for the caller to write whatever the exit."""
     report = report if report is not None else SyncReport(uuid.uuid4().hex[:12])
+    report.dry_run = options.dry_run
+    try:
+        return _sync(options, reporter, report)
+    finally:
+        report.finish()
+
+
+def _sync(options: SyncOptions, reporter: Reporter, report: SyncReport) -> SyncReport:
     project_dir = options.project_dir.resolve()
     tdir = target_dir(project_dir)
     manifest = load_manifest(tdir)
+    for warning in manifest.near_miss_warnings():
+        reporter.warn(warning)
     if options.dry_run and options.baseline:
         raise UsageError(
             "--dry-run and --baseline exclude each other: --baseline sends nothing either"
@@ -221,6 +231,7 @@ def _run(
     """`declared`: every model of the project that declares meta.braze, selected or not."""
     log = RunLog(wh)
     log.prepare()  # the schema, too, which state tables need
+    sync_report.rejections_table = str(wh.render("relation", identifier="braze_rejections"))
     lock = RunLock(wh, sync_report.run_id, _describe_run(options), on_wait=reporter.warn)
     with lock.held(options.lock_timeout):
         drop_leftover_work_tables(wh, sync_report.run_id)
@@ -275,6 +286,8 @@ def _run_locked(
     )
     if problems:
         raise ConfigErrors(problems)
+    if client is not None:
+        client.check_key()  # a wrong key fails now, not after the deltas, nor never
     runs: list[ModelRun] = []
     reports: list[ModelReport] = []
     failure: BaseException | None = None
@@ -312,9 +325,10 @@ def _run_locked(
             reporter.model_delta(report)
             too_many = _too_many_deletes(run, options)
             if too_many:
+                # A dry run says it too: the real run would stop here.
                 report.status = "aborted"
                 report.message = too_many
-                reporter.error(f"{sync.name}: {too_many}")
+                reporter.error(f"{sync.name}: stopped by the large-delete guard, nothing sent")
                 runs.pop()
                 state.drop_pending()
                 continue
@@ -334,9 +348,7 @@ def _run_locked(
             for run in runs:
                 run.rejections = None
             _dry_run(runs, reports, reporter)
-            sync_report.message = "dry run: nothing sent"
-            return
-        if options.baseline:
+        elif options.baseline:
             for run in runs:
                 run.state.commit_all()
                 run.report.status = "baseline"
@@ -344,7 +356,8 @@ def _run_locked(
             assert client is not None
             sending = time.monotonic()
             try:
-                _deliver(runs, client, options, reporter, Committer(runs, log, run_id, wh))
+                committer = Committer(runs, log, run_id, wh)
+                _deliver(runs, client, options, reporter, committer, sync_report.totals)
             finally:
                 sync_report.send_seconds = time.monotonic() - sending
                 for run in runs:
@@ -353,12 +366,16 @@ def _run_locked(
         failure = e
         raise
     finally:
+        sync_report.apportion(reports)
         _close_run(runs, reports, log, run_id, started_at, failure, reporter, options.dry_run)
+    # The exit code the run has (a dry run: the one the real run would have).
     aborted = [r for r in reports if r.status == "aborted"]  # the delete guard stopped a model
     if aborted:
         sync_report.exit_code = EXIT_ABORTED
-        sync_report.message = "; ".join(f"{r.name}: {r.message}" for r in aborted)
-    elif any(r.status in ("partial", "failed") for r in reports):
+        sync_report.message = (
+            f"the large-delete guard stopped {len(aborted)} model(s); nothing was sent for them"
+        )
+    elif any(r.status in ("partial", "failed") or r.rejected for r in reports):
         sync_report.exit_code = EXIT_REJECTED
     else:
         sync_report.exit_code = EXIT_OK
@@ -399,7 +416,7 @@ def _close_run(
                     report.status,
                     report.counts,
                     report.objects_sent,
-                    report.requests,
+                    round(report.requests),
                     report.data_points,
                     report.rejected,
                 )
@@ -418,7 +435,7 @@ def _too_many_deletes(run: ModelRun, options: SyncOptions) -> str | None:
     """The guard: a run that would unset or delete more than 20% (and more than 10) of what a
     model delivered stops that model, unless --allow-large-deletes."""
     deleted = run.report.counts.deleted
-    if deleted <= LARGE_DELETE_MIN or options.allow_large_deletes or options.dry_run:
+    if deleted <= LARGE_DELETE_MIN or options.allow_large_deletes:
         return None
     delivered = run.state.delivered()
     if deleted <= LARGE_DELETE_SHARE * delivered:
@@ -456,6 +473,7 @@ def _deliver(
     options: SyncOptions,
     reporter: Reporter,
     committer: Committer,
+    totals: dict[str, int],
 ) -> None:
     by_index = {run.index: run for run in runs}
     limiters = {budget: RateLimiter(*limit) for budget, limit in RATE_BUDGETS.items()}
@@ -463,6 +481,7 @@ def _deliver(
     policy = RetryPolicy(max_retries=options.max_retries)
     pool = Pool(Deliverer(client, limiters, policy), options.concurrency)
     merged = heapq.merge(*(run.objects() for run in runs), key=attrgetter("user"))
+    reporter.sending([run.report for run in runs])
     with StopSignals() as stop:
         try:
             for batch in batches(merged):
@@ -472,7 +491,7 @@ def _deliver(
                 if pool.failed:
                     break
                 for outcome in pool.results():
-                    _account(outcome, by_index, committer)
+                    _account(outcome, by_index, committer, totals)
                 committer.maybe_flush()
                 reporter.progress([run.report for run in runs])
         finally:
@@ -480,10 +499,11 @@ def _deliver(
                 reporter.warn(f"{stop.requested}: no new requests; waiting for those in flight")
             try:
                 for outcome in pool.drain():
-                    _account(outcome, by_index, committer)
+                    _account(outcome, by_index, committer, totals)
             finally:
                 pool.close()
                 committer.close()
+                reporter.sent([run.report for run in runs])
     if pool.error is not None:
         raise pool.error
     if stop.requested:
@@ -492,13 +512,19 @@ def _deliver(
         )
 
 
-def _account(outcome: Outcome, by_index: dict[int, ModelRun], committer: Committer) -> None:
-    for index in {o.model for o in outcome.batch.objects}:
+def _account(
+    outcome: Outcome, by_index: dict[int, ModelRun], committer: Committer, totals: dict[str, int]
+) -> None:
+    """What a batch came to. Its requests count once in the totals, and are shared among the
+    models whose objects it carried, by their number of objects in it."""
+    objects = outcome.batch.objects
+    for counter in REQUEST_COUNTERS:
+        totals[counter] += getattr(outcome, counter)
+    for index in {o.model for o in objects}:
         report = by_index[index].report
-        report.requests += outcome.requests
-        report.retries += outcome.retries
-        report.rate_limited += outcome.rate_limited
-        report.errors += outcome.errors
+        share = sum(1 for o in objects if o.model == index) / len(objects)
+        for counter in REQUEST_COUNTERS:
+            setattr(report, counter, getattr(report, counter) + getattr(outcome, counter) * share)
     for obj in outcome.result.acknowledged:
         run = by_index[obj.model]
         run.report.objects_sent += 1

@@ -78,7 +78,7 @@ def test_validate_reports_every_problem_at_once(project: Project) -> None:
 
     assert run.returncode == 2
     _assert_every_problem_named(run.output)
-    assert "3 problem(s) in 3 model(s)" in run.output
+    assert "3 problem(s) in 3 of 3 model(s)" in run.output
 
 
 def _hidden_and_reserved(project: Project) -> None:
@@ -193,5 +193,5 @@ def test_demo_syncs_the_sample_project_and_then_only_the_changes(tmp_path: Path)
     assert "PATCH /catalogs/products/items" in out and '"price": 4.75' in out
     assert '"plan": "enterprise_plus"' in out and '"email": null' in out
     assert "Data points: 46 for the first sync, 3 for the second." in out
-    assert "Requests sent: 0" in out
+    assert "Requests with data: 0" in out
     assert (REPO / "sample_project" / "dbt_project.yml").exists()

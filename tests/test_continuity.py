@@ -41,7 +41,7 @@ def test_changing_the_identifiers_type_is_refused_and_never_deletes_a_user(
     project = built("typed", project, _typed)
     assert project.sync().returncode == 0
     assert {p["external_id"] for p in project.emulator.profiles} >= {"1", "2"}
-    before = len(project.emulator.requests)
+    before = len(project.emulator.data_requests)
 
     project.model(
         "members",
@@ -59,7 +59,7 @@ def test_changing_the_identifiers_type_is_refused_and_never_deletes_a_user(
     )
     assert "and the old ones deleted" in run.output
     assert "--select members --full-refresh`" in run.output
-    assert len(project.emulator.requests) == before
+    assert len(project.emulator.data_requests) == before
     assert project.emulator.deleted == []
 
 

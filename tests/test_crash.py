@@ -116,9 +116,9 @@ def test_lost_responses_duplicate_at_most_the_events_of_those_requests(project: 
     for i in (0, 77, 599):
         assert project.emulator.user_attributes(external_id=f"u{i}")["score"] == i
     # And the next run sends nothing: what was retried is recorded once.
-    before = len(project.emulator.requests)
+    before = len(project.emulator.data_requests)
     assert project.sync().returncode == 0
-    assert len(project.emulator.requests) == before
+    assert len(project.emulator.data_requests) == before
 
 
 def _invalid_rows(project: Project) -> None:

@@ -273,14 +273,14 @@ def test_the_large_delete_guard_stops_the_model_unless_allowed(project: Project)
     project = built("guard", project, _users_project("delete", 100))
     assert project.sync().returncode == 0
     project.sql("delete from seed_people where score < 25")  # 25%: over the 20% guard
-    before = len(project.emulator.requests)
+    before = len(project.emulator.data_requests)
 
     stopped = project.sync()
 
     assert stopped.returncode == 3, stopped.output
     assert "would delete 25 of the 100 users" in stopped.output
     assert "--allow-large-deletes" in stopped.output
-    assert len(project.emulator.requests) == before
+    assert len(project.emulator.data_requests) == before
     assert stopped.model("people")["status"] == "aborted"
 
     allowed = project.sync("--allow-large-deletes")

@@ -75,12 +75,12 @@ def test_a_users_attributes_and_events_travel_in_one_request(project: Project) -
 def test_unchanged_rerun_sends_no_request(project: Project) -> None:
     project = users_and_events_project(project)
     assert project.sync().returncode == 0
-    before = len(project.emulator.requests)
+    before = len(project.emulator.data_requests)
 
     run = project.sync()
 
     assert run.returncode == 0, run.output
-    assert len(project.emulator.requests) == before
+    assert len(project.emulator.data_requests) == before
     assert run.model("braze_users")["rows_unchanged"] == 3
     assert run.model("braze_events")["rows_unchanged"] == 3
     assert run.model("braze_users")["data_points"] == 0

@@ -38,7 +38,7 @@ def test_dry_run_shows_counts_examples_and_data_points_and_sends_nothing(project
     assert len(project.emulator.requests) == before_requests
     assert _state_snapshot(project) == before_state
     assert (
-        "braze_users (users): 0 new, 1 changed, 0 deleted, 2 unchanged -> 1 objects, about 1 data points"
+        "braze_users (users): 0 new, 1 changed, 0 deleted, 2 unchanged -> would send 1 objects, about 1 data points"
         in run.output
     )
     assert '{"attributes": {"external_id": "c2", "plan": "enterprise"}}' in run.output
@@ -77,7 +77,7 @@ def test_baseline_records_everything_as_delivered_without_sending(project: Proje
     assert project.emulator.requests == []
     assert baseline.model("braze_users")["status"] == "baseline"
     again = project.sync()
-    assert again.returncode == 0 and project.emulator.requests == []
+    assert again.returncode == 0 and project.emulator.data_requests == []
     project.sql("update raw_customers set first_name = 'Ada L.' where customer_id = 'c1'")
     change = project.sync()
     (request,) = project.emulator.track_requests

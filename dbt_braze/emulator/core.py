@@ -243,6 +243,11 @@ class Emulator:
             return [replace(r, body=clone(r.body)) for r in self._requests]
 
     @property
+    def data_requests(self) -> list[RecordedRequest]:
+        """Requests that carried data: not a key check (an empty body), not a read."""
+        return [r for r in self.requests if r.body]
+
+    @property
     def track_requests(self) -> list[RecordedRequest]:
         with self._lock:
             return [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import socketserver
 import sys
@@ -206,6 +207,13 @@ def serve(
     emulator.start()
     try:
         print(f"Braze emulator listening on {emulator.url}", flush=True)
+        print("To sync to it, in another shell:", flush=True)
+        print(f"  export BRAZE_REST_ENDPOINT={emulator.url}", flush=True)
+        if api_key == os.environ.get("BRAZE_API_KEY"):
+            # Never printed: it may be a real key (the emulator took it from the environment).
+            print("  # BRAZE_API_KEY: the one already in your environment", flush=True)
+        else:
+            print(f"  export BRAZE_API_KEY={api_key}", flush=True)
         threading.Event().wait()
     except KeyboardInterrupt:
         pass
