@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -93,6 +94,11 @@ class EmulatorProcess:
     def state(self) -> dict:
         return requests.get(self.url + "/_emulator/state", timeout=60).json()
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the emulator's process has used so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(10)
@@ -120,12 +126,20 @@ USERS_META = {"object": "users", "identifier": {"external_id": "user_id"}}
 ATTRIBUTES = 10
 
 
-def sync(root: Path, emulator_url: str, *args: str, measure_memory: bool = False) -> dict:
-    """Run `dbt-braze sync`; return its results file, plus peak RSS in MB if asked."""
+def sync(
+    root: Path,
+    emulator_url: str,
+    *args: str,
+    measure_memory: bool = False,
+    measure_cpu: bool = False,
+) -> dict:
+    """Run `dbt-braze sync`; return its results file, plus peak RSS in MB and CPU seconds
+    (user + system, of the process and its children) if asked."""
     command = [str(BIN / "dbt-braze"), "sync", "--project-dir", str(root), "-q", *args]
     if measure_memory:
         command = ["/usr/bin/time", "-f", "%M", *command]
     started = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = subprocess.run(
         command,
         env=dict(os.environ, BRAZE_API_KEY=API_KEY, BRAZE_REST_ENDPOINT=emulator_url),
@@ -133,10 +147,15 @@ def sync(root: Path, emulator_url: str, *args: str, measure_memory: bool = False
         text=True,
     )
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode not in (0, 1):
         raise RuntimeError(result.stdout + result.stderr)
     results = json.loads((root / "target" / "dbt_braze_results.json").read_text())
     results["wall_seconds"] = wall
+    if measure_cpu:
+        results["cpu_seconds"] = (after.ru_utime - before.ru_utime) + (
+            after.ru_stime - before.ru_stime
+        )
     if measure_memory:
         results["peak_rss_mb"] = int(result.stderr.strip().splitlines()[-1]) / 1024
     return results

@@ -5,6 +5,7 @@ What is never lost, what may be sent twice and how often at most, what is never 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import socket
@@ -23,7 +24,9 @@ from conftest import (
     users_and_events_project,
 )
 
+from dbt_braze.braze import BrazeClient
 from dbt_braze.emulator import Faults
+from dbt_braze.errors import BrazeUnavailable
 
 warehouse = pytest.fixture(params=WAREHOUSES)(each_warehouse)
 
@@ -213,3 +216,31 @@ def test_a_configuration_error_still_writes_the_results_file_with_every_problem(
         "`object`, `identifier`, `attributes`, `exclude`, `mode`, `on_delete`, `renamed_from`, "
         "`subscription_groups`",
     ]
+
+
+def test_a_remote_endpoint_goes_through_the_environments_proxy_with_its_credentials(
+    proxy: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `.invalid` never resolves: nothing can leave the machine, whatever happens.
+    for name in (
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", f"http://someone:p%40ss@127.0.0.1:{int(proxy.pop(0))}")
+    client = BrazeClient("https://rest.braze.invalid", API_KEY, connect_timeout=2, read_timeout=2)
+
+    with pytest.raises(BrazeUnavailable):
+        client.catalogs()  # the would-be proxy hangs up after reading the request
+
+    (request,) = proxy
+    assert request.startswith(b"CONNECT rest.braze.invalid:443 HTTP/1.")
+    credentials = base64.b64encode(b"someone:p@ss")
+    assert b"\r\nProxy-Authorization: Basic " + credentials + b"\r\n" in request
+    assert API_KEY.encode() not in request  # the key travels only inside the TLS tunnel

@@ -1,0 +1,99 @@
+"""Targets 1 and 2 of issue 13: the sync process's CPU time per object sent.
+
+For each kind (users of 10 attributes of mixed types, events, purchases): an initial sync of N
+objects into the emulator (its own process, no latency, no rate limit), then the unchanged
+rerun; prints (CPU seconds of the initial sync - CPU seconds of the rerun) / N. The rerun pays
+for everything but sending (dbt's start-up, the manifest, the delta query that finds nothing),
+so the difference is what sending costs. CPU time is user + system time of the `dbt-braze sync`
+process and its children, read from the kernel: it does not depend on what else the machine is
+doing. Targets: 13 us per user, 10 us per event and per purchase.
+
+Usage: python benchmarks/cpu_per_object.py [--objects 100000] [--kinds users events purchases]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from _harness import USERS_META, EmulatorProcess, make_project, sync, users_sql
+
+EVENTS_SQL = """
+select 'event-' || i as event_id, 'user-' || (i % 50000) as user_id,
+       'plan_' || (i % 5) as event_name,
+       timestamp '2026-01-01' + to_seconds(i) as occurred_at,
+       cast((i % 10000) / 100.0 as decimal(12, 2)) as amount,
+       'web' as channel, i % 17 as seats
+from range({n}) t(i)
+"""
+PURCHASES_SQL = """
+select 'order-' || i as order_id, 'user-' || (i % 50000) as user_id,
+       'sku-' || (i % 300) as product_id,
+       timestamp '2026-01-01' + to_seconds(i) as purchased_at,
+       cast((i % 10000) / 100.0 + 1 as decimal(12, 2)) as price, 'USD' as currency,
+       1 + i % 3 as quantity, 'web' as channel
+from range({n}) t(i)
+"""
+KINDS = {
+    "users": (users_sql, USERS_META),
+    "events": (
+        EVENTS_SQL.format,
+        {
+            "object": "events",
+            "identifier": {"external_id": "user_id"},
+            "event_id": "event_id",
+            "name": "event_name",
+            "time": "occurred_at",
+        },
+    ),
+    "purchases": (
+        PURCHASES_SQL.format,
+        {
+            "object": "purchases",
+            "identifier": {"external_id": "user_id"},
+            "purchase_id": "order_id",
+            "product_id": "product_id",
+            "price": "price",
+            "currency": "currency",
+            "quantity": "quantity",
+            "time": "purchased_at",
+        },
+    ),
+}
+TARGETS_US = {"users": 13, "events": 10, "purchases": 10}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--objects", type=int, default=100_000)
+    parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=list(KINDS))
+    args = parser.parse_args()
+
+    n = args.objects
+    for kind in args.kinds:
+        make_sql, meta = KINDS[kind]
+        sql = make_sql(n) if kind == "users" else make_sql(n=n)
+        with tempfile.TemporaryDirectory() as tmp:
+            root = make_project(Path(tmp), {kind: (sql, meta)})
+            emulator = EmulatorProcess()
+            try:
+                initial = sync(root, emulator.url, "--rate-limit", "1000000", measure_cpu=True)
+                rerun = sync(root, emulator.url, "--rate-limit", "1000000", measure_cpu=True)
+                emulator_cpu = emulator.cpu_seconds()
+            finally:
+                emulator.stop()
+        model = initial["models"][0]
+        assert model["objects_sent"] == n, model
+        assert rerun["models"][0]["objects_sent"] == 0, rerun["models"][0]
+        per_object = (initial["cpu_seconds"] - rerun["cpu_seconds"]) / n * 1e6
+        print(
+            f"{kind}: {n:,} sent in {model['requests']:,} requests; sync CPU {initial['cpu_seconds']:.2f} s"
+            f" (rerun {rerun['cpu_seconds']:.2f} s); sending {initial['send_seconds']:.1f} s wall;"
+            f" emulator CPU {emulator_cpu:.1f} s"
+        )
+        print(f"  CPU per {kind[:-1]}: {per_object:.1f} us  (target <= {TARGETS_US[kind]} us)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Where the sync process's time goes while sending: an initial sync of N objects of one kind
+into the emulator (no latency, no rate limit), sampled by py-spy across all threads,
+less the samples of threads blocked waiting (on a queue, a condition, a socket's answer). Prints
+the top functions by own time (samples whose innermost frame is the function) and by total
+time (samples with the function anywhere on the stack, counted once per sample).
+
+Usage: python benchmarks/profile_sync.py [--kind users] [--objects 100000] [--top 10]
+Needs py-spy (the `dev` extra); sampling another process may need root or ptrace rights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+from _harness import API_KEY, BIN, EmulatorProcess, make_project
+from cpu_per_object import KINDS
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--kind", default="users", choices=list(KINDS))
+parser.add_argument("--objects", type=int, default=100_000)
+parser.add_argument("--top", type=int, default=10)
+args = parser.parse_args()
+
+
+def _function(frame: str) -> str:
+    """ "function (path/to/file.py:line)" -> "function (file.py)": one entry per function."""
+    name, _, where = frame.partition(" (")
+    return f"{name} ({where.rsplit('/', 1)[-1].split(':')[0].rstrip(')')})"
+
+
+# Innermost frames of a thread that waits rather than works.
+BLOCKED = {
+    "_worker (thread.py)",  # an idle pool thread in queue.get
+    "Condition.wait (threading.py)",
+    "Event.wait (threading.py)",
+    "SocketIO.readinto (socket.py)",  # waiting for the server's answer
+    "select (selectors.py)",
+    "get (queue.py)",
+}
+
+make_sql, meta = KINDS[args.kind]
+sql = make_sql(args.objects) if args.kind == "users" else make_sql(n=args.objects)
+with tempfile.TemporaryDirectory() as tmp:
+    root = make_project(Path(tmp), {args.kind: (sql, meta)})
+    emulator = EmulatorProcess()
+    raw = Path(tmp) / "profile.txt"
+    try:
+        subprocess.run(
+            [
+                str(BIN / "py-spy"),
+                "record",
+                "--format",
+                "raw",
+                "--rate",
+                "250",
+                "--output",
+                str(raw),
+                "--",
+                str(BIN / "dbt-braze"),
+                "sync",
+                "--project-dir",
+                str(root),
+                "-q",
+                "--rate-limit",
+                "1000000",
+            ],
+            env=dict(os.environ, BRAZE_API_KEY=API_KEY, BRAZE_REST_ENDPOINT=emulator.url),
+            check=True,
+            capture_output=True,
+        )
+    finally:
+        emulator.stop()
+    own: collections.Counter[str] = collections.Counter()
+    total: collections.Counter[str] = collections.Counter()
+    samples = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")[1:]  # the first is the thread
+        if not frames or _function(frames[-1]) in BLOCKED:
+            continue
+        n = int(count)
+        samples += n
+        # "function (path/file.py:line)" -> "function (file.py)": one entry per function
+        names = [_function(frame) for frame in frames]
+        own[names[-1]] += n
+        for name in set(names):
+            total[name] += n
+
+print(f"{args.kind}: {args.objects:,} objects, {samples:,} samples of working threads")
+print(f"top {args.top} by own time:")
+for name, n in own.most_common(args.top):
+    print(f"  {n / samples:6.1%}  {name}")
+print(f"top {args.top} dbt-braze functions by total time:")
+# Frames every sample passes through: the CLI, the run's outer functions, thread plumbing.
+SKIP = ("threading.py", "thread.py", "<module>", "cli.py", "main.py", "core.py", "sync.py")
+ours = total.most_common()
+shown = 0
+for name, n in ours:
+    if shown == args.top:
+        break
+    if any(part in name for part in SKIP):
+        continue
+    print(f"  {n / samples:6.1%}  {name}")
+    shown += 1
