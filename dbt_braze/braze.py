@@ -12,9 +12,7 @@ import ipaddress
 import json
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
-from itertools import chain, groupby, islice
-from operator import attrgetter
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -115,7 +113,7 @@ class Batch:
         resend = self.route.resend_as
         if resend is None:
             return self
-        return Batch(tuple(replace(o, route=resend) for o in self.objects), self.encoded)
+        return Batch(tuple(o._replace(route=resend) for o in self.objects), self.encoded)
 
 
 # For what orjson refuses (an integer beyond 64 bits): the standard library's encoder.
@@ -136,50 +134,45 @@ def batches(
     """Consecutive objects in requests of at most `max_objects` and `max_bytes`.
 
     A user's /users/track objects arrive together (the deltas are ordered by identifier) and
-    stay in one request when they fit, so Braze applies their attributes before their events.
-    Objects of other routes (deletes, catalog items) gather per route, up to its limit.
+    stay in one request when they fit, so Braze applies their attributes before their events:
+    when a request fills up, the current user's objects move on to the next one, unless they
+    alone would not fit in it. Objects of other routes (deletes, catalog items) gather per
+    route, up to its limit.
     """
     current: list[BrazeObject] = []
     encoded: list[bytes] = []
     size = 0
+    user: tuple[str, str, str] | None = None
+    user_start = 0  # where the current user's objects begin in `current`
+    user_size = 0  # and their bytes
     gathering: dict[Route, list[tuple[BrazeObject, bytes]]] = {}
-    ready: list[Batch] = []
-
-    def flush() -> Batch:
-        nonlocal current, encoded, size
-        batch = Batch(tuple(current), tuple(encoded))
-        current, encoded, size = [], [], 0
-        return batch
-
-    def tracked(group: Iterable[BrazeObject]) -> Iterator[BrazeObject]:
-        for obj in group:
-            if obj.route.by_user:
-                yield obj
-                continue
-            items = gathering.setdefault(obj.route, [])
-            items.append((obj, encode(obj)))
-            if len(items) >= obj.route.max_items:
-                ready.append(_batch(gathering.pop(obj.route)))
-
-    for _, users_objects in groupby(objects, key=attrgetter("user")):
-        group = tracked(users_objects)
-        head = [(o, encode(o)) for o in islice(group, max_objects)]
-        yield from ready
-        ready.clear()
-        if not head:
+    for obj in objects:
+        body = encode(obj)
+        route = obj.route
+        if not route.by_user:
+            items = gathering.setdefault(route, [])
+            items.append((obj, body))
+            if len(items) >= route.max_items:
+                yield _batch(gathering.pop(route))
             continue
-        head_size = sum(len(b) + 1 for _, b in head)
-        if current and (len(current) + len(head) > max_objects or size + head_size > max_bytes):
-            yield flush()
-        for obj, body in chain(head, ((o, encode(o)) for o in group)):
-            if current and (len(current) >= max_objects or size + len(body) + 1 > max_bytes):
-                yield flush()
-            current.append(obj)
-            encoded.append(body)
-            size += len(body) + 1
+        length = len(body) + 1
+        if obj.user != user:
+            user, user_start, user_size = obj.user, len(current), 0
+        if current and (len(current) >= max_objects or size + length > max_bytes):
+            moving = user_start > 0 and (
+                len(current) - user_start < max_objects and user_size + length <= max_bytes
+            )
+            cut = user_start if moving else len(current)
+            yield Batch(tuple(current[:cut]), tuple(encoded[:cut]))
+            current, encoded = current[cut:], encoded[cut:]
+            size = user_size if moving else 0
+            user_start, user_size = 0, user_size if moving else 0
+        current.append(obj)
+        encoded.append(body)
+        size += length
+        user_size += length
     if current:
-        yield flush()
-    yield from ready
+        yield Batch(tuple(current), tuple(encoded))
     for items in gathering.values():
         yield _batch(items)
 

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 MAX_STRING = 255  # characters, attribute and property string values
 MAX_ARRAY_ITEMS = 500  # attribute arrays (Braze's default limit)
 MAX_NESTED_BYTES = 100 * 1024  # a nested custom attribute, and an event's properties
@@ -182,6 +184,8 @@ def _date(value: dt.date, nested: bool) -> Any:
 def _array(value: list[Any] | tuple[Any, ...], nested: bool) -> list[Any]:
     if len(value) > MAX_ARRAY_ITEMS:
         raise InvalidValue(f"array of {len(value)} items (Braze's limit is {MAX_ARRAY_ITEMS})")
+    if not nested and all(type(item) is str and len(item) <= MAX_STRING for item in value):
+        return list(value)  # the common case, checked in one pass: an array of short strings
     if nested:
         return [_nested_value(v) for v in value]
     items = []
@@ -278,7 +282,11 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def _json_size(value: Any) -> int:
-    return len(_ENCODER.encode(value).encode())
+    """Bytes of the value's compact JSON, as it is sent."""
+    try:
+        return len(orjson.dumps(value))
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits
+        return len(_ENCODER.encode(value).encode())
 
 
 def _data_points(value: Any) -> int:
@@ -324,11 +332,56 @@ def _generic(value: Any) -> Any:
     return to_json_value(value)
 
 
+# Per family, the type its values usually arrive as, checked first: a value of exactly that
+# type (or null) takes the short path, anything else `to_json_value`, with the same result.
+def _text_value(value: Any) -> Any:
+    if type(value) is str and len(value) <= MAX_STRING:
+        return value
+    return None if value is None else to_json_value(value)
+
+
+def _as_is(expected: type) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        if value is None or type(value) is expected:
+            return value
+        return to_json_value(value)
+
+    return convert
+
+
+def _decimal_value(value: Any) -> Any:
+    if type(value) is Decimal:
+        return _decimal(value, False)
+    return None if value is None else to_json_value(value)
+
+
+def _scaled_decimal_value(value: Any) -> Any:
+    """A column with decimal places: every value is a float in Braze (one JSON type)."""
+    if type(value) is Decimal:
+        number = float(value)
+        if math.isfinite(number) and value.is_finite():
+            return number
+        return _decimal(value, False)  # raises, saying why
+    return None if value is None else to_json_value(value)
+
+
+def _array_value(value: Any) -> Any:
+    if type(value) is list:
+        return _array(value, False)
+    return None if value is None else to_json_value(value)
+
+
 _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     TIMESTAMP: _iso_timestamp,
     TIMESTAMPTZ: _iso_timestamp,
     DATE: _iso_date,
     JSON: _from_json_text,
+    TEXT: _text_value,
+    INTEGER: _as_is(int),
+    BOOLEAN: _as_is(bool),
+    DECIMAL: _scaled_decimal_value,
+    NUMERIC: _decimal_value,
+    ARRAY: _array_value,
 }
 
 

@@ -11,6 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from braze_objects import (
     attributes,
     batch_indexes_of,
@@ -138,6 +140,43 @@ def test_user_with_more_than_75_objects_is_split_over_consecutive_batches_in_ord
     big = [o.seq for b in result for o in b.objects if o.key == "big"]
     assert big == list(range(1, 161))
     assert [o.seq for o in result[3].objects][-2:] == [500, 501]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(1, 90), st.integers(0, 60)), min_size=0, max_size=40),
+    st.integers(1, 80),
+    st.integers(40, 3_000),
+)
+def test_batches_keep_every_rule_whatever_the_users(
+    users: list[tuple[int, int]], max_objects: int, max_bytes: int
+) -> None:
+    # users: (objects, padding) per user, in identifier order; every object fits alone.
+    objects = [
+        padded(f"u{u:03}", 1000 * u + i, min(padding, max_bytes // 4))
+        for u, (count, padding) in enumerate(users)
+        for i in range(count)
+    ]
+    objects = [o for o in objects if len(encode(o)) + 1 <= max_bytes]
+
+    result = list(batches(objects, max_objects=max_objects, max_bytes=max_bytes))
+
+    assert [o for b in result for o in b.objects] == objects  # nothing lost, order kept
+    for batch in result:
+        assert 1 <= len(batch.objects) <= max_objects
+        assert sum(len(e) + 1 for e in batch.encoded) <= max_bytes
+        assert list(batch.encoded) == [encode(o) for o in batch.objects]
+    where: dict[str, list[int]] = {}
+    for index, batch in enumerate(result):
+        for o in batch.objects:
+            where.setdefault(o.key, []).append(index)
+    for key, indexes in where.items():
+        mine = [o for o in objects if o.key == key]
+        fits = len(mine) <= max_objects and sum(len(encode(o)) + 1 for o in mine) <= max_bytes
+        if fits:  # a user who fits in one request travels in one
+            assert len(set(indexes)) == 1, key
+        else:  # else in consecutive ones
+            assert sorted(set(indexes)) == list(range(indexes[0], indexes[-1] + 1)), key
 
 
 def test_batch_split_halves_objects_and_bodies_together() -> None:

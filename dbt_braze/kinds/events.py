@@ -26,8 +26,8 @@ class EventsBuilder(TrackedBuilder):
     route = EVENTS_ROUTE
     properties_limit = MAX_NESTED_BYTES  # event_object.md: properties up to 100 KB
 
-    def fields(self, value_of: dict[str, Any]) -> dict[str, Any]:
-        name = self.value(value_of, "name")
+    def fields(self, values: tuple[Any, ...]) -> dict[str, Any]:
+        name = self.value(values, "name")
         if not isinstance(name, str) or not name:
             raise InvalidValue(f"event name {name!r} is not a non-empty text")
         if len(name) > MAX_STRING:

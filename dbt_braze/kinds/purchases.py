@@ -31,21 +31,21 @@ class PurchasesBuilder(TrackedBuilder):
     route = PURCHASES_ROUTE
     properties_limit = MAX_PURCHASE_PROPERTIES_BYTES
 
-    def fields(self, value_of: dict[str, Any]) -> dict[str, Any]:
-        product = self.value(value_of, "product_id")
+    def fields(self, values: tuple[Any, ...]) -> dict[str, Any]:
+        product = self.value(values, "product_id")
         if product is None or str(product) == "":
             raise InvalidValue("product_id is null")
         product = str(product)
         if len(product) > MAX_STRING:
             raise InvalidValue(f"product_id of {len(product)} characters (limit {MAX_STRING})")
-        currency = self.value(value_of, "currency")
+        currency = self.value(values, "currency")
         if (
             not isinstance(currency, str)
             or len(currency) != 3
             or not (currency.isascii() and currency.isalpha())
         ):
             raise InvalidValue(f"currency {currency!r} is not an ISO 4217 code")
-        price = to_json_value(self.value(value_of, "price"))
+        price = to_json_value(self.value(values, "price"))
         if not isinstance(price, int | float) or isinstance(price, bool):
             raise InvalidValue(f"price {price!r} is not a number")
         fields: dict[str, Any] = {
@@ -53,10 +53,9 @@ class PurchasesBuilder(TrackedBuilder):
             "currency": currency.upper(),
             "price": price,
         }
-        if self.resolved.field("quantity") is not None:
-            quantity = self.value(value_of, "quantity")
-            if quantity is not None:
-                fields["quantity"] = _quantity(quantity)
+        quantity = self.value(values, "quantity")
+        if quantity is not None:
+            fields["quantity"] = _quantity(quantity)
         return fields
 
     def data_points(self, body: dict[str, Any]) -> int:

@@ -113,7 +113,24 @@ class TrackedBuilder(Builder):
         columns = [c for f, c in resolved.fields if f != self.sync.id_field]
         columns += [c for _, c in resolved.mapped]
         self.carried = list(dict.fromkeys(columns))
+        # Where each field and property sits in a delta row, and how it converts: decided
+        # once, not per row.
+        position = {column: i for i, column in enumerate(self.carried)}
+        self._fields = {f: position[c] for f, c in resolved.fields if c in position}
         self._time = time_converter(resolved.family(resolved.field("time")))
+        self._properties_plan = tuple(
+            (name, position[column], self.converter(column)) for name, column in resolved.mapped
+        )
+        self._property_problem = next(
+            (
+                f"property name `{name}` is reserved by Braze"
+                if kind.is_reserved(name)
+                else f"property name of {len(name)} characters (limit {MAX_STRING})"
+                for name, _ in resolved.mapped
+                if kind.is_reserved(name) or len(name) > MAX_STRING
+            ),
+            None,
+        )
 
     def build(self, row: IdDelta) -> BrazeObject | Rejection:
         key = row.key
@@ -122,12 +139,12 @@ class TrackedBuilder(Builder):
             return self.reject(row.seq, key, problem or "", None)
         if row.object_id is None:
             return self.reject(row.seq, key, f"{self.sync.id_field} is null", None)
-        value_of = dict(zip(self.carried, row.values, strict=True))
+        values = row.values
         body = self.identity.fields(key)
         try:
-            body.update(self.fields(value_of))
-            body["time"] = self._time(self.value(value_of, "time"))
-            properties = self._properties(value_of)
+            body.update(self.fields(values))
+            body["time"] = self._time(self.value(values, "time"))
+            properties = self._properties(values)
         except InvalidValue as e:
             return self.reject(row.seq, key, str(e), body)
         if properties:
@@ -138,28 +155,28 @@ class TrackedBuilder(Builder):
             self.route, body, self.identity.user(key), key, self.model, row.seq, points
         )
 
-    def fields(self, value_of: dict[str, Any]) -> dict[str, Any]:
+    def fields(self, values: tuple[Any, ...]) -> dict[str, Any]:
         """The kind's own fields (name; product, currency, price, quantity)."""
         raise NotImplementedError
 
     def data_points(self, body: dict[str, Any]) -> int:
         return 1
 
-    def value(self, value_of: dict[str, Any], field: str) -> Any:
-        return value_of[self.resolved.field(field) or ""]
+    def value(self, values: tuple[Any, ...], field: str) -> Any:
+        """A field's value in a delta row (None for an optional field not mapped)."""
+        index = self._fields.get(field)
+        return None if index is None else values[index]
 
-    def _properties(self, value_of: dict[str, Any]) -> dict[str, Any]:
+    def _properties(self, values: tuple[Any, ...]) -> dict[str, Any]:
+        if self._property_problem is not None:
+            raise InvalidValue(self._property_problem)
         properties: dict[str, Any] = {}
-        for name, column in self.resolved.mapped:
-            if self.kind.is_reserved(name):
-                raise InvalidValue(f"property name `{name}` is reserved by Braze")
-            if len(name) > MAX_STRING:
-                raise InvalidValue(f"property name of {len(name)} characters (limit {MAX_STRING})")
-            value = value_of[column]
+        for name, index, convert in self._properties_plan:
+            value = values[index]
             if value is None:
                 continue
             try:
-                properties[name] = self.converter(column)(value)
+                properties[name] = convert(value)
             except InvalidValue as e:
                 raise InvalidValue(f"property `{name}`: {e}") from None
         limit = self.properties_limit

@@ -161,8 +161,16 @@ class UsersBuilder(Builder):
             # Braze's default for aliases is update-only; upsert must ask to create.
             flags["_update_existing_only"] = False
         self._flags = flags
-        self._names = tuple(name for name, _ in resolved.mapped)
-        self._converters = tuple(self.converter(column) for _, column in resolved.mapped)
+        # Per attribute: name, converter, and whether it needs the slow path (a subscription
+        # group or a global subscription state), decided once rather than per value.
+        self._attributes = tuple(
+            (
+                name,
+                self.converter(column),
+                name.startswith(GROUP_PREFIX) or name in SUBSCRIPTION_ATTRIBUTES,
+            )
+            for name, column in resolved.mapped
+        )
         self._delete_route = DELETES[identifier.kind]
 
     def build(self, row: AttributeDelta) -> BrazeObject | Rejection | None:
@@ -172,42 +180,46 @@ class UsersBuilder(Builder):
             return self.reject(row.seq, key, problem or "", None)
         identity = self.identity.fields(key)
         user = self.identity.user(key)
-        deleted = row.change_kind == "deleted"
+        change_kind = row.change_kind
+        deleted = change_kind == "deleted"
         if deleted and self.sync.on_delete == "delete":
             return BrazeObject(self._delete_route, identity, user, key, self.model, row.seq, 0)
         if deleted and not any(row.changed):
             return None
+        new = change_kind == "new"
         body = dict(identity)
         groups: list[dict[str, str]] = []
         points = 0
-        for name, convert, value, changed in zip(
-            self._names, self._converters, row.values, row.changed, strict=True
+        for (name, convert, special), value, changed in zip(
+            self._attributes, row.values, row.changed, strict=True
         ):
             if not changed:
                 continue
             if deleted:
                 value = None
             try:
-                if name.startswith(GROUP_PREFIX):
-                    state = _group_state(name, value)
-                    if state is not None:
-                        groups.append(
-                            {
-                                "subscription_group_id": name[len(GROUP_PREFIX) :],
-                                "subscription_state": state,
-                            }
-                        )
-                    continue
-                converted = convert(value)
-                if name in SUBSCRIPTION_ATTRIBUTES:
+                if special:
+                    if name.startswith(GROUP_PREFIX):
+                        state = _group_state(name, value)
+                        if state is not None:
+                            groups.append(
+                                {
+                                    "subscription_group_id": name[len(GROUP_PREFIX) :],
+                                    "subscription_state": state,
+                                }
+                            )
+                        continue
+                    converted = convert(value)
                     _check_subscription(name, converted)
+                    if converted is not None:
+                        body[name] = converted  # subscription changes cost no data points
+                    continue  # a null was never delivered, and a subscription cannot be unset
+                converted = convert(value)
             except InvalidValue as e:
                 return self.reject(row.seq, key, f"attribute `{name}`: {e}", body)
-            if converted is None and (row.change_kind == "new" or name in SUBSCRIPTION_ATTRIBUTES):
-                continue  # never delivered: nothing to unset; a subscription cannot be unset
+            if converted is None and new:
+                continue  # never delivered: nothing to unset
             body[name] = converted
-            if name in SUBSCRIPTION_ATTRIBUTES:
-                continue  # subscription changes cost no data points
             if type(converted) is not dict:
                 points += 1
                 continue
@@ -218,7 +230,7 @@ class UsersBuilder(Builder):
             points += _data_points(converted)
         if groups:
             body["subscription_groups"] = groups
-        if len(body) == len(identity) and row.change_kind != "new":
+        if len(body) == len(identity) and not new:
             return None  # nothing Braze would store (a null subscription state, say)
         # Unsetting must never create a profile for a user Braze no longer has.
         body.update({"_update_existing_only": True} if deleted else self._flags)
