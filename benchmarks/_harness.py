@@ -26,10 +26,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def postgres_profile() -> str:
+    """A profile output for the PostgreSQL server of DBT_BRAZE_PG_* (as `.ci/run` starts it),
+    in a schema of its own."""
+    env = os.environ
+    if not env.get("DBT_BRAZE_PG_HOST"):
+        raise SystemExit("--warehouse postgres needs DBT_BRAZE_PG_HOST, ... (see .ci/run)")
+    return (
+        f"      type: postgres\n      host: {env['DBT_BRAZE_PG_HOST']}\n"
+        f"      port: {env.get('DBT_BRAZE_PG_PORT', '5432')}\n"
+        f"      user: {env.get('DBT_BRAZE_PG_USER', 'postgres')}\n"
+        f"      password: '{env.get('DBT_BRAZE_PG_PASSWORD', '')}'\n"
+        f"      dbname: {env.get('DBT_BRAZE_PG_DBNAME', 'postgres')}\n"
+        f"      schema: bench_{os.getpid()}_{int(time.time())}\n      threads: 2\n"
+    )
+
+
 def make_project(
-    root: Path, models: dict[str, tuple[str, dict]], duckdb_memory_limit: str | None = None
+    root: Path,
+    models: dict[str, tuple[str, dict]],
+    duckdb_memory_limit: str | None = None,
+    warehouse: str = "duckdb",
 ) -> Path:
-    """models: name -> (SQL, meta.braze). Builds it with dbt."""
+    """models: name -> (SQL, meta.braze). Builds it with dbt, on DuckDB (a file in `root`) or
+    on PostgreSQL (`postgres_profile`)."""
     (root / "models").mkdir(parents=True, exist_ok=True)
     (root / "dbt_packages").mkdir(exist_ok=True)
     link = root / "dbt_packages" / "dbt_braze"
@@ -39,8 +59,11 @@ def make_project(
         "name: bench\nversion: '1.0.0'\nconfig-version: 2\nprofile: bench\n"
         "models:\n  bench:\n    +materialized: table\n"
     )
+    output = postgres_profile() if warehouse == "postgres" else None
     (root / "profiles.yml").write_text(
-        f"bench:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
+        f"bench:\n  target: dev\n  outputs:\n    dev:\n{output}"
+        if output
+        else f"bench:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
         f"      path: {root / 'bench.duckdb'}\n      schema: main\n      threads: 2\n"
         + (
             f"      settings:\n        memory_limit: '{duckdb_memory_limit}'\n"
@@ -104,8 +127,23 @@ class EmulatorProcess:
         self.process.wait(10)
 
 
-def users_sql(n: int) -> str:
-    """n users with 10 attributes of every common type, generated inside DuckDB."""
+def users_sql(n: int, warehouse: str = "duckdb") -> str:
+    """n users with 10 attributes of every common type, generated inside the warehouse."""
+    if warehouse == "postgres":
+        return f"""
+select 'user-' || i as user_id,
+       'First' || (i % 1000) as first_name,
+       'Last' || (i % 5000) as last_name,
+       'user' || i || '@example.com' as email,
+       'plan-' || (i % 7) as plan,
+       i % 100000 as score,
+       (i % 2 = 0) as active,
+       date '2020-01-01' + cast(i % 2000 as integer) as signup_date,
+       timestamp '2026-01-01' + i * interval '1 second' as last_seen_at,
+       cast((i % 10000) / 100.0 as decimal(12, 2)) as lifetime_value,
+       array['tag' || (i % 5), 'tag' || (i % 3)] as tags
+from generate_series(0, {n} - 1) t(i)
+"""
     return f"""
 select 'user-' || i as user_id,
        'First' || (i % 1000) as first_name,

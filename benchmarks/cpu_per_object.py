@@ -22,18 +22,18 @@ from _harness import USERS_META, EmulatorProcess, make_project, sync, users_sql
 EVENTS_SQL = """
 select 'event-' || i as event_id, 'user-' || (i % 50000) as user_id,
        'plan_' || (i % 5) as event_name,
-       timestamp '2026-01-01' + to_seconds(i) as occurred_at,
+       timestamp '2026-01-01' + {seconds} as occurred_at,
        cast((i % 10000) / 100.0 as decimal(12, 2)) as amount,
        'web' as channel, i % 17 as seats
-from range({n}) t(i)
+{rows}
 """
 PURCHASES_SQL = """
 select 'order-' || i as order_id, 'user-' || (i % 50000) as user_id,
        'sku-' || (i % 300) as product_id,
-       timestamp '2026-01-01' + to_seconds(i) as purchased_at,
+       timestamp '2026-01-01' + {seconds} as purchased_at,
        cast((i % 10000) / 100.0 + 1 as decimal(12, 2)) as price, 'USD' as currency,
        1 + i % 3 as quantity, 'web' as channel
-from range({n}) t(i)
+{rows}
 """
 KINDS = {
     "users": (users_sql, USERS_META),
@@ -61,21 +61,43 @@ KINDS = {
         },
     ),
 }
+DIALECT = {  # how each warehouse generates rows and adds seconds to a timestamp
+    "duckdb": {"rows": "from range({n}) t(i)", "seconds": "to_seconds(i)"},
+    "postgres": {
+        "rows": "from generate_series(0, {n} - 1) t(i)",
+        "seconds": "i * interval '1 second'",
+    },
+}
 TARGETS_US = {"users": 13, "events": 10, "purchases": 10}
+
+
+def sql_for(kind: str, n: int, warehouse: str = "duckdb") -> str:
+    make_sql, _ = KINDS[kind]
+    if kind == "users":
+        return make_sql(n, warehouse)
+    dialect = DIALECT[warehouse]
+    return make_sql(rows=dialect["rows"].format(n=n), seconds=dialect["seconds"])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--objects", type=int, default=100_000)
     parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=list(KINDS))
+    parser.add_argument(
+        "--warehouse",
+        default="duckdb",
+        choices=list(DIALECT),
+        help="duckdb runs inside the sync process, so its work counts; postgres does not",
+    )
     args = parser.parse_args()
 
     n = args.objects
+    print(f"warehouse: {args.warehouse}")
     for kind in args.kinds:
-        make_sql, meta = KINDS[kind]
-        sql = make_sql(n) if kind == "users" else make_sql(n=n)
+        _, meta = KINDS[kind]
+        sql = sql_for(kind, n, args.warehouse)
         with tempfile.TemporaryDirectory() as tmp:
-            root = make_project(Path(tmp), {kind: (sql, meta)})
+            root = make_project(Path(tmp), {kind: (sql, meta)}, warehouse=args.warehouse)
             emulator = EmulatorProcess()
             try:
                 initial = sync(root, emulator.url, "--rate-limit", "1000000", measure_cpu=True)

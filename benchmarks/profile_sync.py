@@ -18,12 +18,13 @@ import tempfile
 from pathlib import Path
 
 from _harness import API_KEY, BIN, EmulatorProcess, make_project
-from cpu_per_object import KINDS
+from cpu_per_object import KINDS, sql_for
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--kind", default="users", choices=list(KINDS))
 parser.add_argument("--objects", type=int, default=100_000)
 parser.add_argument("--top", type=int, default=10)
+parser.add_argument("--warehouse", default="duckdb", choices=["duckdb", "postgres"])
 args = parser.parse_args()
 
 
@@ -43,10 +44,10 @@ BLOCKED = {
     "get (queue.py)",
 }
 
-make_sql, meta = KINDS[args.kind]
-sql = make_sql(args.objects) if args.kind == "users" else make_sql(n=args.objects)
+_, meta = KINDS[args.kind]
+sql = sql_for(args.kind, args.objects, args.warehouse)
 with tempfile.TemporaryDirectory() as tmp:
-    root = make_project(Path(tmp), {args.kind: (sql, meta)})
+    root = make_project(Path(tmp), {args.kind: (sql, meta)}, warehouse=args.warehouse)
     emulator = EmulatorProcess()
     raw = Path(tmp) / "profile.txt"
     try:

@@ -184,9 +184,14 @@ def _date(value: dt.date, nested: bool) -> Any:
 def _array(value: list[Any] | tuple[Any, ...], nested: bool) -> list[Any]:
     if len(value) > MAX_ARRAY_ITEMS:
         raise InvalidValue(f"array of {len(value)} items (Braze's limit is {MAX_ARRAY_ITEMS})")
-    if not nested and all(type(item) is str and len(item) <= MAX_STRING for item in value):
-        return list(value)  # the common case, checked in one pass: an array of short strings
-    if nested:
+    if not nested:
+        # The common case first, in one plain loop: an array of short strings.
+        for item in value:
+            if type(item) is not str or len(item) > MAX_STRING:
+                break
+        else:
+            return list(value)
+    else:
         return [_nested_value(v) for v in value]
     items = []
     has_objects = False

@@ -11,8 +11,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from braze_objects import (
     attributes,
     batch_indexes_of,
@@ -22,6 +20,8 @@ from braze_objects import (
     sizes,
 )
 from conftest import BRAZE_KEY
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dbt_braze.braze import (
     MAX_OBJECTS,

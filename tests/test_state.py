@@ -1,12 +1,14 @@
-"""state.py's pure parts: commit ranges and state column names."""
+"""state.py: commit ranges, the commit predicate, state column names."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
+from conftest import Project, users_and_events_project
 
-from dbt_braze.state import seq_ranges, state_column
+from dbt_braze.state import seq_predicate, seq_ranges, state_column
+from dbt_braze.warehouse import open_warehouse
 
 # -------------------------------------------------------------------------------- seq_ranges
 
@@ -39,3 +41,20 @@ def test_state_column_is_a_stable_safe_identifier() -> None:
 
 def test_state_column_distinguishes_attribute_names_by_case() -> None:
     assert state_column("plan") != state_column("Plan")
+
+
+# ------------------------------------------------- commits render their macro once, then splice
+
+
+@pytest.mark.parametrize(
+    "ranges", [[(1, 1)], [(1, 3)], [(2, 2), (5, 9), (12, 12)], [(7, 7), (8, 100000)]]
+)
+def test_the_commit_predicate_is_what_the_macro_renders(
+    project: Project, ranges: list[tuple[int, int]]
+) -> None:
+    project = users_and_events_project(project)
+    root = project.root
+    with open_warehouse(root, root, None, root / "target" / "manifest.json") as wh:
+        rendered = wh.render("seq_in_ranges", ranges=ranges)
+
+    assert " ".join(rendered.split()) == seq_predicate(ranges)
