@@ -89,7 +89,9 @@ def dbt(root: Path, *args: str) -> None:
 
 
 class EmulatorProcess:
-    def __init__(self, latency_ms: int = 0, rate_limit: int | None = None) -> None:
+    def __init__(
+        self, latency_ms: int = 0, rate_limit: int | None = None, count_only: bool = False
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [
@@ -102,6 +104,8 @@ class EmulatorProcess:
         ]
         if rate_limit:
             command += ["--rate-limit", str(rate_limit)]
+        if count_only:
+            command.append("--count-only")
         self.process = subprocess.Popen(
             command, env=dict(os.environ, BRAZE_API_KEY=API_KEY), stdout=subprocess.DEVNULL
         )

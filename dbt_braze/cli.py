@@ -340,6 +340,15 @@ def emulator(
             help="A subscription group id the workspace has (repeat for several).",
         ),
     ] = None,
+    count_only: Annotated[
+        bool,
+        typer.Option(
+            "--count-only",
+            help="For benchmarks: /users/track requests are authorised, rate limited and their "
+            "objects counted; nothing is validated or stored (GET /_emulator/state shows the "
+            "counts). Other endpoints answer 404.",
+        ),
+    ] = False,
 ) -> None:
     """Run a local Braze-compatible server to try syncs without a Braze account.
 
@@ -352,6 +361,7 @@ def emulator(
         api_key,
         Faults(latency_ms=latency_ms, rate_limit=rate_limit),
         subscription_groups=frozenset(subscription_group or ()),
+        count_only=count_only,
     )
 
 

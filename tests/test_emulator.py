@@ -824,3 +824,35 @@ def test_subscription_groups_are_kept_for_known_groups_only(
     assert u1 is not None and u1["subscription_groups"] == {"g-known": "subscribed"}
     assert u1["attributes"] == {"email_subscribe": "opted_in"}
     assert emu.data_points == 0
+
+
+# ---------------------------------------------------------------------------- counting mode
+
+
+def test_counting_mode_counts_objects_authorises_and_rate_limits_but_stores_nothing() -> None:
+    key = "count-key"
+    with Emulator(api_key=key, faults=Faults(rate_limit=2), count_only=True) as counting:
+        url = counting.url + "/users/track"
+        auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        body = {
+            "attributes": [{"external_id": "u1", "a": 1}, {"external_id": "u2", "a": None}],
+            "events": [{"external_id": "u1", "name": "e", "time": "2026-01-01T00:00:00Z"}],
+        }
+        answers = [requests.post(url, json=body, headers=auth, timeout=10) for _ in range(3)]
+        refused = requests.post(url, json=body, headers={"Authorization": "Bearer x"}, timeout=10)
+        elsewhere = requests.post(counting.url + "/users/delete", json={}, headers=auth, timeout=10)
+        state = requests.get(counting.url + "/_emulator/state", timeout=10).json()
+
+    assert [a.status_code for a in answers] == [201, 201, 429]
+    assert answers[0].json() == {"message": "success"}
+    assert answers[0].headers["X-RateLimit-Limit"] == "2"
+    assert (refused.status_code, elsewhere.status_code) == (401, 404)
+    assert state == {
+        "counting": {
+            "status_201": 2,
+            "status_429": 1,
+            "status_401": 1,
+            "status_404": 1,
+            "objects": 6,
+        }
+    }

@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+import orjson
+
 from dbt_braze.emulator import catalogs, users
 from dbt_braze.emulator.faults import Faults
 from dbt_braze.emulator.replies import (
@@ -57,6 +59,7 @@ class Emulator:
         port: int = 0,
         faults: Faults | None = None,
         subscription_groups: frozenset[str] | set[str] = frozenset(),
+        count_only: bool = False,
     ) -> None:
         if not isinstance(api_key, str) or not api_key:
             raise ValueError("api_key must be a non-empty string")
@@ -74,6 +77,11 @@ class Emulator:
         self._open = threading.Event()  # cleared by pause(): API requests wait
         self._open.set()
         self._waiting = 0
+        # Counting mode, for benchmarks at Braze's full rate: /users/track requests are
+        # authorised, rate limited and their objects counted; nothing is validated, stored or
+        # recorded, so the emulator costs the least it can per request.
+        self.count_only = count_only
+        self._counted: dict[str, int] = {}
         self._clear_state()
 
     def _clear_state(self) -> None:
@@ -278,6 +286,8 @@ class Emulator:
 
     def state(self) -> dict[str, Any]:
         with self._lock:
+            if self.count_only:
+                return {"counting": dict(self._counted)}
             return {
                 "profiles": [p.to_dict() for p in self._ws.profiles.values()],
                 "events": clone(self._ws.events),
@@ -315,6 +325,8 @@ class Emulator:
             # Sleeping outside the lock lets concurrent requests overlap as they
             # would against a slow remote API.
             time.sleep(faults.latency_ms / 1000)
+        if self.count_only:
+            return self._count(method, path, headers, raw)
         parsed, parse_error = parse_json(raw)
         body = parsed if isinstance(parsed, dict) else None
         objects = count_objects(body) if path == TRACK_PATH else 0
@@ -327,6 +339,33 @@ class Emulator:
             self._requests.append(
                 RecordedRequest(path, reply.status, body, objects, reply.drop, received, method)
             )
+        return reply
+
+    def _count(self, method: str, path: str, headers: dict[str, str], raw: bytes | None) -> Reply:
+        """Counting mode's whole handling of a request."""
+        with self._lock:
+            if method != "POST" or path != TRACK_PATH:
+                reply = message(404, f"Not Found: {path} (the emulator is in counting mode)")
+            elif not self._authorised(headers):
+                reply = message(
+                    401, "Invalid API key: missing, wrong, or not valid for this cluster"
+                )
+            else:
+                reply = Reply(201, {"message": "success"})
+                limit = self._faults.rate_limit
+                if limit is not None:
+                    allowed, limit_headers = self._take(self._track_window, limit, self._faults)
+                    if not allowed:
+                        reply = message(429, "Rate limit exceeded", limit_headers)
+                    reply.headers.update(limit_headers)
+            counted = self._counted
+            counted[f"status_{reply.status}"] = counted.get(f"status_{reply.status}", 0) + 1
+            if reply.status == 201:
+                try:
+                    objects = count_objects(orjson.loads(raw or b"{}"))
+                except (orjson.JSONDecodeError, TypeError, AttributeError):
+                    objects = 0  # counted, not judged
+                counted["objects"] = counted.get("objects", 0) + objects
         return reply
 
     def _route(

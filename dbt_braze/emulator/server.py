@@ -194,6 +194,7 @@ def serve(
     api_key: str,
     faults: Faults | None = None,
     subscription_groups: frozenset[str] = frozenset(),
+    count_only: bool = False,
 ) -> None:
     from dbt_braze.emulator.core import Emulator
 
@@ -203,10 +204,12 @@ def serve(
         port=port,
         faults=faults,
         subscription_groups=subscription_groups,
+        count_only=count_only,
     )
     emulator.start()
     try:
-        print(f"Braze emulator listening on {emulator.url}", flush=True)
+        mode = " (counting mode: nothing is stored)" if count_only else ""
+        print(f"Braze emulator listening on {emulator.url}{mode}", flush=True)
         print("To sync to it, in another shell:", flush=True)
         print(f"  export BRAZE_REST_ENDPOINT={emulator.url}", flush=True)
         if api_key == os.environ.get("BRAZE_API_KEY"):
