@@ -117,6 +117,7 @@ class ModelState:
     """One model's state table and this run's pending table."""
 
     state_key: ClassVar[str]  # the state column rows are keyed by
+    versioned: ClassVar[bool] = False  # rows carry generations; the current one counts
     delta_macro: ClassVar[str]  # the macro that freezes this shape's delta
 
     def __init__(
@@ -130,6 +131,8 @@ class ModelState:
         self.resolved = resolved
         self.run_started = run_started or _utc_now()
         self._commit_template: list[list[str]] | None = None  # see commit()
+        self.committed = False  # whether this run recorded anything
+        self.counts = DeltaCounts(0, 0, 0, 0)
         sync = resolved.sync
         self.state_table = _table_name("state", sync.unique_id, sync.name)
         self.pending_table = _table_name("pending", sync.unique_id, sync.name, run_id)
@@ -179,6 +182,7 @@ class ModelState:
             key=self._column(self.key_column),
             state=table,
             state_key=self.state_key,
+            versioned=self.versioned,
         )
         return int(wh.fetch(sql)[0][0])
 
@@ -261,7 +265,8 @@ class ModelState:
         (total,) = wh.fetch(wh.render("count_rows_sql", model=sync.relation))[0]
         counts = dict(wh.fetch(wh.render("delta_counts_sql", pending=self.pending_table)))
         new, changed, deleted = (int(counts.get(k, 0)) for k in ("new", "changed", "deleted"))
-        return DeltaCounts(new, changed, deleted, int(total) - new - changed)
+        self.counts = DeltaCounts(new, changed, deleted, int(total) - new - changed)
+        return self.counts
 
     def _delta_arguments(self, carried: Sequence[str]) -> dict[str, Any]:
         raise NotImplementedError
@@ -284,6 +289,7 @@ class ModelState:
                 self._commit_template = [sql.split(marker) for sql in statements]
             else:  # a macro overridden to render the rows differently: render every time
                 self._commit_template = []
+        self.committed = True
         if self._commit_template:
             predicate = seq_predicate(ranges)
             self.warehouse.run(*(predicate.join(parts) for parts in self._commit_template))
@@ -296,6 +302,9 @@ class ModelState:
     def drop_pending(self) -> None:
         self.warehouse.run(self.warehouse.render("drop_table_sql", identifier=self.pending_table))
 
+    def compact(self) -> None:
+        """After a run's sending: drop what the state no longer needs (see AttributeState)."""
+
     def _column(self, column: str | None) -> dict[str, str]:
         return {"column": column or "", "family": self.resolved.family(column)}
 
@@ -305,10 +314,12 @@ class AttributeState(ModelState):
 
     state_key = "braze_key"
     delta_macro = "attribute_delta_sql"
+    versioned = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.state_columns = [state_column(name) for name, _ in self.resolved.mapped]
+        self.generation = 1  # prepare() reads the state's
 
     def prepare(self) -> None:
         wh = self.warehouse
@@ -324,6 +335,32 @@ class AttributeState(ModelState):
         for column in [c for c in self.state_columns if c.lower() not in existing]:
             # an attribute added to the mapping
             wh.run(wh.render("add_column_sql", identifier=self.state_table, column=column))
+        for column, type_ in wh.render("state_version_columns"):
+            if column not in existing:  # a state table of dbt-braze 0.1
+                wh.run(
+                    wh.render(
+                        "add_column_sql", identifier=self.state_table, column=column, type=type_
+                    )
+                )
+        # Runs hold the lock, so generations only grow.
+        (generation,) = wh.fetch(wh.render("next_generation_sql", state=self.state_table))[0]
+        self.generation = int(generation)
+
+    def delivered(self) -> int:
+        """How many keys the current state holds."""
+        wh = self.warehouse
+        live, _ = wh.fetch(wh.render("attribute_state_size_sql", state=self.state_table))[0]
+        return int(live)
+
+    def compact(self) -> None:
+        """Once per run that replaced or removed delivered rows: delete the state rows that are
+        no longer current, so the table stays the size of what was delivered. A run killed
+        before this leaves extra rows, which the current-state query ignores and the next
+        compaction deletes."""
+        if self.committed and (self.counts.changed or self.counts.deleted):
+            self.warehouse.run(
+                *self.warehouse.render("attribute_compact_sql", state=self.state_table)
+            )
 
     def _delta_arguments(self, carried: Sequence[str]) -> dict[str, Any]:
         attributes = [
@@ -350,6 +387,7 @@ class AttributeState(ModelState):
                 pending=self.pending_table,
                 state_columns=self.state_columns,
                 ranges=ranges,
+                generation=self.generation,
             )
         )
 

@@ -351,6 +351,7 @@ def _run_locked(
         elif options.baseline:
             for run in runs:
                 run.state.commit_all()
+                run.state.compact()
                 run.report.status = "baseline"
         else:
             assert client is not None
@@ -358,6 +359,8 @@ def _run_locked(
             try:
                 committer = Committer(runs, log, run_id, wh)
                 _deliver(runs, client, options, reporter, committer, sync_report.totals)
+                for run in runs:
+                    run.state.compact()
             finally:
                 sync_report.send_seconds = time.monotonic() - sending
                 for run in runs:

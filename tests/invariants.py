@@ -98,9 +98,9 @@ def _check_model(
             str(wh.render("canonical_text", expression=quoted, family=family)),
             str(wh.render("sendable", expression=quoted, family=family)),
         ]
-    state_relation = wh.render("relation", identifier=state.state_table)
+    current = wh.render("attribute_current_state_sql", state=state.state_table)
     rows = wh.fetch(
-        f"select s.braze_key, {', '.join(selects)} from {state_relation} as s "
+        f"select s.braze_key, {', '.join(selects)} from ({current}) as s "
         f"join {sync.relation} as m on s.braze_key = {key}"
     )
     converters = [converter(resolved.family(column)) for _, column in resolved.mapped]
