@@ -479,8 +479,10 @@ class Project:
 
     def state_table(self, model: str) -> str:
         (name,) = self.sql(
+            # Snowflake stores unquoted names in upper case.
             "select table_name from information_schema.tables "
-            f"where table_schema = '{self.state_schema}' and table_name like 'state_{model}_%'"
+            f"where upper(table_schema) = upper('{self.state_schema}') "
+            f"and lower(table_name) like 'state_{model}_%'"
         )[0]
         return f"{self.state_schema}.{name}"
 

@@ -190,6 +190,11 @@ def test_session_time_zone_and_styles_do_not_make_values_look_changed(project: P
     assert project.sync().returncode == 0
     assert project.emulator.user_attributes(external_id="u1")["seen_at"] == "2026-03-29T01:30:00Z"
 
+    if project.warehouse == "snowflake":
+        pytest.skip(
+            "fakesnow implements no ALTER SESSION parameter that changes how values print: the "
+            "Snowflake macros use explicit formats and UTC conversions instead (README)"
+        )
     if project.warehouse == "postgres":
         name = project.database.name
         project.sql(f"alter database \"{name}\" set timezone = 'Pacific/Chatham'")
