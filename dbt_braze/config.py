@@ -115,10 +115,12 @@ def resolve_fields(
     source: str,
     types: Sequence[str] | None = None,
     adapter_type: str = "",
+    documented: Sequence[str] = (),
 ) -> tuple[ResolvedSync | None, list[ConfigProblem]]:
-    """Check every column the spec names against `columns`; `source` says where they came from."""
+    """Check every column the spec names against `columns`; `source` says where they came from.
+    `documented`: the columns the model's YAML names, whose spelling default Braze names keep."""
     problems: list[ConfigProblem] = []
-    found = Columns(sync, columns, source, problems)
+    found = Columns(sync, columns, source, problems, documented)
     identifier_column = found.spelling(sync.identifier.column)
     mapped, fields = KINDS[sync.object].resolve(sync, found)
 

@@ -185,6 +185,7 @@ def check_columns(
             "warehouse columns",
             [c.data_type for c in columns],
             warehouse.type,
+            model.documented_columns,
         )
         problems.extend(issues)
         if found is not None:

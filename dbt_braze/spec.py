@@ -98,13 +98,19 @@ class Columns:
     warehouse's spelling, or records a problem naming the columns that exist."""
 
     def __init__(
-        self, sync: ModelSync, names: Sequence[str], source: str, problems: list[ConfigProblem]
+        self,
+        sync: ModelSync,
+        names: Sequence[str],
+        source: str,
+        problems: list[ConfigProblem],
+        documented: Sequence[str] = (),
     ) -> None:
         self.sync = sync
         self.names = list(names)
         self.source = source
         self.problems = problems
         self._by_lower = {c.lower(): c for c in names}
+        self._documented = {c.lower(): c for c in documented}
         self.used: set[str] = set()  # lower-cased: columns a field or identifier took
 
     def get(self, key: str, name: str, *, use: bool = False) -> str:
@@ -120,6 +126,16 @@ class Columns:
     def spelling(self, name: str) -> str:
         """The warehouse's spelling of a column (matching ignores case), problems aside."""
         return self._by_lower.get(name.lower(), name)
+
+    def default_name(self, column: str) -> str:
+        """The Braze name of a column sent under its own name (no explicit mapping): as the
+        model's YAML `columns:` spells it; else the warehouse's spelling, in lower case when
+        that is all upper case (Snowflake reports unquoted names so). One model then gives the
+        same names on every warehouse."""
+        documented = self._documented.get(column.lower())
+        if documented is not None:
+            return documented
+        return column.lower() if column.isupper() else column
 
     def others(self, *skip: str) -> list[str]:
         """Every column not used, nor in `skip`, in the model's order."""

@@ -1,8 +1,11 @@
 """A real dbt project per test, `dbt-braze` run as users run it, and the emulator.
 
-The warehouse is DuckDB, or a real PostgreSQL server for tests that ask for the `warehouse`
-fixture's "postgres" (see `each_warehouse`): every PostgreSQL project gets a database of its own,
-so parallel workers never meet. `.ci/run` starts the server and sets `DBT_BRAZE_PG_*`.
+The warehouse is DuckDB, a real PostgreSQL server, or Snowflake through dbt-snowflake against a
+fakesnow server, for tests that ask for the `warehouse` fixture's "postgres" or "snowflake" (see
+`each_warehouse`): every PostgreSQL or Snowflake project gets a database of its own, so parallel
+workers never meet. `.ci/run` starts PostgreSQL and sets `DBT_BRAZE_PG_*`; the tests start a
+fakesnow server themselves unless `DBT_BRAZE_SF_*` names one. Each test carries the marker of
+the warehouse it runs on (`pytest -m snowflake`).
 
 Models are views over seed tables, so a test changes source data with plain SQL on the seed
 table and the next sync sees it, as after a `dbt build`, without paying for another build.
@@ -13,9 +16,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,7 +36,7 @@ from dbt_braze.emulator import Emulator, Faults
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 API_KEY = "test-secret-key-7f3a9c"
-WAREHOUSES = ("duckdb", "postgres")
+WAREHOUSES = ("duckdb", "postgres", "snowflake")
 
 
 @dataclass
@@ -175,7 +180,162 @@ class PostgresDatabase:
             connection.close()
 
 
-Database = DuckDBDatabase | PostgresDatabase
+@dataclass
+class SnowflakeServer:
+    """A Snowflake-compatible server: fakesnow, started by the tests or named by DBT_BRAZE_SF_*.
+
+    fakesnow keeps every database in one in-memory DuckDB for as long as it runs; each project
+    gets a database of its own, dropped after the test."""
+
+    host: str
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+    per_test: list[str] = field(default_factory=list)
+    per_session: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_environment(cls) -> SnowflakeServer | None:
+        if not os.environ.get("DBT_BRAZE_SF_PORT"):
+            return None
+        return cls(
+            os.environ.get("DBT_BRAZE_SF_HOST", "127.0.0.1"), int(os.environ["DBT_BRAZE_SF_PORT"])
+        )
+
+    @classmethod
+    def start(cls, log: Path) -> SnowflakeServer:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [str(BIN / "fakesnow"), "-s", "--host", "127.0.0.1", "-p", str(port)],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        server = cls("127.0.0.1", port, process)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                server.connect().close()
+                return server
+            except Exception:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    server.stop()
+                    raise RuntimeError(
+                        f"fakesnow did not start: {log.read_text()[-2000:]}"
+                    ) from None
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+    def profile(self) -> dict[str, Any]:
+        return {
+            "type": "snowflake",
+            "account": "fakesnow",
+            "user": "fake",
+            "password": "snow",
+            "host": self.host,
+            "port": self.port,
+            "protocol": "http",
+            "role": "fake",
+            "warehouse": "fake",
+            "threads": 1,
+        }
+
+    def connect(self, database: str | None = None, schema: str | None = None) -> Any:
+        import snowflake.connector
+
+        return snowflake.connector.connect(
+            account="fakesnow",
+            user="fake",
+            password="snow",
+            host=self.host,
+            port=self.port,
+            protocol="http",
+            database=database,
+            schema=schema,
+            login_timeout=10,
+        )
+
+    def create_database(self, *, for_session: bool = False) -> str:
+        # Upper case: Snowflake folds the unquoted name so, and dbt writes it into the artifacts
+        # as the profile spells it, which `SnowflakeDatabase.copy` rewrites.
+        name = f"DBT_BRAZE_TEST_{uuid.uuid4().hex[:16].upper()}"
+        (self.per_session if for_session else self.per_test).append(name)
+        self.execute(f"create database {name}", f"create schema {name}.{SnowflakeDatabase.schema}")
+        return name
+
+    def drop_databases(self, names: list[str]) -> None:
+        # fakesnow has no DROP DATABASE: the database's schemas go, its empty name stays.
+        while names:
+            name = names.pop()
+            schemas = self.execute(f"select schema_name from {name}.information_schema.schemata")
+            self.execute(
+                *(
+                    f'drop schema if exists {name}."{schema}" cascade'
+                    for (schema,) in schemas
+                    if schema != "INFORMATION_SCHEMA"
+                )
+            )
+
+    def execute(self, *statements: str, database: str | None = None) -> list[tuple[Any, ...]]:
+        connection = self.connect(database, SnowflakeDatabase.schema if database else None)
+        try:
+            rows: list[tuple[Any, ...]] = []
+            with connection.cursor() as cursor:
+                for statement in statements:
+                    cursor.execute(statement)
+                    rows = cursor.fetchall() if cursor.description else []
+            return rows
+        finally:
+            connection.close()
+
+
+class SnowflakeDatabase:
+    type = "snowflake"
+    schema = "ANALYTICS"
+
+    def __init__(self, server: SnowflakeServer, name: str) -> None:
+        self.server = server
+        self.name = name
+
+    def profile(self) -> dict[str, Any]:
+        return self.server.profile() | {"database": self.name, "schema": self.schema}
+
+    def copy(self, root: Path) -> SnowflakeDatabase:
+        # fakesnow's CLONE makes an empty database, and Snowflake's views name their tables'
+        # database: a copy recreates the seeds' tables and the models' views from the manifest.
+        copy = SnowflakeDatabase(self.server, self.server.create_database())
+        manifest = json.loads((root / "target" / "manifest.json").read_text())
+        seeds: list[str] = []
+        models: list[str] = []
+        for node in manifest["nodes"].values():
+            relation = node.get("relation_name")
+            if not relation or node["resource_type"] not in ("seed", "model"):
+                continue
+            new = relation.replace(self.name, copy.name)
+            if node["resource_type"] == "seed":
+                seeds.append(f"create table {new} as select * from {relation}")
+            else:
+                kind = "view" if node["config"]["materialized"] == "view" else "table"
+                sql = node["compiled_code"].replace(self.name, copy.name)
+                models.append(f"create {kind} {new} as {sql}")
+        self.server.execute(*seeds, *models)
+        for artifact in (root / "target").glob("*.json"):
+            artifact.write_text(artifact.read_text().replace(self.name, copy.name))
+        return copy
+
+    def sql(self, statement: str) -> list[tuple[Any, ...]]:
+        return self.server.execute(statement, database=self.name)
+
+
+Database = DuckDBDatabase | PostgresDatabase | SnowflakeDatabase
 
 
 class Project:
@@ -319,8 +479,10 @@ class Project:
 
     def state_table(self, model: str) -> str:
         (name,) = self.sql(
+            # Snowflake stores unquoted names in upper case.
             "select table_name from information_schema.tables "
-            f"where table_schema = '{self.state_schema}' and table_name like 'state_{model}_%'"
+            f"where upper(table_schema) = upper('{self.state_schema}') "
+            f"and lower(table_name) like 'state_{model}_%'"
         )[0]
         return f"{self.state_schema}.{name}"
 
@@ -360,6 +522,17 @@ def _invoke(argv: list[str], env: dict[str, str]) -> tuple[int, str, str]:
 # Every project a test syncs to an emulator: after the test, the state it recorded as delivered
 # must be what the emulator holds (tests/invariants.py).
 _SYNCED_PROJECTS: list[Project] = []
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test that runs on a warehouse carries its marker (`pytest -m snowflake`): the
+    `warehouse` parameter's, or `duckdb`, the `project` fixture's default."""
+    for item in items:
+        if "warehouse" not in getattr(item, "fixturenames", ()):
+            continue
+        callspec = getattr(item, "callspec", None)
+        name = callspec.params.get("warehouse", "duckdb") if callspec else "duckdb"
+        item.add_marker(getattr(pytest.mark, name))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -452,6 +625,37 @@ def postgres_server() -> Iterator[PostgresServer]:
     server.drop_databases(server.per_session)
 
 
+@pytest.fixture(scope="session")
+def snowflake_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnowflakeServer]:
+    """A fakesnow server on a free loopback port for this session (or the one DBT_BRAZE_SF_*
+    names); tests on it skip when dbt-snowflake or fakesnow is missing, unless it is required."""
+    problem = None
+    try:
+        import dbt.adapters.snowflake  # noqa: F401
+        import snowflake.connector  # noqa: F401
+    except ImportError:
+        problem = "dbt-snowflake is not installed: pip install -e '.[dev,snowflake]'"
+    server = SnowflakeServer.from_environment()
+    if problem is None and server is None:
+        if not (BIN / "fakesnow").exists():
+            problem = "fakesnow is not installed: pip install -e '.[dev,snowflake]'"
+        else:
+            try:
+                server = SnowflakeServer.start(tmp_path_factory.mktemp("fakesnow") / "server.log")
+            except Exception as e:
+                problem = str(e)
+    if problem is not None:
+        if os.environ.get("DBT_BRAZE_REQUIRE_SNOWFLAKE") == "1":
+            pytest.fail(f"DBT_BRAZE_REQUIRE_SNOWFLAKE=1, but {problem}", pytrace=False)
+        pytest.skip(problem)
+    assert server is not None
+    yield server
+    try:
+        server.drop_databases(server.per_session)
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def warehouse() -> str:
     """The warehouse of the `project` fixture. A module that runs on each overrides it with
@@ -473,8 +677,12 @@ def project(
         yield Project(tmp_path / "project", emulator)
         _check_delivered_state(request)
         return
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    database = PostgresDatabase(server, server.create_database())
+    server: PostgresServer | SnowflakeServer = request.getfixturevalue(f"{warehouse}_server")
+    database: Database = (
+        PostgresDatabase(server, server.create_database())
+        if isinstance(server, PostgresServer)
+        else SnowflakeDatabase(server, server.create_database())
+    )
     try:
         yield Project(tmp_path / "project", emulator, database)
         _check_delivered_state(request)
@@ -508,6 +716,9 @@ def built(name: str, project: Project, setup) -> Project:  # type: ignore[no-unt
         if isinstance(project.database, PostgresDatabase):
             server = project.database.server
             database = PostgresDatabase(server, server.create_database(for_session=True))
+        elif isinstance(project.database, SnowflakeDatabase):
+            sf = project.database.server
+            database = SnowflakeDatabase(sf, sf.create_database(for_session=True))
         template = Project(root, None, database)
         setup(template)
         template.build()
@@ -521,8 +732,28 @@ def users_and_events_project(project: Project) -> Project:
     return built("users_and_events", project, _users_and_events)
 
 
-# The shared projects' SQL runs unchanged on DuckDB and PostgreSQL.
+# The shared projects' SQL runs on every warehouse; where the dialects differ (a text split into
+# a list, a series of numbers) a macro of the test project says it per warehouse.
+PORTABLE_MACROS = """
+{% macro split_list(text, separator) -%}
+  {%- if target.type == 'snowflake' -%}split({{ text }}, {{ separator }})
+  {%- else -%}string_to_array({{ text }}, {{ separator }})
+  {%- endif -%}
+{%- endmacro %}
+
+{#- A relation `t` with one column `i` from 0 to n - 1. -#}
+{% macro series(n) -%}
+  {%- if target.type == 'snowflake' -%}
+    (select row_number() over (order by seq4()) - 1 as i from table(generator(rowcount => {{ n }}))) t
+  {%- else -%}
+    generate_series(0, {{ n - 1 }}) t(i)
+  {%- endif -%}
+{%- endmacro %}
+"""
+
+
 def _users_and_events(project: Project) -> None:
+    project.write("macros/portable.sql", PORTABLE_MACROS)
     project.write("seeds/raw_customers.csv", CUSTOMERS)
     project.write("seeds/raw_events.csv", EVENTS)
     project.write(
@@ -545,7 +776,7 @@ def _users_and_events(project: Project) -> None:
         """
         select customer_id, first_name, plan, signup_date, last_seen_at, lifetime_value, is_vip,
                score,
-               case when interests is null then null else string_to_array(interests, ';') end as interests
+               case when interests is null then null else {{ split_list('interests', "';'") }} end as interests
         from {{ ref('raw_customers') }}
         """,
         {"object": "users", "identifier": {"external_id": "customer_id"}},
@@ -579,12 +810,14 @@ def generated_project(project: Project) -> Project:
 
 
 def _generated(project: Project) -> None:
+    project.write("macros/portable.sql", PORTABLE_MACROS)
     project.model(
         "gen_users",
         """
         select 'u' || i as user_id, 'plan-' || (i % 5) as plan, i as score,
-               (i % 2 = 0) as active, date '2024-01-01' + cast(i as integer) as signup_date
-        from generate_series(0, 599) t(i)
+               (i % 2 = 0) as active,
+               cast({{ dbt.dateadd('day', 'i', "date '2024-01-01'") }} as date) as signup_date
+        from {{ series(600) }}
         """,
         {"object": "users", "identifier": {"external_id": "user_id"}},
     )
@@ -592,8 +825,9 @@ def _generated(project: Project) -> None:
         "gen_events",
         """
         select 'ev' || i as event_id, 'u' || (i % 600) as user_id, 'visit' as event_name,
-               timestamp '2026-01-01 00:00:00' + i * interval '1 second' as occurred_at, i as n
-        from generate_series(0, 899) t(i)
+               {{ dbt.dateadd('second', 'i', "timestamp '2026-01-01 00:00:00'") }} as occurred_at,
+               i as n
+        from {{ series(900) }}
         """,
         {
             "object": "events",

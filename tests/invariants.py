@@ -58,6 +58,7 @@ def assert_state_matches_emulator(root: Any, emulator: Emulator) -> None:
                 "warehouse",
                 [c.data_type for c in columns],
                 wh.type,
+                model.documented_columns,
             )
             if resolved is None:
                 continue

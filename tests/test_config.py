@@ -464,6 +464,45 @@ def test_exclude_and_identifier_match_case_insensitively_when_mapping_every_colu
     assert result.mapped == (("Email", "Email"),)
 
 
+def test_default_names_are_lower_case_when_the_warehouse_reports_upper_case() -> None:
+    # Snowflake reports `select amount, channel` as AMOUNT, CHANNEL: Braze must still see the
+    # names the model wrote, the names it gets on every other warehouse.
+    sync, _ = parse(events())
+    assert sync is not None
+    result, problems = resolve_fields(
+        sync,
+        ["EVENT_ID", "USER_ID", "EVENT_NAME", "OCCURRED_AT", "AMOUNT", "Channel_Name", "N2"],
+        "warehouse",
+    )
+
+    assert result is not None, problems
+    assert result.mapped == (
+        ("amount", "AMOUNT"),
+        ("Channel_Name", "Channel_Name"),
+        ("n2", "N2"),
+    )
+
+
+def test_default_names_keep_the_spelling_the_models_yaml_documents() -> None:
+    sync, _ = parse(users())
+    assert sync is not None
+    result, problems = resolve_fields(
+        sync,
+        ["USER_ID", "FIRST_NAME", "LTV", "PLAN"],
+        "warehouse",
+        documented=["user_id", "First_Name", "LTV"],
+    )
+
+    assert result is not None, problems
+    assert result.mapped == (("First_Name", "FIRST_NAME"), ("LTV", "LTV"), ("plan", "PLAN"))
+
+
+def test_an_upper_case_column_named_like_a_reserved_field_is_refused() -> None:
+    found = resolve_problems(users(identifier={"external_id": "ID"}), ["ID", "EXTERNAL_ID"])
+
+    assert "external_id" in found["attributes"]
+
+
 def test_unknown_column_is_named_with_the_columns_that_exist() -> None:
     found = resolve_problems(users(attributes={"plan": "plan_tier"}), ["user_id", "email", "plan"])
 
@@ -542,7 +581,8 @@ def test_purchases_without_properties_skip_every_field_column() -> None:
 
     assert result.field("quantity") == "QTY"
     assert result.field("price") == "UNIT_PRICE"
-    assert result.mapped == (("COUPON", "COUPON"),)
+    # Sent under its own name, in lower case: the name the model gives on every warehouse.
+    assert result.mapped == (("coupon", "COUPON"),)
 
 
 # -------------------------------------------------------------------------------- braze_meta

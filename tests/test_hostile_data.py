@@ -1,8 +1,10 @@
 """Whatever the warehouse holds: hostile column names, values Braze cannot store, session
 settings that change how values print, future-dated events, nested values that would take
-other users' updates down with them. On DuckDB and PostgreSQL."""
+other users' updates down with them. On every warehouse, where its SQL can say it."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from conftest import WAREHOUSES, Project, built, each_warehouse
@@ -65,6 +67,36 @@ def test_hostile_column_names_are_one_identifier_each_and_execute_nothing(
 
     assert project.sync().returncode == 0  # and every hostile column compares equal to itself
     assert len(project.emulator.track_requests) == 1
+
+
+# --------------------------------------------------------------------- hostile values
+
+
+def _backslashes(project: Project) -> None:
+    # chr(92) is a backslash and chr(39) a quote on every warehouse, whatever its escapes.
+    project.model(
+        "slashed_users",
+        "select 'u' || chr(92) || '1' as user_id, "
+        "'C:' || chr(92) || 'dir' || chr(92) || 'n' as path, repeat('x', 300) as note "
+        "union all select 'u2', 'a' || chr(92) || chr(39) || 'b', 'short'",
+        {"object": "users", "identifier": {"external_id": "user_id"}},
+    )
+
+
+def test_backslashes_and_quotes_reach_the_rejection_log_unaltered(project: Project) -> None:
+    # Snowflake reads a backslash in a string constant as an escape: each warehouse's literals
+    # are its own (the `literal` macro).
+    project = built("slashed", project, _backslashes)
+
+    run = project.sync()
+
+    assert run.returncode == 1, run.output
+    assert project.emulator.user_attributes(external_id="u2") == {"path": "a\\'b", "note": "short"}
+    ((identifier, payload),) = project.sql(
+        f"select identifier, payload from {project.state_schema}.braze_rejections"
+    )
+    assert identifier == "u\\1"
+    assert json.loads(payload)["path"] == "C:\\dir\\n"
 
 
 # ------------------------------------------------------------- values Braze cannot store
@@ -158,6 +190,11 @@ def test_session_time_zone_and_styles_do_not_make_values_look_changed(project: P
     assert project.sync().returncode == 0
     assert project.emulator.user_attributes(external_id="u1")["seen_at"] == "2026-03-29T01:30:00Z"
 
+    if project.warehouse == "snowflake":
+        pytest.skip(
+            "fakesnow implements no ALTER SESSION parameter that changes how values print: the "
+            "Snowflake macros use explicit formats and UTC conversions instead (README)"
+        )
     if project.warehouse == "postgres":
         name = project.database.name
         project.sql(f"alter database \"{name}\" set timezone = 'Pacific/Chatham'")

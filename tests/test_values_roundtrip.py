@@ -18,7 +18,9 @@ from conftest import WAREHOUSES, Project, built, each_warehouse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-warehouse = pytest.fixture(params=WAREHOUSES)(each_warehouse)
+# Not on Snowflake yet: the generated values are written as DuckDB and PostgreSQL literals and
+# types; Snowflake's values by type are covered by tests/test_snowflake.py.
+warehouse = pytest.fixture(params=[w for w in WAREHOUSES if w != "snowflake"])(each_warehouse)
 
 REJECTED = object()  # the oracle's verdict: the row must be rejected, with a reason
 

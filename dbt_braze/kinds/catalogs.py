@@ -75,7 +75,7 @@ class Catalogs(ObjectKind):
         columns.get("item_id", sync.identifier.column, use=True)
         if sync.attributes is not None:
             return tuple((f, columns.get(f"fields.{f}", name)) for f, name in sync.attributes), ()
-        mapped = tuple((c, c) for c in columns.others())
+        mapped = tuple((columns.default_name(c), c) for c in columns.others())
         if any(name == "id" for name, _ in mapped):
             columns.problem(
                 "fields",

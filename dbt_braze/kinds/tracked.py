@@ -87,7 +87,7 @@ class TrackedKind(ObjectKind):
         fields = tuple((field, columns.get(field, name, use=True)) for field, name in sync.fields)
         if sync.properties is not None:
             return tuple((p, columns.get(f"properties.{p}", n)) for p, n in sync.properties), fields
-        mapped = tuple((c, c) for c in columns.others())
+        mapped = tuple((columns.default_name(c), c) for c in columns.others())
         for name, _ in mapped:
             if self.is_reserved(name):
                 columns.problem(

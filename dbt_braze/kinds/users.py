@@ -108,7 +108,7 @@ class Users(ObjectKind):
         if sync.attributes is not None:
             mapped = [(a, columns.get(f"attributes.{a}", name)) for a, name in sync.attributes]
         else:
-            mapped = [(c, c) for c in columns.others(*sync.exclude)]
+            mapped = [(columns.default_name(c), c) for c in columns.others(*sync.exclude)]
         reserved = RESERVED_ATTRIBUTES | {identifier.kind}
         for attribute, source in mapped:
             if attribute in reserved:
