@@ -111,3 +111,12 @@
   bytes, which is Python's order. (An account-wide DEFAULT_DDL_COLLATION would change that;
   COLLATE(x, 'utf8') would pin it, but fakesnow cannot run COLLATE.)
 -#}
+
+{#-
+  ALTER TABLE ... RENAME TO with an unqualified new name moves the table into the session's
+  current database and schema (dbt-snowflake fixed the same in its own rename, PR #1060): the
+  new name is qualified, so the state table stays in dbt-braze's schema.
+-#}
+{% macro snowflake__rename_table_sql(identifier, new_identifier) -%}
+  alter table {{ dbt_braze.relation(identifier) }} rename to {{ dbt_braze.relation(new_identifier) }}
+{%- endmacro %}

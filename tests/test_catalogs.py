@@ -10,9 +10,7 @@ from conftest import WAREHOUSES, Project, built, each_warehouse
 
 from dbt_braze.emulator import Emulator
 
-# Not on Snowflake yet: its seeding statements fail there (no current database in the
-# session fakesnow gives them); left to do.
-warehouse = pytest.fixture(params=[w for w in WAREHOUSES if w != "snowflake"])(each_warehouse)
+warehouse = pytest.fixture(params=WAREHOUSES)(each_warehouse)
 
 PRODUCTS = {
     "object": "catalog",
@@ -25,18 +23,29 @@ FIELDS = {"title": "string", "price": "number", "in_stock": "boolean", "tags": "
 
 
 def _products(project: Project) -> None:
-    project.model(
-        "product_rows",
-        "{{ config(materialized='table') }} "
-        "select 'sku-' || cast(i as varchar) as sku, 'Product ' || cast(i as varchar) as title, "
-        "cast(i as decimal(10, 2)) + 0.5 as price, (i % 2 = 0) as in_stock, "
-        "cast(i % 3 as varchar) as tag, 'short' as description "
-        "from generate_series(1, 120) t(i)",
-        None,
+    # A seed, so the rows are the same on every warehouse.
+    rows = [
+        f"sku-{i},Product {i},{i + 0.5:.2f},{str(i % 2 == 0).lower()},{i % 3},short"
+        for i in range(1, 121)
+    ]
+    project.write(
+        "seeds/product_rows.csv", "sku,title,price,in_stock,tag,description\n" + "\n".join(rows)
     )
-    tags = (
-        "string_to_array(tag, ',')" if project.warehouse == "postgres" else "string_split(tag, ',')"
+    project.write(
+        "seeds/seeds.yml",
+        """
+        version: 2
+        seeds:
+          - name: product_rows
+            config:
+              column_types: {sku: varchar, title: varchar, price: "decimal(10,2)",
+                             in_stock: boolean, tag: varchar, description: varchar}
+        """,
     )
+    tags = {
+        "postgres": "string_to_array(tag, ',')",
+        "snowflake": "split(tag, ',')",
+    }.get(project.warehouse, "string_split(tag, ',')")
     project.model(
         "products",
         f"select sku, title, price, in_stock, {tags} as tags, description "
@@ -51,6 +60,27 @@ def _requests(emulator: Emulator, method: str, since: int = 0) -> list[Any]:
         for r in emulator.data_requests[since:]
         if r.path == "/catalogs/products/items" and r.method == method
     ]
+
+
+def test_a_json_column_reaches_the_catalog_as_json_not_as_its_text(project: Project) -> None:
+    project = built("products", project, _products)
+    as_json = {
+        "postgres": "to_jsonb(string_to_array(tag, ','))",
+        "snowflake": "to_variant(split(tag, ','))",
+    }.get(project.warehouse, "to_json(string_split(tag, ','))")
+    project.model(
+        "products",
+        f"select sku, title, price, in_stock, {as_json} as tags, description "
+        "from {{ ref('product_rows') }}",
+        PRODUCTS,
+    )
+    project.dbt("run")
+    project.emulator.create_catalog("products", FIELDS)
+
+    run = project.sync()
+
+    assert run.returncode == 0, run.output
+    assert project.emulator.catalog_items("products")["sku-7"]["tags"] == ["1"]
 
 
 def test_a_model_becomes_a_catalog_then_only_changes_travel(project: Project) -> None:

@@ -7,9 +7,7 @@ from __future__ import annotations
 import pytest
 from conftest import WAREHOUSES, Project, built, each_warehouse
 
-# Not on Snowflake yet: renaming a state table (`rename_table_sql`) lands it outside the state
-# schema there; a Snowflake variant is left to do.
-warehouse = pytest.fixture(params=[w for w in WAREHOUSES if w != "snowflake"])(each_warehouse)
+warehouse = pytest.fixture(params=WAREHOUSES)(each_warehouse)
 
 USERS = {"object": "users", "identifier": {"external_id": "user_id"}, "on_delete": "delete"}
 VISITS = {
@@ -106,6 +104,12 @@ def _visits(project: Project) -> None:
 def test_a_renamed_model_stops_before_resending_and_carries_its_state_with_renamed_from(
     project: Project,
 ) -> None:
+    if project.warehouse == "snowflake":
+        pytest.skip(
+            "fakesnow cannot run Snowflake's qualified ALTER TABLE ... RENAME TO db.schema.name "
+            "(snowflake__rename_table_sql); an unqualified new name would move the table into "
+            "the session's schema on Snowflake"
+        )
     project = built("visits", project, _visits)
     assert project.sync().returncode == 0
     assert len(project.emulator.events) == 2

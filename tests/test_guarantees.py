@@ -28,8 +28,7 @@ from dbt_braze.braze import BrazeClient
 from dbt_braze.emulator import Faults
 from dbt_braze.errors import BrazeUnavailable
 
-# Not on Snowflake yet: three of its tests fail there, not investigated yet; left to do.
-warehouse = pytest.fixture(params=[w for w in WAREHOUSES if w != "snowflake"])(each_warehouse)
+warehouse = pytest.fixture(params=WAREHOUSES)(each_warehouse)
 
 
 def _event_ids(project: Project) -> Counter[int]:

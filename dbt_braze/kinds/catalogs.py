@@ -30,7 +30,7 @@ from dbt_braze.spec import (
     show,
 )
 from dbt_braze.state import AttributeState
-from dbt_braze.values import InvalidValue
+from dbt_braze.values import JSON, InvalidValue
 
 # Item ids: letters, digits, hyphens and underscores, at most 250 characters (BRAZE_API.md).
 ITEM_ID = re.compile(r"[A-Za-z0-9_-]{1,250}")
@@ -135,6 +135,8 @@ class CatalogBuilder(Builder):
         """Text is not held to attributes' 255 characters: an item's values may reach 5,000
         in all (Braze says so per item, refusing that item alone)."""
         convert = self.converter(column)
+        if self.resolved.family(column) == JSON:
+            return convert  # JSON arrives as text (DuckDB's JSON, Snowflake's VARIANT): decoded
         return lambda value: value if isinstance(value, str) else convert(value)
 
     def build(self, row: AttributeDelta) -> BrazeObject | Rejection | None:
