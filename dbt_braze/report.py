@@ -94,6 +94,8 @@ class SyncReport:
     # What Braze received, whichever models' objects the requests carried.
     totals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REQUEST_COUNTERS, 0))
     rejections_table: str = ""  # braze_rejections, as the warehouse names it
+    # Statements sent to the warehouse (a dict shared with the Warehouse, which counts them).
+    warehouse_statements: dict[str, int] = field(default_factory=dict)
 
     def fail(self, error: BaseException, exit_code: int | None = None) -> None:
         """The run ended with `error`: its exit code and message; models still pending did
@@ -129,6 +131,7 @@ class SyncReport:
             "message": self.message,
             "problems": self.problems,
             "totals": self.totals,
+            "warehouse_statements": dict(self.warehouse_statements),
             "models": [m.as_json() for m in self.models],
         }
 

@@ -191,6 +191,7 @@ def _sync(options: SyncOptions, reporter: Reporter, report: SyncReport) -> SyncR
             wait_seconds=options.lock_timeout,
             on_wait=reporter.warn,
         ) as wh:
+            report.warehouse_statements = wh.statements
             version = str(wh.render("version")).strip()
             if version != __version__:
                 raise UsageError(

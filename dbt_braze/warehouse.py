@@ -39,6 +39,14 @@ class Warehouse:
         self.adapter = adapter
         self.config = config
         self._session_sql: list[str] | None = None
+        # Statements sent: writes (DDL, DML) and reads. On a columnar warehouse every write
+        # rewrites storage, so the run's results file says how many there were.
+        self.statements = {"written": 0, "read": 0}
+        self._counting = threading.Lock()
+
+    def _count(self, kind: str, n: int = 1) -> None:
+        with self._counting:
+            self.statements[kind] += n
 
     @contextmanager
     def connection(self, name: str) -> Iterator[None]:
@@ -72,6 +80,7 @@ class Warehouse:
 
     def run(self, *statements: str) -> None:
         """Execute statements in one transaction and commit."""
+        self._count("written", len(statements))
         try:
             for sql in statements:
                 _, cursor = self.adapter.connections.add_query(sql, auto_begin=True)
@@ -83,6 +92,7 @@ class Warehouse:
 
     def fetch(self, sql: str) -> list[tuple[Any, ...]]:
         """A small result (counts, samples, metadata) as tuples."""
+        self._count("read")
         try:
             _, cursor = self.adapter.connections.add_query(sql, auto_begin=False)
             return [tuple(row) for row in cursor.fetchall()]
@@ -93,6 +103,7 @@ class Warehouse:
     def stream(self, sql: str, batch_rows: int = STREAM_BATCH_ROWS) -> Iterator[list[tuple]]:
         """Rows of a large result, `batch_rows` at a time, on this thread's connection."""
         read = _STREAMS.get(self.type, _stream_dbapi)
+        self._count("read")
         try:
             yield from read(self.adapter, sql, batch_rows)
         except Exception as e:
