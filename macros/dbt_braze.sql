@@ -13,6 +13,9 @@
 {% endmacro %}
 
 {% macro relation(identifier) %}
+  {{ return(adapter.dispatch('relation', 'dbt_braze')(identifier)) }}
+{% endmacro %}
+{% macro default__relation(identifier) %}
   {{ return(api.Relation.create(database=target.database, schema=dbt_braze.state_schema(), identifier=identifier)) }}
 {% endmacro %}
 
