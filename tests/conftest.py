@@ -266,8 +266,10 @@ class SparkDatabase:
 
     def replace(self, table: str, select: str) -> None:
         """The table's rows become `select`'s: plain Spark tables have no UPDATE."""
-        self.sql(f"drop table if exists {table}")
-        self.sql(f"create table {table} as {select}")
+        self.sql(f"drop table if exists {table}__new")
+        self.sql(f"create table {table}__new as {select}")
+        self.sql(f"drop table {table}")
+        self.sql(f"alter table {table}__new rename to {table}")
 
     def drop(self) -> None:
         self.sql(f"drop schema if exists {self.schema}_dbt_braze cascade")

@@ -166,7 +166,8 @@ def _slashed_events(project: Project) -> None:
     project.model(
         "slashed_events",
         """
-        select concat('u', chr(92), '1') as user_id, 'e1' as event_id, 'seen' as event_name,
+        select concat('u', chr(92), '1') as user_id, 'e1' as event_id,
+               concat('it', chr(39), 's ', chr(92), 'n') as event_name,
                timestamp '2026-01-01 00:00:00' as occurred_at,
                concat('C:', chr(92), 'dir', chr(92), 'n') as path, repeat('x', 300) as note
         union all
@@ -195,7 +196,7 @@ def test_rejections_keep_backslashes_and_quotes_and_are_retried(project: Project
         f"select identifier, payload from {project.state_schema}.braze_rejections"
     )
     assert identifier == "u\\1"
-    assert json.loads(payload)["properties"]["path"] == "C:\\dir\\n"
+    assert json.loads(payload)["name"] == "it's \\n", payload  # the properties are invalid
 
     again = project.sync()
     assert again.returncode == 1, again.output  # the rejected row is tried again, only it
