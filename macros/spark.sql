@@ -117,3 +117,36 @@
   order by started_at
 {%- endmacro %}
 
+
+{# ------------------------------------------------------------------------ sync_models #}
+{#-
+  Plain Spark tables have no DELETE or UPDATE (sql-ref-syntax-dml: INSERT only), and Spark has
+  no transaction to rebuild a table in: sync_models is appended to, a model's latest row is its
+  record, and a row without `object` forgets it. It grows by one row per model per run.
+-#}
+
+{% macro spark__record_sync_model_sql(row) %}
+  {{ return([dbt_braze.insert_rows_sql('sync_models', [row])]) }}
+{% endmacro %}
+
+{% macro spark__forget_sync_model_sql(model_unique_id, at) -%}
+  {{ dbt_braze.insert_rows_sql('sync_models', [[model_unique_id, none, none, at, none, none]]) }}
+{%- endmacro %}
+
+{% macro spark__sync_models_sql() -%}
+  select model_unique_id, object, identifier, object_id, state_table
+  from (
+    select *, row_number() over (partition by model_unique_id order by updated_at desc) as latest
+    from {{ dbt_braze.relation('sync_models') }}
+  ) as recorded
+  where latest = 1 and object is not null
+{%- endmacro %}
+
+{#-
+  The lock is an append-only event log (dbt_braze/lock.py); its compaction deletes. Rebuilding
+  it (create table as select, then a rename) would leave a moment without the table to a run
+  that is trying for the lock: the log is kept whole, a few rows per run.
+-#}
+{% macro spark__lock_compact_sql(stale_seconds) %}
+  {{ return([]) }}
+{% endmacro %}
