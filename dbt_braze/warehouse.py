@@ -371,9 +371,7 @@ def _stream_spark(adapter: Any, sql: str, batch_rows: int) -> Iterator[list[tupl
     its `seq` column, which every streamed delta has (numbered from 1, in order)."""
     last = 0
     while True:
-        page = (
-            f"select * from ({sql}) as page where seq > {last} order by seq limit {batch_rows}"
-        )
+        page = f"select * from ({sql}) as page where seq > {last} order by seq limit {batch_rows}"
         _, cursor = adapter.connections.add_query(page, auto_begin=False)
         rows = cursor.fetchall() or []
         if rows:
