@@ -133,11 +133,9 @@ class SyncModels:
             model.object_id,
             model.state_table,
         ]
-        wh.run(
-            wh.render("forget_sync_model_sql", model_unique_id=model.unique_id),
-            wh.render("insert_rows_sql", table="sync_models", rows=[_sql_values(row)]),
-        )
+        wh.run(*wh.render("record_sync_model_sql", row=_sql_values(row)))
 
     def forget(self, unique_id: str) -> None:
         wh = self.warehouse
-        wh.run(wh.render("forget_sync_model_sql", model_unique_id=unique_id))
+        (now,) = _sql_values([_utc_now()])
+        wh.run(wh.render("forget_sync_model_sql", model_unique_id=unique_id, at=now))

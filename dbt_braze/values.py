@@ -83,6 +83,18 @@ _TEXT_NAMES = (
 _DECIMAL = re.compile(r"(?:decimal|numeric|number)\s*(?:\(\s*(\d+)\s*(?:,\s*(-?\d+)\s*)?\))?$")
 # Adapters whose semi-structured types (ARRAY, OBJECT, VARIANT) reach Python as JSON text.
 _JSON_TEXT_ARRAYS = frozenset({"snowflake"})
+# Adapters whose structs, maps and arrays of anything but plain scalars are read as JSON text
+# (the `sendable` macro's to_json): Spark's rows hand a struct over as a tuple, and a
+# timestamp in an array in the Python process's own time zone.
+_JSON_TEXT_NESTED = frozenset({"spark"})
+_SPARK_NESTED_ELEMENTS = ("struct", "map", "array", "timestamp", "date", "binary")
+
+
+def _nested_spark_type(name: str, base: str) -> bool:
+    """`struct<...>`, `map<...>`, or an array of those, of arrays, or of dates and times."""
+    if base in ("struct", "map"):
+        return True
+    return base == "array" and name[len("array<") :].startswith(_SPARK_NESTED_ELEMENTS)
 
 
 def type_family(data_type: str, adapter_type: str = "") -> str:
@@ -94,6 +106,8 @@ def type_family(data_type: str, adapter_type: str = "") -> str:
     if name.endswith("[]"):
         return ARRAY
     base = name.split("(", 1)[0].split("<", 1)[0].strip()
+    if adapter_type in _JSON_TEXT_NESTED and _nested_spark_type(name, base):
+        return JSON
     if base in ("array", "list"):
         return JSON if adapter_type in _JSON_TEXT_ARRAYS else ARRAY
     if base in ("struct", "map", "row", "union"):

@@ -4,7 +4,7 @@ This is the only module that imports dbt. dbt's Python internals are not a stabl
 everything that touches them lives here, small: open the adapter, render this package's macros,
 execute statements, stream rows. Data rows never pass through agate (it is 15 times slower and
 holds the whole result); they stream from the DB-API cursor with `fetchmany`, from a server-side
-cursor on PostgreSQL.
+cursor on PostgreSQL, and by pages of `seq` on Spark.
 """
 
 from __future__ import annotations
@@ -376,8 +376,24 @@ def _stream_postgres(adapter: Any, sql: str, batch_rows: int) -> Iterator[list[t
             handle.autocommit = True
 
 
+def _stream_spark(adapter: Any, sql: str, batch_rows: int) -> Iterator[list[tuple]]:
+    """dbt-spark's cursors have no `fetchmany` (the session method's `fetchall` collects the
+    whole result): the result is read a page at a time, each page the next `batch_rows` rows by
+    its `seq` column, which every streamed delta has (numbered from 1, in order)."""
+    last = 0
+    while True:
+        page = f"select * from ({sql}) as page where seq > {last} order by seq limit {batch_rows}"
+        _, cursor = adapter.connections.add_query(page, auto_begin=False)
+        rows = cursor.fetchall() or []
+        if rows:
+            yield rows
+            last = int(rows[-1]["seq"])
+        if len(rows) < batch_rows:
+            return
+
+
 # Adapters whose DB-API cursor would hold a whole result in memory get their own reader.
-_STREAMS = {"postgres": _stream_postgres}
+_STREAMS = {"postgres": _stream_postgres, "spark": _stream_spark}
 
 
 def _drain(cursor: Any) -> None:

@@ -13,6 +13,9 @@
 {% endmacro %}
 
 {% macro relation(identifier) %}
+  {{ return(adapter.dispatch('relation', 'dbt_braze')(identifier)) }}
+{% endmacro %}
+{% macro default__relation(identifier) %}
   {{ return(api.Relation.create(database=target.database, schema=dbt_braze.state_schema(), identifier=identifier)) }}
 {% endmacro %}
 
@@ -565,7 +568,10 @@
   {{ return(sql) }}
 {% endmacro %}
 
-{% macro sync_models_sql() -%}
+{% macro sync_models_sql() %}
+  {{ return(adapter.dispatch('sync_models_sql', 'dbt_braze')()) }}
+{% endmacro %}
+{% macro default__sync_models_sql() -%}
   select model_unique_id, object, identifier, object_id, state_table
   from {{ dbt_braze.relation('sync_models') }}
 {%- endmacro %}
@@ -579,7 +585,22 @@
   alter table {{ dbt_braze.relation(identifier) }} add column {{ dbt_braze.quote(column) }} {{ type or dbt.type_string() }}
 {%- endmacro %}
 
-{% macro forget_sync_model_sql(model_unique_id) -%}
+{#- row: a sync_models row's values, in column order: it replaces the model's row. -#}
+{% macro record_sync_model_sql(row) %}
+  {{ return(adapter.dispatch('record_sync_model_sql', 'dbt_braze')(row)) }}
+{% endmacro %}
+{% macro default__record_sync_model_sql(row) %}
+  {{ return([
+    dbt_braze.forget_sync_model_sql(row[0], row[3]),
+    dbt_braze.insert_rows_sql('sync_models', [row]),
+  ]) }}
+{% endmacro %}
+
+{#- at: when (UTC text), for a warehouse that records the forgetting rather than deleting. -#}
+{% macro forget_sync_model_sql(model_unique_id, at) %}
+  {{ return(adapter.dispatch('forget_sync_model_sql', 'dbt_braze')(model_unique_id, at)) }}
+{% endmacro %}
+{% macro default__forget_sync_model_sql(model_unique_id, at) -%}
   delete from {{ dbt_braze.relation('sync_models') }}
   where model_unique_id = {{ dbt_braze.literal(model_unique_id) }}
 {%- endmacro %}

@@ -5,7 +5,9 @@ fakesnow server, for tests that ask for the `warehouse` fixture's "postgres" or 
 `each_warehouse`): every PostgreSQL or Snowflake project gets a database of its own, so parallel
 workers never meet. `.ci/run` starts PostgreSQL and sets `DBT_BRAZE_PG_*`; the tests start a
 fakesnow server themselves unless `DBT_BRAZE_SF_*` names one. Each test carries the marker of
-the warehouse it runs on (`pytest -m snowflake`).
+the warehouse it runs on (`pytest -m snowflake`). Spark (tests/test_spark.py) runs in the test
+process through dbt-spark's session method: one local Spark per process, a schema per project
+(see `SparkDatabase`).
 
 Models are views over seed tables, so a test changes source data with plain SQL on the seed
 table and the next sync sees it, as after a `dbt build`, without paying for another build.
@@ -335,7 +337,109 @@ class SnowflakeDatabase:
         return self.server.execute(statement, database=self.name)
 
 
-Database = DuckDBDatabase | PostgresDatabase | SnowflakeDatabase
+class SparkProcess:
+    """A local Spark (pyspark, on the machine's Java) with its warehouse directory and Derby
+    metastore under `root`.
+
+    Derby lets one process open a metastore, and a process has one Spark: the test process's
+    own is shared by its in-process projects, a schema each. A project synced by a process of
+    its own (kill -9) gets a `SparkProcess` of its own that the test process never opens."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def settings(self) -> dict[str, str]:
+        return {
+            "spark.sql.warehouse.dir": str(self.root / "spark-warehouse"),
+            "javax.jdo.option.ConnectionURL": (
+                f"jdbc:derby:;databaseName={self.root / 'metastore_db'};create=true"
+            ),
+            "spark.driver.extraJavaOptions": f"-Dderby.system.home={self.root}",
+            "spark.ui.enabled": "false",
+            "spark.sql.shuffle.partitions": "2",
+        }
+
+    def session(self) -> Any:
+        """This process's Spark: the one dbt-spark's session method gets (same settings)."""
+        from pyspark.sql import SparkSession
+
+        builder = SparkSession.builder.enableHiveSupport()
+        for name, value in self.settings().items():
+            builder = builder.config(name, value)
+        session = builder.getOrCreate()
+        session.sparkContext.setLogLevel("ERROR")
+        return session
+
+
+class SparkDatabase:
+    type = "spark"
+
+    def __init__(self, spark: SparkProcess, schema: str, *, in_process: bool = True) -> None:
+        self.spark = spark
+        self.schema = schema
+        # False: every command on this project runs in a process of its own (dbt, sync), and
+        # the test process never opens its metastore.
+        self.in_process = in_process
+
+    def profile(self) -> dict[str, Any]:
+        return {
+            "type": "spark",
+            "method": "session",
+            "host": "localhost",
+            "schema": self.schema,
+            "threads": 1,
+            "server_side_parameters": self.spark.settings(),
+        }
+
+    def copy(self, root: Path) -> SparkDatabase:
+        # A view names its tables' schema: the copy recreates the seeds' tables and the
+        # models' views from the manifest, in a schema of its own.
+        assert self.in_process
+        copy = SparkDatabase(self.spark, _spark_schema())
+        manifest = json.loads((root / "target" / "manifest.json").read_text())
+        statements = [f"create schema {copy.schema}"]
+        views = []
+        for node in manifest["nodes"].values():
+            relation = node.get("relation_name")
+            if not relation or node["resource_type"] not in ("seed", "model"):
+                continue
+            new = relation.replace(self.schema, copy.schema)
+            if node["resource_type"] == "seed":
+                statements.append(f"create table {new} as select * from {relation}")
+            else:
+                sql = node["compiled_code"].replace(self.schema, copy.schema)
+                views.append(f"create view {new} as {sql}")
+        for statement in [*statements, *views]:
+            self.sql(statement)
+        for artifact in (root / "target").glob("*.json"):
+            artifact.write_text(artifact.read_text().replace(self.schema, copy.schema))
+        return copy
+
+    def sql(self, statement: str) -> list[tuple[Any, ...]]:
+        """A statement on this process's Spark, the project's schema current."""
+        assert self.in_process, "this project's metastore belongs to the processes it runs"
+        session = self.spark.session()
+        session.sql(f"create schema if not exists {self.schema}")
+        session.sql(f"use {self.schema}")
+        return [tuple(row) for row in session.sql(statement).collect()]
+
+    def replace(self, table: str, select: str) -> None:
+        """The table's rows become `select`'s: plain Spark tables have no UPDATE."""
+        self.sql(f"drop table if exists {table}__new")
+        self.sql(f"create table {table}__new as {select}")
+        self.sql(f"drop table {table}")
+        self.sql(f"alter table {table}__new rename to {table}")
+
+    def drop(self) -> None:
+        self.sql(f"drop schema if exists {self.schema}_dbt_braze cascade")
+        self.sql(f"drop schema if exists {self.schema} cascade")
+
+
+def _spark_schema() -> str:
+    return f"analytics_{uuid.uuid4().hex[:12]}"
+
+
+Database = DuckDBDatabase | PostgresDatabase | SnowflakeDatabase | SparkDatabase
 
 
 class Project:
@@ -425,6 +529,8 @@ class Project:
         self.write(f"models/{name}.yml", json.dumps({"version": 2, "models": [entry]}))
 
     def dbt(self, *args: str) -> subprocess.CompletedProcess[str]:
+        if isinstance(self.database, SparkDatabase) and self.database.in_process:
+            return self._dbt_in_process(*args)
         result = subprocess.run(
             [
                 str(BIN / "dbt"),
@@ -493,6 +599,24 @@ class Project:
     def sql(self, statement: str) -> list[tuple[Any, ...]]:
         """A statement on the project's warehouse, its target schema first in the search path."""
         return self.database.sql(statement)
+
+    def _dbt_in_process(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """dbt in this process: Spark's metastore is this process's (see SparkProcess)."""
+        from dbt.cli.main import dbtRunner
+        from dbt_common.events.event_manager_client import cleanup_event_logger
+
+        argv = [*args, "--project-dir", str(self.root), "--profiles-dir", str(self.root)]
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(self._env())
+        try:
+            result = dbtRunner().invoke(argv)
+        finally:
+            cleanup_event_logger()
+            os.environ.clear()
+            os.environ.update(saved)
+        assert result.success, f"dbt {' '.join(args)} failed: {result.exception or result.result}"
+        return subprocess.CompletedProcess(argv, 0, "", "")
 
     def _env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("BRAZE_", "DBT_"))}
@@ -668,6 +792,31 @@ def each_warehouse(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture(scope="session")
+def spark_process(tmp_path_factory: pytest.TempPathFactory) -> SparkProcess:
+    """This process's Spark; tests on Spark skip without dbt-spark, pyspark or Java, unless
+    DBT_BRAZE_REQUIRE_SPARK=1."""
+    problem = spark_missing()
+    if problem is not None:
+        if os.environ.get("DBT_BRAZE_REQUIRE_SPARK") == "1":
+            pytest.fail(f"DBT_BRAZE_REQUIRE_SPARK=1, but {problem}", pytrace=False)
+        pytest.skip(problem)
+    return SparkProcess(tmp_path_factory.mktemp("spark"))
+
+
+def spark_missing() -> str | None:
+    """Why Spark cannot run here, or None."""
+    try:
+        import dbt.adapters.spark  # noqa: F401
+        import pyspark  # noqa: F401
+    except ImportError:
+        return "dbt-spark or pyspark is not installed: pip install -e '.[dev,spark]'"
+    java_home = os.environ.get("JAVA_HOME")
+    if not shutil.which("java") and not (java_home and (Path(java_home) / "bin/java").exists()):
+        return "Java is not installed (Spark runs on it): apt-get install openjdk-17-jre-headless"
+    return None
+
+
 @pytest.fixture
 def project(
     tmp_path: Path, emulator: Emulator, warehouse: str, request: pytest.FixtureRequest
@@ -675,6 +824,12 @@ def project(
     _SYNCED_PROJECTS.clear()
     if warehouse == "duckdb":
         yield Project(tmp_path / "project", emulator)
+        _check_delivered_state(request)
+        return
+    if warehouse == "spark":
+        # A schema per project; the session's directory goes with its tables at the end.
+        spark = SparkDatabase(request.getfixturevalue("spark_process"), _spark_schema())
+        yield Project(tmp_path / "project", emulator, spark)
         _check_delivered_state(request)
         return
     server: PostgresServer | SnowflakeServer = request.getfixturevalue(f"{warehouse}_server")
@@ -719,6 +874,8 @@ def built(name: str, project: Project, setup) -> Project:  # type: ignore[no-unt
         elif isinstance(project.database, SnowflakeDatabase):
             sf = project.database.server
             database = SnowflakeDatabase(sf, sf.create_database(for_session=True))
+        elif isinstance(project.database, SparkDatabase):
+            database = SparkDatabase(project.database.spark, _spark_schema())
         template = Project(root, None, database)
         setup(template)
         template.build()
