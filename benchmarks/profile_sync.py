@@ -1,6 +1,7 @@
 """Where the sync process's time goes while sending: an initial sync of N objects of one kind
-into the emulator (no latency, no rate limit), sampled by py-spy across all threads,
-less the samples of threads blocked waiting (on a queue, a condition, a socket's answer). Prints
+into the emulator (no latency, no rate limit), sampled by py-spy across all threads while
+sending (start-up and the delta query left out), less the samples of threads blocked waiting
+(on a queue, a condition, a socket's answer). Prints
 the top functions by own time (samples whose innermost frame is the function) and by total
 time (samples with the function anywhere on the stack, counted once per sample).
 
@@ -34,6 +35,14 @@ def _function(frame: str) -> str:
     return f"{name} ({where.rsplit('/', 1)[-1].split(':')[0].rstrip(')')})"
 
 
+# Functions on the stack of every sample taken while sending: the main thread's loop, the HTTP
+# workers, the committer and the reader of the delta.
+SENDING = (
+    "_deliver (",
+    "Deliverer.deliver (",
+    "Committer._write (",
+    "stream_in_background.<locals>.read (",
+)
 # Innermost frames of a thread that waits rather than works.
 BLOCKED = {
     "_worker (thread.py)",  # an idle pool thread in queue.get
@@ -84,6 +93,8 @@ with tempfile.TemporaryDirectory() as tmp:
         frames = stack.split(";")[1:]  # the first is the thread
         if not frames or _function(frames[-1]) in BLOCKED:
             continue
+        if not any(marker in stack for marker in SENDING):
+            continue  # start-up, the delta query: not sending
         n = int(count)
         samples += n
         # "function (path/file.py:line)" -> "function (file.py)": one entry per function
@@ -92,7 +103,7 @@ with tempfile.TemporaryDirectory() as tmp:
         for name in set(names):
             total[name] += n
 
-print(f"{args.kind}: {args.objects:,} objects, {samples:,} samples of working threads")
+print(f"{args.kind}: {args.objects:,} objects, {samples:,} samples of threads working on sending")
 print(f"top {args.top} by own time:")
 for name, n in own.most_common(args.top):
     print(f"  {n / samples:6.1%}  {name}")
