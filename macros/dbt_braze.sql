@@ -76,7 +76,7 @@
   {%- if family in ('date', 'timestamp', 'timestamptz') -%}
     {{ dbt_braze.iso_text(expression, family) }}
   {%- else -%}
-    cast({{ expression }} as {{ dbt.type_string() }})
+    cast({{ expression }} as {{ dbt_braze.text_type() }})
   {%- endif -%}
 {%- endmacro %}
 
@@ -95,7 +95,7 @@
   {%- elif family == 'json' -%}
     {#- As text from every warehouse, decoded once in Python: some drivers (psycopg2) decode
         JSON themselves, and a JSON string would then be read as JSON text a second time. -#}
-    cast({{ expression }} as {{ dbt.type_string() }})
+    cast({{ expression }} as {{ dbt_braze.text_type() }})
   {%- else -%}
     {{ expression }}
   {%- endif -%}
@@ -114,7 +114,7 @@
   case
     when {{ expression }} is null then null
     when not isfinite({{ value }}) or extract(year from {{ value }}) not between 1 and 9999
-      then 'out of range: ' || cast({{ expression }} as {{ dbt.type_string() }})
+      then 'out of range: ' || cast({{ expression }} as {{ dbt_braze.text_type() }})
     {%- if family == 'date' %}
     else strftime({{ value }}, '%Y-%m-%d')
     {%- else %}
@@ -146,6 +146,32 @@
   {{ expression }}
 {%- endmacro %}
 
+{#- A timestamp moved by `amount` units, still a timestamp of the warehouse's TIMESTAMP type
+    (dbt's own `dateadd` returns a DATETIME on BigQuery, which a TIMESTAMP does not compare with). -#}
+{% macro dateadd(unit, amount, expression) %}
+  {{ return(adapter.dispatch('dateadd', 'dbt_braze')(unit, amount, expression)) }}
+{% endmacro %}
+{% macro default__dateadd(unit, amount, expression) -%}
+  {{ dbt.dateadd(unit, amount, expression) }}
+{%- endmacro %}
+
+{#- The text type of dbt-braze's own columns and casts: unbounded where the warehouse allows
+    (Redshift's TEXT and unsized VARCHAR are 256 bytes). -#}
+{% macro text_type() %}
+  {{ return(adapter.dispatch('text_type', 'dbt_braze')()) }}
+{% endmacro %}
+{% macro default__text_type() %}
+  {{ return(dbt.type_string()) }}
+{% endmacro %}
+
+{#- Whether two values differ, nulls compared as values. -#}
+{% macro is_distinct(left, right) %}
+  {{ return(adapter.dispatch('is_distinct', 'dbt_braze')(left, right)) }}
+{% endmacro %}
+{% macro default__is_distinct(left, right) -%}
+  ({{ left }} is distinct from {{ right }})
+{%- endmacro %}
+
 {#- A boolean expression: `seq` lies in one of the (first, last) ranges. -#}
 {% macro seq_in_ranges(ranges) -%}
   ({% for first, last in ranges %}{% if not loop.first %} or {% endif %}
@@ -160,7 +186,7 @@
   {{ return(adapter.dispatch('create_log_tables_sql', 'dbt_braze')()) }}
 {% endmacro %}
 {% macro default__create_log_tables_sql() %}
-  {% set text = dbt.type_string() %}
+  {% set text = dbt_braze.text_type() %}
   {% set ts = dbt.type_timestamp() %}
   {% set runs %}
     create table if not exists {{ dbt_braze.relation('braze_sync_runs') }} (
@@ -227,8 +253,8 @@
 {% macro default__attribute_state_sql(state, state_columns) %}
   {% set sql %}
     create table if not exists {{ dbt_braze.relation(state) }} (
-      braze_key {{ dbt.type_string() }}
-      {%- for column in state_columns %}, {{ dbt_braze.quote(column) }} {{ dbt.type_string() }}{% endfor %},
+      braze_key {{ dbt_braze.text_type() }}
+      {%- for column in state_columns %}, {{ dbt_braze.quote(column) }} {{ dbt_braze.text_type() }}{% endfor %},
       {%- for column, type in dbt_braze.state_version_columns() %}
       {{ column }} {{ type }}{% if not loop.last %},{% endif %}
       {%- endfor %}
@@ -329,7 +355,7 @@
         source.*,
         case when state.braze_key is null then 'new' else 'changed' end as change_kind
         {%- for a in attributes %},
-        (source.t{{ loop.index0 }} is distinct from state.{{ dbt_braze.quote(a.state_column) }}) as c{{ loop.index0 }}
+        {{ dbt_braze.is_distinct('source.t' ~ loop.index0, 'state.' ~ dbt_braze.quote(a.state_column)) }} as c{{ loop.index0 }}
         {%- endfor %}
       from source
       left join state
@@ -394,7 +420,7 @@
 {% macro default__id_state_sql(state) %}
   {% set sql %}
     create table if not exists {{ dbt_braze.relation(state) }} (
-      object_id {{ dbt.type_string() }},
+      object_id {{ dbt_braze.text_type() }},
       object_time {{ dbt.type_timestamp() }},
       delivered_at {{ dbt.type_timestamp() }}
     )
@@ -436,7 +462,7 @@
       where {{ dbt_braze.quote(time.column) }} is null
          or not exists (select 1 from {{ dbt_braze.relation(state) }})
          or {{ model_time }} >= (
-              select {{ dbt.dateadd(lookback.unit, -lookback.amount, latest) }}
+              select {{ dbt_braze.dateadd(lookback.unit, -lookback.amount, latest) }}
               from {{ dbt_braze.relation(state) }}
             )
       {%- endif %}
@@ -496,11 +522,11 @@
 {% macro default__lock_table_sql() %}
   {% set sql %}
     create table if not exists {{ dbt_braze.relation('braze_sync_lock') }} (
-      lock_id {{ dbt.type_string() }},
-      event {{ dbt.type_string() }},
-      host {{ dbt.type_string() }},
+      lock_id {{ dbt_braze.text_type() }},
+      event {{ dbt_braze.text_type() }},
+      host {{ dbt_braze.text_type() }},
       pid bigint,
-      description {{ dbt.type_string() }},
+      description {{ dbt_braze.text_type() }},
       event_at {{ dbt.type_timestamp() }}
     )
   {% endset %}
@@ -522,7 +548,7 @@
 {% endmacro %}
 {% macro default__lock_holders_sql(stale_seconds) -%}
   select lock_id, max(host), max(pid), max(description), min(event_at), max(event_at),
-         max(event_at) < {{ dbt.dateadd('second', -(stale_seconds | int), dbt_braze.utc_now()) }}
+         max(event_at) < {{ dbt_braze.dateadd('second', -(stale_seconds | int), dbt_braze.utc_now()) }}
   from {{ dbt_braze.relation('braze_sync_lock') }}
   group by lock_id
   having sum(case when event = 'release' then 1 else 0 end) = 0
@@ -541,7 +567,7 @@
       select lock_id from {{ dbt_braze.relation('braze_sync_lock') }}
       group by lock_id
       having sum(case when event = 'release' then 1 else 0 end) > 0
-          or max(event_at) < {{ dbt.dateadd('day', -1, dbt_braze.utc_now()) }}
+          or max(event_at) < {{ dbt_braze.dateadd('day', -1, dbt_braze.utc_now()) }}
     )
   {% endset %}
   {{ return([sql]) }}
@@ -557,12 +583,12 @@
 {% macro default__create_sync_models_sql() %}
   {% set sql %}
     create table if not exists {{ dbt_braze.relation('sync_models') }} (
-      model_unique_id {{ dbt.type_string() }},
-      object {{ dbt.type_string() }},
-      identifier {{ dbt.type_string() }},
+      model_unique_id {{ dbt_braze.text_type() }},
+      object {{ dbt_braze.text_type() }},
+      identifier {{ dbt_braze.text_type() }},
       updated_at {{ dbt.type_timestamp() }},
-      object_id {{ dbt.type_string() }},
-      state_table {{ dbt.type_string() }}
+      object_id {{ dbt_braze.text_type() }},
+      state_table {{ dbt_braze.text_type() }}
     )
   {% endset %}
   {{ return(sql) }}
@@ -582,7 +608,7 @@
   {{ return(adapter.dispatch('add_column_sql', 'dbt_braze')(identifier, column, type)) }}
 {% endmacro %}
 {% macro default__add_column_sql(identifier, column, type) -%}
-  alter table {{ dbt_braze.relation(identifier) }} add column {{ dbt_braze.quote(column) }} {{ type or dbt.type_string() }}
+  alter table {{ dbt_braze.relation(identifier) }} add column {{ dbt_braze.quote(column) }} {{ type or dbt_braze.text_type() }}
 {%- endmacro %}
 
 {#- row: a sync_models row's values, in column order: it replaces the model's row. -#}
