@@ -147,11 +147,12 @@
 {%- endmacro %}
 
 {#- A timestamp moved by `amount` units, still a timestamp of the warehouse's TIMESTAMP type
-    (dbt's own `dateadd` returns a DATETIME on BigQuery, which a TIMESTAMP does not compare with). -#}
-{% macro dateadd(unit, amount, expression) %}
-  {{ return(adapter.dispatch('dateadd', 'dbt_braze')(unit, amount, expression)) }}
+    (dbt's own `dateadd` returns a DATETIME on BigQuery, which a TIMESTAMP does not compare with).
+    Named apart from dbt's `dateadd`, whose `bigquery__dateadd` it must not shadow. -#}
+{% macro timestamp_add(unit, amount, expression) %}
+  {{ return(adapter.dispatch('timestamp_add', 'dbt_braze')(unit, amount, expression)) }}
 {% endmacro %}
-{% macro default__dateadd(unit, amount, expression) -%}
+{% macro default__timestamp_add(unit, amount, expression) -%}
   {{ dbt.dateadd(unit, amount, expression) }}
 {%- endmacro %}
 
@@ -462,7 +463,7 @@
       where {{ dbt_braze.quote(time.column) }} is null
          or not exists (select 1 from {{ dbt_braze.relation(state) }})
          or {{ model_time }} >= (
-              select {{ dbt_braze.dateadd(lookback.unit, -lookback.amount, latest) }}
+              select {{ dbt_braze.timestamp_add(lookback.unit, -lookback.amount, latest) }}
               from {{ dbt_braze.relation(state) }}
             )
       {%- endif %}
@@ -548,7 +549,7 @@
 {% endmacro %}
 {% macro default__lock_holders_sql(stale_seconds) -%}
   select lock_id, max(host), max(pid), max(description), min(event_at), max(event_at),
-         max(event_at) < {{ dbt_braze.dateadd('second', -(stale_seconds | int), dbt_braze.utc_now()) }}
+         max(event_at) < {{ dbt_braze.timestamp_add('second', -(stale_seconds | int), dbt_braze.utc_now()) }}
   from {{ dbt_braze.relation('braze_sync_lock') }}
   group by lock_id
   having sum(case when event = 'release' then 1 else 0 end) = 0
@@ -567,7 +568,7 @@
       select lock_id from {{ dbt_braze.relation('braze_sync_lock') }}
       group by lock_id
       having sum(case when event = 'release' then 1 else 0 end) > 0
-          or max(event_at) < {{ dbt_braze.dateadd('day', -1, dbt_braze.utc_now()) }}
+          or max(event_at) < {{ dbt_braze.timestamp_add('day', -1, dbt_braze.utc_now()) }}
     )
   {% endset %}
   {{ return([sql]) }}
