@@ -693,7 +693,7 @@ def test_serve_prints_its_url_and_stops_on_ctrl_c() -> None:
         )
         assert response.status_code == 201
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=5) == 0
+        assert proc.wait(timeout=60) == 0  # a bound for a hang: a loaded machine is slow to stop
     finally:
         if proc.poll() is None:
             proc.kill()
