@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-import json
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -40,6 +40,7 @@ from dbt_braze.payloads import (
     Route,
 )
 from dbt_braze.ratelimit import parse_reset
+from dbt_braze.values import json_bytes
 
 MAX_BODY_BYTES = 4 * 1024 * 1024 - 16 * 1024  # 4 MB, less room for the envelope
 MAX_OBJECTS = MAX_TRACK_OBJECTS
@@ -86,9 +87,9 @@ class Batch:
     def route(self) -> Route:
         return self.objects[0].route
 
-    @property
+    @cached_property
     def users(self) -> frozenset[tuple[str, str, str]]:
-        return frozenset(o.user for o in self.objects)
+        return frozenset([o.user for o in self.objects])
 
     def split(self) -> tuple[Batch, Batch]:
         half = len(self.objects) // 2
@@ -116,16 +117,10 @@ class Batch:
         return Batch(tuple(o._replace(route=resend) for o in self.objects), self.encoded)
 
 
-# For what orjson refuses (an integer beyond 64 bits): the standard library's encoder.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-
-
 def encode(obj: BrazeObject) -> bytes:
     """An object's JSON text, compact UTF-8."""
-    try:
-        return orjson.dumps(obj.body)
-    except orjson.JSONEncodeError:
-        return _ENCODER.encode(obj.body).encode()
+    body = obj.body
+    return body if type(body) is bytes else json_bytes(body)
 
 
 def batches(
@@ -253,6 +248,10 @@ class BrazeClient:
             if proxy
             else urllib3.PoolManager(num_pools=2, maxsize=pool_size, retries=False)
         )
+        # The endpoint's own connection pool (through the proxy's tunnel, if any), used
+        # directly: the manager would parse the URL and look the pool up on every request.
+        self._origin = self._pool.connection_from_url(self.endpoint)
+        self._path = urlsplit(self.endpoint).path
         self._catalogs: dict[str, frozenset[str]] | None = None
 
     def close(self) -> None:
@@ -270,7 +269,7 @@ class BrazeClient:
         """One `/users/delete` request (Braze answers a count, so all or nothing)."""
         array = batch.route.array
         kind = next(k for k, a in DELETE_LISTS.items() if a == array)
-        ids = [obj.body[kind] for obj in batch.objects]
+        ids = [obj.fields()[kind] for obj in batch.objects]
         payload = orjson.dumps({array: ids})
         response, _ = self._request("POST", DELETE_PATH, payload)
         return TrackResult(acknowledged=list(batch.objects), headers=dict(response.headers))
@@ -364,9 +363,9 @@ class BrazeClient:
         counts: a 2xx whose body is not Braze's (a proxy's or captive portal's page, JSON
         without `message`) is a failed request, retried like a 5xx, never an acknowledgement."""
         try:
-            raw = self._pool.request(
+            raw = self._origin.urlopen(
                 method,
-                self.endpoint + path,
+                self._path + path,
                 body=payload,
                 headers=self._headers,
                 timeout=self.timeout,

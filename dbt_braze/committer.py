@@ -38,9 +38,9 @@ class Committer:
         )
         self._thread = warehouse.start_thread(self._write, "dbt_braze_commit")
 
-    def add(self, run: ModelRun, seq: int) -> None:
-        run.acknowledged.append(seq)
-        self.waiting += 1
+    def add(self, run: ModelRun, seqs: list[int]) -> None:
+        run.acknowledged.extend(seqs)
+        self.waiting += len(seqs)
 
     def maybe_flush(self) -> None:
         if (

@@ -11,12 +11,12 @@
 
 from __future__ import annotations
 
+import queue
 import random
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from dbt_braze.braze import Batch, BrazeClient, TrackResult
@@ -200,21 +200,34 @@ class Pool:
         self.deliverer = deliverer
         self.workers = workers
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="dbt-braze-send")
-        self._in_flight: dict[Future[Outcome], Batch] = {}
-        self._users: Counter[tuple[str, str, str]] = Counter()
+        self._in_flight = 0
+        # Users in a request in flight: a user is in at most one (submit waits otherwise).
+        self._busy: set[tuple[str, str, str]] = set()
+        # What the workers finished, in order: (batch, outcome or the error it raised).
+        self._finished: queue.SimpleQueue[tuple[Batch, Outcome | BaseException]] = (
+            queue.SimpleQueue()
+        )
         self._done: list[Outcome] = []
         self.error: BaseException | None = None
 
     def submit(self, batch: Batch) -> None:
         users = batch.users
         while self._in_flight and (
-            len(self._in_flight) >= self.workers or any(self._users[u] for u in users)
+            self._in_flight >= self.workers or not self._busy.isdisjoint(users)
         ):
-            self._wait(FIRST_COMPLETED)
+            self._wait(block=True)
         if self.error is not None:
             return
-        self._users.update(users)
-        self._in_flight[self._executor.submit(self.deliverer.deliver, batch)] = batch
+        self._busy |= users
+        self._in_flight += 1
+        self._executor.submit(self._deliver, batch)
+
+    def _deliver(self, batch: Batch) -> None:
+        try:
+            outcome: Outcome | BaseException = self.deliverer.deliver(batch)
+        except BaseException as e:  # handed to the submitting thread
+            outcome = e
+        self._finished.put((batch, outcome))
 
     @property
     def failed(self) -> bool:
@@ -222,14 +235,14 @@ class Pool:
 
     def results(self) -> Iterator[Outcome]:
         """Outcomes finished so far (without waiting)."""
-        self._wait(None, timeout=0)
+        self._wait(block=False)
         done, self._done = self._done, []
         yield from done
 
     def drain(self) -> Iterator[Outcome]:
         """Wait for every request in flight; yield their outcomes."""
         while self._in_flight:
-            self._wait(FIRST_COMPLETED)
+            self._wait(block=True)
             done, self._done = self._done, []
             yield from done
         done, self._done = self._done, []
@@ -238,23 +251,22 @@ class Pool:
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
-    def _wait(self, return_when: str | None, timeout: float | None = None) -> None:
-        if not self._in_flight:
-            return
-        finished, _ = wait(
-            list(self._in_flight), timeout=timeout, return_when=return_when or FIRST_COMPLETED
-        )
-        for future in finished:
-            batch = self._in_flight.pop(future)
-            self._users.subtract(batch.users)
-            for user in batch.users:
-                if self._users[user] <= 0:
-                    del self._users[user]
+    def _wait(self, block: bool) -> None:
+        """Take what the workers finished: at least one batch if `block` (and any in flight)."""
+        while self._in_flight:
             try:
-                self._done.append(future.result())
-            except BaseException as e:  # kept until everything in flight has answered
-                partial = getattr(e, "partial", None)
-                if isinstance(partial, Outcome):
-                    self._done.append(partial)  # its requests count, its acks are recorded
-                if self.error is None:
-                    self.error = e
+                batch, outcome = self._finished.get(block=block)
+            except queue.Empty:
+                return
+            block = False
+            self._in_flight -= 1
+            self._busy -= batch.users
+            if isinstance(outcome, Outcome):
+                self._done.append(outcome)
+                continue
+            # kept until everything in flight has answered
+            partial = getattr(outcome, "partial", None)
+            if isinstance(partial, Outcome):
+                self._done.append(partial)  # its requests count, its acks are recorded
+            if self.error is None:
+                self.error = outcome

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import orjson
+
 from dbt_braze.spec import Identifier
 from dbt_braze.values import MAX_EXTERNAL_ID_BYTES, MAX_STRING
 
@@ -79,6 +81,10 @@ class AttributeDelta(NamedTuple):
     change_kind: str  # new | changed | deleted
     values: tuple[Any, ...]
     changed: tuple[bool, ...]
+    # When the warehouse rendered every changed attribute (the builder asked it to): their
+    # JSON members (`"a":1,"b":null`) and their number; `values` and `changed` are then unread.
+    json: str | None = None
+    points: int = 0
 
 
 class IdDelta(NamedTuple):
@@ -98,7 +104,7 @@ class BrazeObject(NamedTuple):
     dataclass's cost, once per object sent)."""
 
     route: Route
-    body: dict[str, Any]
+    body: dict[str, Any] | bytes  # bytes: the object's JSON text, built from the warehouse's
     # The merge and grouping key: one Braze user (identifier kind, label, value), or a catalog
     # item (catalog, name, id). Objects of one key never travel in two requests in flight.
     user: tuple[str, str, str]
@@ -110,6 +116,11 @@ class BrazeObject(NamedTuple):
     @property
     def array(self) -> str:
         return self.route.array
+
+    def fields(self) -> dict[str, Any]:
+        """The body as a dict (shown in plans, recorded with a rejection)."""
+        body = self.body
+        return orjson.loads(body) if isinstance(body, bytes) else body
 
 
 @dataclass(frozen=True, slots=True)

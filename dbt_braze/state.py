@@ -272,7 +272,9 @@ class ModelState:
         raise NotImplementedError
 
     # ------------------------------------------------------------------------ delivery
-    def rows(self) -> Iterator[Delta]:
+    def rows(self, json_keys: Sequence[str | None] = ()) -> Iterator[Delta]:
+        """The frozen delta's rows, in seq order. `json_keys` (AttributeState): per mapped
+        attribute, its JSON key for the warehouse to render its values with, or None."""
         raise NotImplementedError
 
     def commit(self, seqs: Iterable[int]) -> None:
@@ -372,12 +374,21 @@ class AttributeState(ModelState):
             "include_deleted": self.resolved.sync.on_delete != "ignore",
         }
 
-    def rows(self) -> Iterator[AttributeDelta]:
+    def rows(self, json_keys: Sequence[str | None] = ()) -> Iterator[AttributeDelta]:
         wh = self.warehouse
         n = len(self.state_columns)
-        sql = wh.render("attribute_delta_stream_sql", pending=self.pending_table, attribute_count=n)
+        keys = list(json_keys) or [None] * n
+        attributes = [
+            {"family": self.resolved.family(column), "json_key": key}
+            for (_, column), key in zip(self.resolved.mapped, keys, strict=True)
+        ]
+        sql = wh.render(
+            "attribute_delta_stream_sql", pending=self.pending_table, attributes=attributes
+        )
         for row in wh.stream_in_background(sql):
-            yield AttributeDelta(row[0], row[1], row[2], row[3 : 3 + n], row[3 + n :])
+            yield AttributeDelta(
+                row[0], row[1], row[2], row[5 : 5 + n], row[5 + n :], row[3], row[4]
+            )
 
     def _commit_statements(self, ranges: list[tuple[int, int]]) -> list[str]:
         return list(
@@ -438,7 +449,7 @@ class IdState(ModelState):
         column = self.resolved.field("time")
         return column if self.resolved.family(column) in TEMPORAL_FAMILIES else None
 
-    def rows(self) -> Iterator[IdDelta]:
+    def rows(self, json_keys: Sequence[str | None] = ()) -> Iterator[IdDelta]:
         wh = self.warehouse
         sql = wh.render(
             "id_delta_stream_sql", pending=self.pending_table, column_count=len(self.carried)

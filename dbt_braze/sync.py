@@ -9,6 +9,7 @@ import datetime as dt
 import heapq
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -98,7 +99,7 @@ class ModelRun:
 
     def objects(self) -> Iterator[BrazeObject]:
         build = self.builder.build
-        for row in self.state.rows():
+        for row in self.state.rows(self.builder.json_keys):
             out = build(row)
             if isinstance(out, Rejection):
                 self.reject(out, "local validation")
@@ -464,7 +465,7 @@ def _dry_run(runs: list[ModelRun], reports: list[ModelReport], reporter: Reporte
             run.report.objects_sent += 1
             run.report.data_points += obj.data_points
             if len(shown) < DRY_RUN_EXAMPLES:
-                shown.append({obj.route.label: obj.body})
+                shown.append({obj.route.label: obj.fields()})
     for report in reports:
         if report.status == "pending":
             report.status = "dry-run"
@@ -524,20 +525,23 @@ def _account(
     objects = outcome.batch.objects
     for counter in REQUEST_COUNTERS:
         totals[counter] += getattr(outcome, counter)
-    for index in {o.model for o in objects}:
+    for index, count in Counter([o.model for o in objects]).items():
         report = by_index[index].report
-        share = sum(1 for o in objects if o.model == index) / len(objects)
+        share = count / len(objects)
         for counter in REQUEST_COUNTERS:
             setattr(report, counter, getattr(report, counter) + getattr(outcome, counter) * share)
+    acknowledged: dict[int, list[BrazeObject]] = {}
     for obj in outcome.result.acknowledged:
-        run = by_index[obj.model]
-        run.report.objects_sent += 1
-        run.report.data_points += obj.data_points
-        committer.add(run, obj.seq)
+        acknowledged.setdefault(obj.model, []).append(obj)
+    for index, acked in acknowledged.items():
+        run = by_index[index]
+        run.report.objects_sent += len(acked)
+        run.report.data_points += sum([o.data_points for o in acked])
+        committer.add(run, [o.seq for o in acked])
     for obj, reason in outcome.result.rejected:
         run = by_index[obj.model]
         run.report.objects_sent += 1
-        run.reject(Rejection(obj.model, obj.seq, obj.key, reason, obj.body), "braze")
+        run.reject(Rejection(obj.model, obj.seq, obj.key, reason, obj.fields()), "braze")
 
 
 __all__ = ["DeltaCounts", "SyncOptions", "run_sync"]

@@ -300,12 +300,17 @@ def _nested_key(key: Any) -> str:
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
+def json_bytes(value: Any) -> bytes:
+    """The value's compact JSON, UTF-8, as it is sent."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits: the standard library's encoder
+        return _ENCODER.encode(value).encode()
+
+
 def _json_size(value: Any) -> int:
     """Bytes of the value's compact JSON, as it is sent."""
-    try:
-        return len(orjson.dumps(value))
-    except orjson.JSONEncodeError:  # an integer beyond 64 bits
-        return len(_ENCODER.encode(value).encode())
+    return len(json_bytes(value))
 
 
 def _data_points(value: Any) -> int:

@@ -382,15 +382,123 @@
   {{ return(sql) }}
 {% endmacro %}
 
-{% macro attribute_delta_stream_sql(pending, attribute_count) %}
-  {{ return(adapter.dispatch('attribute_delta_stream_sql', 'dbt_braze')(pending, attribute_count)) }}
+{#-
+  The frozen delta's rows, in seq order. `attributes`: per attribute, its `family` and its
+  `json_key` (the attribute's JSON name and a colon, `"plan":`), or none where Python must read
+  the value. A row whose every changed attribute the warehouse can render as Braze's JSON
+  (`json_value`), and that is not a removal, comes with `json`: its attributes' JSON members,
+  exactly what Python would have built, and `points`, their number; its values and flags are
+  then null, unread. Any other row comes with its values and flags and a null `json`.
+-#}
+{% macro attribute_delta_stream_sql(pending, attributes) %}
+  {{ return(adapter.dispatch('attribute_delta_stream_sql', 'dbt_braze')(pending, attributes)) }}
 {% endmacro %}
-{% macro default__attribute_delta_stream_sql(pending, attribute_count) -%}
-  select seq, braze_key, change_kind
-  {%- for i in range(attribute_count) %}, v{{ i }}{% endfor %}
-  {%- for i in range(attribute_count) %}, c{{ i }}{% endfor %}
+{% macro default__attribute_delta_stream_sql(pending, attributes) -%}
+  {%- set members = [] -%}
+  {%- set names = [] -%}
+  {%- set ready = ["change_kind <> 'deleted'"] -%}
+  {%- for a in attributes -%}
+    {%- set i = loop.index0 -%}
+    {%- set rendered = dbt_braze.json_value('v' ~ i, a.family) if a.json_key is not none else none -%}
+    {%- if rendered is none -%}
+      {%- do ready.append('not c' ~ i) -%}
+    {%- else -%}
+      {%- do ready.append('(not c' ~ i ~ ' or v' ~ i ~ ' is null or ' ~ rendered[1] ~ ')') -%}
+      {%- do members.append(
+        'case when ready and c' ~ i ~ ' and (v' ~ i ~ " is not null or change_kind <> 'new') then "
+        ~ dbt_braze.literal(a.json_key) ~ ' || coalesce(' ~ rendered[0] ~ ", 'null') end as m" ~ i
+      ) -%}
+      {%- do names.append('m' ~ i) -%}
+    {%- endif -%}
+  {%- endfor -%}
+  {%- if members -%}
+  with checked as (
+    select *, coalesce({{ ready | join(' and ') }}, false) as ready
+    from {{ dbt_braze.relation(pending) }}
+    {#- a fence: PostgreSQL would otherwise inline `ready`'s expression at every use #}
+    offset 0
+  ),
+  rendered as (
+    select *
+    {%- for m in members %},
+      {{ m }}
+    {%- endfor %}
+    from checked
+    offset 0
+  )
+  select seq, braze_key, change_kind,
+    {#- concat_ws skips nulls; in parts of 50, as PostgreSQL takes at most 100 arguments #}
+    case when ready then concat_ws(','
+    {%- for part in names | batch(50) -%}
+      , nullif(concat_ws(',', {{ part | join(', ') }}), '')
+    {%- endfor -%}
+    ) end as json,
+    case when ready then 0
+    {%- for name in names %} + case when {{ name }} is null then 0 else 1 end{% endfor %} end as points
+    {%- for a in attributes %}, case when ready then null else v{{ loop.index0 }} end{% endfor %}
+    {%- for a in attributes %}, case when ready then null else c{{ loop.index0 }} end{% endfor %}
+  from rendered
+  {%- else %}
+  select seq, braze_key, change_kind, null as json, 0 as points
+  {%- for a in attributes %}, v{{ loop.index0 }}{% endfor %}
+  {%- for a in attributes %}, c{{ loop.index0 }}{% endfor %}
   from {{ dbt_braze.relation(pending) }}
+  {%- endif %}
   order by seq
+{%- endmacro %}
+
+{#-
+  A value (of a delta column made by `sendable`) as the JSON text Braze takes: a pair
+  [json, ok], where `json` renders the value and `ok` holds when that text is exactly what
+  dbt-braze's Python conversion (dbt_braze/values.py) would send. A value that fails `ok` is read
+  by Python, which sends it or rejects it with a reason. `none`: the warehouse does not render
+  this family (every value is read by Python); adapters opt in per family.
+-#}
+{% macro json_value(expression, family) %}
+  {{ return(adapter.dispatch('json_value', 'dbt_braze')(expression, family)) }}
+{% endmacro %}
+{% macro default__json_value(expression, family) %}
+  {{ return(none) }}
+{% endmacro %}
+{% macro duckdb__json_value(e, family) %}
+  {%- set quoted = "'\"' || " ~ e ~ " || '\"'" -%}
+  {%- set double = 'cast(' ~ e ~ ' as double)' if family == 'float'
+      else 'cast(cast(' ~ e ~ ' as varchar) as double)' -%}
+  {%- set rendered = {
+    'text': ['to_json(' ~ e ~ ')', 'length(' ~ e ~ ') <= 255'],
+    'integer': ['cast(' ~ e ~ ' as varchar)', 'true'],
+    'boolean': ['case when ' ~ e ~ " then 'true' when not " ~ e ~ " then 'false' end", 'true'],
+    'float': ['cast(' ~ double ~ ' as varchar)', 'isfinite(' ~ double ~ ')'],
+    'decimal': ['cast(' ~ double ~ ' as varchar)', 'isfinite(' ~ double ~ ')'],
+    'date': [quoted, dbt_braze.iso_pattern_match(e, 'date')],
+    'timestamp': [dbt_braze.iso_timestamp_json(e), dbt_braze.iso_pattern_match(e, 'timestamp')],
+    'timestamptz': [dbt_braze.iso_timestamp_json(e), dbt_braze.iso_pattern_match(e, 'timestamp')],
+    'array': [
+      'to_json(' ~ e ~ ')',
+      "typeof(" ~ e ~ ") = 'VARCHAR[]' and len(" ~ e ~ ') <= 500 and (select count(*) = count(item)'
+      ~ ' and coalesce(max(length(cast(item as varchar))), 0) <= 255 from (select unnest(' ~ e ~ ') as item))'
+    ],
+  } -%}
+  {{ return(rendered.get(family)) }}
+{% endmacro %}
+
+{#- `YYYY-MM-DD`, or `YYYY-MM-DDTHH:MI:SS.ffffffZ`, of a year from 1 to 9999 (values.py's rule). -#}
+{% macro iso_pattern_match(e, family) -%}
+  {%- set pattern = '[0-9]{4}-[0-9]{2}-[0-9]{2}' if family == 'date'
+      else '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{6}Z' -%}
+  {{ dbt_braze.regex_full_match(e, pattern) }} and left({{ e }}, 4) <> '0000'
+{%- endmacro %}
+
+{% macro regex_full_match(e, pattern) %}
+  {{ return(adapter.dispatch('regex_full_match', 'dbt_braze')(e, pattern)) }}
+{% endmacro %}
+{% macro default__regex_full_match(e, pattern) -%}
+  regexp_full_match({{ e }}, {{ dbt_braze.literal(pattern) }})
+{%- endmacro %}
+
+{#- A timestamp's ISO text as Braze gets it: whole seconds without the `.000000`. -#}
+{% macro iso_timestamp_json(e) -%}
+  '"' || case when right({{ e }}, 8) = '.000000Z' then left({{ e }}, 19) || 'Z' else {{ e }} end || '"'
 {%- endmacro %}
 
 {#- Record acknowledged rows as delivered: one INSERT of their rows, by seq range, from the

@@ -42,3 +42,45 @@
     cast({{ expression }} as timestamp)
   {%- endif -%}
 {%- endmacro %}
+
+{#-
+  See default__json_value. Numbers render through float8, whose text extra_float_digits = 1
+  (session_sql) makes the shortest that reads back the same, as Python's. Text: only text and
+  varchar (length() would not count char(n)'s padding, which Python does). Decimals: NaN and
+  infinities fail the bounds, beyond which float8 overflows or underflows. Arrays: only of text
+  (pg_typeof; items are cast to text so that any array type binds), of one dimension.
+-#}
+{% macro postgres__json_value(e, family) %}
+  {%- set quoted = "'\"' || " ~ e ~ " || '\"'" -%}
+  {#- a whole number keeps its `.0`, as in Python: the attribute stays a float in Braze -#}
+  {%- set number = "regexp_replace(cast(cast(" ~ e ~ " as float8) as text), '^(-?[0-9]+)$', '\\1.0')" -%}
+  {%- set finite = 'cast(' ~ e ~ " as float8) not in ('Infinity'::float8, '-Infinity'::float8, 'NaN'::float8)" -%}
+  {%- set rendered = {
+    'text': [
+      'cast(to_json(' ~ e ~ ') as text)',
+      'pg_typeof(' ~ e ~ ") in ('text'::regtype, 'character varying'::regtype) and length(" ~ e ~ ') <= 255'
+    ],
+    'integer': ['cast(' ~ e ~ ' as text)', 'true'],
+    'boolean': ['case when ' ~ e ~ " then 'true' when not " ~ e ~ " then 'false' end", 'true'],
+    'float': [number, finite],
+    'decimal': [
+      number,
+      'abs(' ~ e ~ ') < 1e300 and (' ~ e ~ ' = 0 or abs(' ~ e ~ ') > 1e-300)'
+    ],
+    'date': [quoted, dbt_braze.iso_pattern_match(e, 'date')],
+    'timestamp': [dbt_braze.iso_timestamp_json(e), dbt_braze.iso_pattern_match(e, 'timestamp')],
+    'timestamptz': [dbt_braze.iso_timestamp_json(e), dbt_braze.iso_pattern_match(e, 'timestamp')],
+    'array': [
+      'cast(to_json(' ~ e ~ ') as text)',
+      'case when pg_typeof(' ~ e ~ ") in ('text[]'::regtype, 'character varying[]'::regtype)"
+      ~ ' and coalesce(array_ndims(' ~ e ~ '), 1) = 1 then cardinality(' ~ e ~ ') <= 500'
+      ~ ' and (select count(*) = count(item) and coalesce(max(length(cast(item as text))), 0) <= 255'
+      ~ ' from unnest(' ~ e ~ ') as item) else false end'
+    ],
+  } -%}
+  {{ return(rendered.get(family)) }}
+{% endmacro %}
+
+{% macro postgres__regex_full_match(e, pattern) -%}
+  {{ e }} ~ {{ dbt_braze.literal('^' ~ pattern ~ '$') }}
+{%- endmacro %}

@@ -4,6 +4,7 @@ a Braze event or purchase, or a rejection."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -111,7 +112,7 @@ def test_event_has_name_time_and_properties() -> None:
     obj = built(builder.build(object_row(builder, event_columns())))
 
     assert obj.array == "events"
-    assert obj.body == {
+    assert obj.fields() == {
         "external_id": "u1",
         "name": "plan_upgraded",
         "time": "2026-11-01T09:00:00Z",
@@ -126,7 +127,7 @@ def test_event_time_from_a_date_is_midnight_utc() -> None:
 
     obj = built(builder.build(object_row(builder, event_columns(occurred_at=dt.date(2026, 11, 1)))))
 
-    assert obj.body["time"] == "2026-11-01T00:00:00Z"
+    assert obj.fields()["time"] == "2026-11-01T00:00:00Z"
 
 
 def test_event_time_from_an_aware_timestamp_is_utc() -> None:
@@ -136,7 +137,7 @@ def test_event_time_from_an_aware_timestamp_is_utc() -> None:
         builder, event_columns(occurred_at=dt.datetime(2026, 11, 1, 9, 0, tzinfo=tokyo))
     )
 
-    assert built(builder.build(row)).body["time"] == "2026-11-01T00:00:00Z"
+    assert built(builder.build(row)).fields()["time"] == "2026-11-01T00:00:00Z"
 
 
 def test_event_null_properties_are_omitted() -> None:
@@ -144,7 +145,7 @@ def test_event_null_properties_are_omitted() -> None:
 
     obj = built(builder.build(object_row(builder, event_columns(amount=None))))
 
-    assert obj.body["properties"] == {"plan": "pro"}
+    assert obj.fields()["properties"] == {"plan": "pro"}
 
 
 def test_event_with_only_null_properties_has_no_properties_key() -> None:
@@ -152,7 +153,7 @@ def test_event_with_only_null_properties_has_no_properties_key() -> None:
 
     obj = built(builder.build(object_row(builder, event_columns(amount=None, plan=None))))
 
-    assert "properties" not in obj.body
+    assert "properties" not in obj.fields()
 
 
 def test_event_in_update_only_mode_is_marked_update_existing_only() -> None:
@@ -160,7 +161,7 @@ def test_event_in_update_only_mode_is_marked_update_existing_only() -> None:
 
     obj = built(builder.build(object_row(builder, event_columns())))
 
-    assert obj.body["_update_existing_only"] is True
+    assert obj.fields()["_update_existing_only"] is True
 
 
 @pytest.mark.parametrize("name", ["time", "event_name", "$plan"])
@@ -219,7 +220,7 @@ def test_purchase_has_product_upper_case_currency_price_quantity_and_time() -> N
     obj = built(builder.build(object_row(builder, purchase_columns())))
 
     assert obj.array == "purchases"
-    assert obj.body == {
+    assert obj.fields() == {
         "external_id": "u1",
         "product_id": "sku-1",
         "currency": "USD",
@@ -236,7 +237,7 @@ def test_purchase_data_points_equal_its_quantity(quantity: Any) -> None:
 
     obj = built(builder.build(object_row(builder, purchase_columns(quantity=quantity))))
 
-    assert obj.body["quantity"] == int(quantity)
+    assert obj.fields()["quantity"] == int(quantity)
     assert obj.data_points == int(quantity)
 
 
@@ -245,7 +246,7 @@ def test_purchase_without_quantity_counts_one_data_point() -> None:
 
     obj = built(builder.build(object_row(builder, purchase_columns(quantity=None))))
 
-    assert "quantity" not in obj.body
+    assert "quantity" not in obj.fields()
     assert obj.data_points == 1
 
 
@@ -273,7 +274,7 @@ def test_purchase_currency_with_non_ascii_letters_is_rejected(currency: str) -> 
 
     result = builder.build(object_row(builder, purchase_columns(currency=currency)))
 
-    assert isinstance(result, Rejection), result.body
+    assert isinstance(result, Rejection), result.fields()
 
 
 @pytest.mark.parametrize("price", [None, "9.99", True, float("nan")])
@@ -306,3 +307,29 @@ def test_purchase_with_null_purchase_id_is_rejected() -> None:
     rejection = rejected(builder.build(object_row(builder, purchase_columns(), object_id=None)))
 
     assert rejection.reason == "purchase_id is null"
+
+
+@pytest.mark.parametrize(
+    ("kind", "columns", "limit"),
+    [("events", event_columns, 100 * 1024), ("purchases", purchase_columns, 50 * 1024)],
+)
+def test_properties_over_brazes_size_limit_reject_the_row_and_up_to_it_are_sent(
+    kind: str, columns: Any, limit: int
+) -> None:
+    # Properties of 250 characters each (Braze's limit per text is 255), the last one's length
+    # chosen so that their JSON is exactly `limit` bytes.
+    names = [f"p{i:03d}" for i in range(limit // 260 + 1)]
+    values = {name: "x" * 250 for name in names}
+    size = len(json.dumps(values, separators=(",", ":")))
+    values[names[-1]] = "x" * (250 - (size - limit))
+    assert len(json.dumps(values, separators=(",", ":"))) == limit
+    fields = EVENT_FIELDS if kind == "events" else PURCHASE_FIELDS
+    builder = object_builder(kind, tuple((n, n) for n in names), fields)
+    longer = values | {names[0]: "x" * 251}
+
+    sent = built(builder.build(object_row(builder, columns(**values))))
+    refused = rejected(builder.build(object_row(builder, columns(**longer))))
+
+    assert sent.fields()["properties"] == values
+    assert refused.reason == f"properties over {limit // 1024} KB"
+    assert refused.payload is not None and "properties" not in refused.payload

@@ -27,6 +27,9 @@ class Builder:
 
     # The model columns the delta's rows carry, in order (kinds whose state keeps only ids).
     carried: list[str] = []
+    # Per mapped attribute (kinds with attribute state): the JSON key under which the warehouse
+    # may render its values (`"plan":`), or None; empty: Python reads every value.
+    json_keys: tuple[str | None, ...] = ()
 
     def __init__(self, model: int, resolved: ResolvedSync) -> None:
         self.model = model

@@ -22,7 +22,7 @@ from dbt_braze.spec import (
     parse_mapping,
 )
 from dbt_braze.state import IdState
-from dbt_braze.values import MAX_STRING, InvalidValue, _json_size, time_converter
+from dbt_braze.values import MAX_STRING, InvalidValue, _json_size, json_bytes, time_converter
 
 
 class TrackedKind(ObjectKind):
@@ -150,9 +150,16 @@ class TrackedBuilder(Builder):
         if properties:
             body["properties"] = properties
         body.update(self._flags)
+        # Encoded here, once: the properties are within their limit whenever the whole object
+        # is, so they are measured apart only for a large object.
+        text = json_bytes(body)
+        limit = self.properties_limit
+        if len(text) > limit and _json_size(properties) > limit:
+            del body["properties"]
+            return self.reject(row.seq, key, f"properties over {limit // 1024} KB", body)
         points = self.data_points(body)
         return BrazeObject(
-            self.route, body, self.identity.user(key), key, self.model, row.seq, points
+            self.route, text, self.identity.user(key), key, self.model, row.seq, points
         )
 
     def fields(self, values: tuple[Any, ...]) -> dict[str, Any]:
@@ -179,7 +186,4 @@ class TrackedBuilder(Builder):
                 properties[name] = convert(value)
             except InvalidValue as e:
                 raise InvalidValue(f"property `{name}`: {e}") from None
-        limit = self.properties_limit
-        if properties and _json_size(properties) > limit:
-            raise InvalidValue(f"properties over {limit // 1024} KB")
         return properties

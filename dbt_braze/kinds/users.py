@@ -4,12 +4,19 @@ The delta is per attribute (AttributeState): only changed attributes are sent, a
 becomes null is sent as null (Braze unsets it), and with `on_delete` a user who left the model
 is unset or deleted. Subscription groups travel in the user object's `subscription_groups`
 array, only when a state changed; subscription changes cost no data points.
+
+Where the adapter can (DuckDB, PostgreSQL), the warehouse renders a row's changed attributes as
+JSON text, exactly as this module would convert them (tests/test_warehouse_json.py), and
+Python only joins bytes: the values that need Python's judgement (a text over 255 characters,
+a non-finite number, a date outside 1..9999, ...) and whole removal rows come as values.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+import orjson
 
 from dbt_braze.kinds.base import Builder, ObjectKind
 from dbt_braze.payloads import (
@@ -56,6 +63,9 @@ SUBSCRIPTION_STATES = ("opted_in", "subscribed", "unsubscribed")
 GROUP_STATES = ("subscribed", "unsubscribed")
 # A subscription group's entry among the mapped names (and so its state column).
 GROUP_PREFIX = "subscription_groups."
+# Whether the warehouse renders plain attributes' JSON where its adapter can (a switch for the
+# tests that compare it with Python's rendering of the same rows).
+WAREHOUSE_JSON = True
 
 
 class Users(ObjectKind):
@@ -172,6 +182,15 @@ class UsersBuilder(Builder):
             for name, column in resolved.mapped
         )
         self._delete_route = DELETES[identifier.kind]
+        # Plain attributes may be rendered as JSON by the warehouse (the `json_value` macro,
+        # where the adapter has one): a row all of whose changed values it renders arrives
+        # as JSON members, and its object is only joined here. Subscriptions are judged here.
+        if WAREHOUSE_JSON:
+            self.json_keys = tuple(
+                None if special else orjson.dumps(name).decode() + ":"
+                for name, _, special in self._attributes
+            )
+        self._flags_json = b"," + orjson.dumps(flags)[1:-1] if flags else b""
 
     def build(self, row: AttributeDelta) -> BrazeObject | Rejection | None:
         key = row.key
@@ -181,6 +200,15 @@ class UsersBuilder(Builder):
         identity = self.identity.fields(key)
         user = self.identity.user(key)
         change_kind = row.change_kind
+        rendered = row.json
+        if rendered is not None:  # the warehouse rendered the attributes: the same as below
+            if not rendered and change_kind != "new":
+                return None
+            text = orjson.dumps(identity)[:-1]
+            if rendered:
+                text += b"," + rendered.encode()
+            text += self._flags_json + b"}"
+            return BrazeObject(ATTRIBUTES, text, user, key, self.model, row.seq, row.points)
         deleted = change_kind == "deleted"
         if deleted and self.sync.on_delete == "delete":
             return BrazeObject(self._delete_route, identity, user, key, self.model, row.seq, 0)

@@ -1,0 +1,232 @@
+"""Users' attributes rendered as JSON by the warehouse (the `json_value` macros) are exactly what
+dbt-braze's Python conversion builds from the same rows: the same objects, the same JSON types,
+the same rejections and data points. Two identical models of edge values, one synced with the
+warehouse rendering and one without it, on DuckDB and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from conftest import Project
+
+from dbt_braze.kinds import users
+from dbt_braze.state import AttributeState
+
+warehouse = pytest.fixture(params=["duckdb", "postgres"])(
+    lambda request: request.param  # type: ignore[no-any-return]
+)
+
+# column -> (DuckDB type, PostgreSQL type, a value every row has, the values tried one by one)
+# Values are SQL literals; each row differs from the defaults in one column only, so a value
+# that is rejected takes only its own row.
+COLUMNS: dict[str, tuple[str, str, str, list[str]]] = {
+    "name": (
+        "varchar",
+        "text",
+        "'plain'",
+        [
+            "'quote \" back \\ slash'",
+            "'new' || chr(10) || 'line' || chr(9) || 'tab' || chr(1)",
+            "'unicode é 👍 ' || chr(8232)",
+            "repeat('a', 255)",
+            "repeat('b', 256)",
+            "''",
+            "null",
+        ],
+    ),
+    "n": ("bigint", "bigint", "1", ["0", "-1", "9007199254740993", "9223372036854775807", "null"]),
+    "f": (
+        "double",
+        "double precision",
+        "1.5",
+        [
+            "0.1",
+            "1e20",
+            "3.0",
+            "5e-324",
+            "1.7976931348623157e308",
+            "cast('NaN' as {t})",
+            "cast('-Infinity' as {t})",
+            "cast(0.1 as real)",
+        ],
+    ),
+    "d": (
+        "decimal(18,4)",
+        "numeric(18,4)",
+        "2.5",
+        ["9800", "0.1", "12345678901234.5678", "-0.0001", "0"],
+    ),
+    "b": ("boolean", "boolean", "true", ["false", "null"]),
+    "day": (
+        "date",
+        "date",
+        "date '2020-01-01'",
+        ["date '0001-01-01'", "date '9999-12-31'", "cast('infinity' as {t})", "null"],
+    ),
+    "ts": (
+        "timestamp",
+        "timestamp",
+        "timestamp '2026-01-01 00:00:00'",
+        [
+            "timestamp '2026-01-01 00:00:00.123456'",
+            "timestamp '0001-01-01 00:00:01'",
+            "cast('-infinity' as {t})",
+        ],
+    ),
+    "tags": (
+        "varchar[]",
+        "text[]",
+        "{array}['x']",
+        [
+            "{array}['a', 'b\"', 'é']",
+            "cast({array}[] as {t})",
+            "{array}['x', null]",
+            "{array}[repeat('c', 256)]",
+            "{array}[repeat('c', 255)]",
+        ],
+    ),
+    # Arrays Python judges (the warehouse renders only one dimension of text); null by default
+    "nums": ("bigint[]", "bigint[]", "null", ["{array}[1, 2]", "cast({array}[] as {t})"]),
+    "nested": ("varchar[][]", "text[]", "null", ["{array}[{array}['a']]"]),
+}
+# rows Python must judge: what it rejects, and arrays not of text
+REJECTED = 8
+NOT_RENDERED = REJECTED + 2
+
+
+def _rows(pg: bool) -> list[dict[str, str]]:
+    """One row of defaults, then one per tried value."""
+
+    def literal(column: str, value: str) -> str:
+        duck, postgres, _, _ = COLUMNS[column]
+        t = postgres if pg else duck
+        text = value.format(t=t, array="array" if pg else "")
+        return f"cast({text} as {t})"
+
+    defaults = {c: literal(c, spec[2]) for c, spec in COLUMNS.items()}
+    rows = [defaults]
+    for column, (_, _, _, values) in COLUMNS.items():
+        rows += [defaults | {column: literal(column, v)} for v in values]
+    return rows
+
+
+def _setup(project: Project) -> None:
+    pg = project.warehouse == "postgres"
+    selects = [
+        f"select 'u' || lpad(cast({i} as varchar), 3, '0') as user_id, "
+        + ", ".join(f"{value} as {column}" for column, value in row.items())
+        for i, row in enumerate(_rows(pg))
+    ]
+    project.model(
+        "source_table", "{{ config(materialized='table') }} " + " union all ".join(selects), None
+    )
+    for prefix in ("fast", "slow"):
+        project.model(
+            f"{prefix}_users",
+            f"select '{prefix}-' || user_id as user_id, * exclude (user_id) "
+            "from {{ ref('source_table') }}"
+            if not pg
+            else f"select '{prefix}-' || user_id as user_id, "
+            + ", ".join(COLUMNS)
+            + " from {{ ref('source_table') }}",
+            {
+                "object": "users",
+                "identifier": {"external_id": "user_id"},
+                # a hostile attribute name: quotes, a backslash, unicode
+                "attributes": {c if c != "name" else 'na"me\\é': c for c in COLUMNS},
+            },
+        )
+    project.build()
+
+
+def _sync(project: Project, prefix: str, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Sync one of the two models; return how many delta rows the warehouse rendered."""
+    monkeypatch.setattr(users, "WAREHOUSE_JSON", prefix == "fast")
+    rendered = 0
+    rows = AttributeState.rows
+
+    def counting(self: AttributeState, *args: Any) -> Any:
+        nonlocal rendered
+        for row in rows(self, *args):
+            rendered += row.json is not None
+            yield row
+
+    monkeypatch.setattr(AttributeState, "rows", counting)
+    run = project.sync("--select", f"{prefix}_users")
+    monkeypatch.undo()
+    assert run.returncode in (0, 1), run.output
+    return rendered
+
+
+def _sent(project: Project, prefix: str, since: int) -> list[str]:
+    """The attribute objects Braze received for one model, keyed without the prefix, as JSON
+    text that tells 1 from 1.0 and true from 1."""
+    objects = []
+    for request in project.emulator.data_requests[since:]:
+        for obj in (request.body or {}).get("attributes", []):
+            if obj["external_id"].startswith(prefix + "-"):
+                obj = obj | {"external_id": obj["external_id"][len(prefix) + 1 :]}
+                objects.append(json.dumps(obj, sort_keys=True))
+    return sorted(objects)
+
+
+def _rejections(project: Project, prefix: str) -> list[tuple[str, str, str]]:
+    rows = project.sql(
+        f"select identifier, reason, source from {project.state_schema}.braze_rejections "
+        f"where identifier like '{prefix}-%'"
+    )
+    return sorted(
+        (identifier[len(prefix) + 1 :], reason, source) for identifier, reason, source in rows
+    )
+
+
+def _both(project: Project, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Sync both models; what each sent, was billed and had rejected."""
+    outcome: dict[str, Any] = {}
+    for prefix in ("fast", "slow"):
+        since = len(project.emulator.data_requests)
+        points = project.emulator.data_points
+        rendered = _sync(project, prefix, monkeypatch)
+        outcome[prefix] = {
+            "sent": _sent(project, prefix, since),
+            "points": project.emulator.data_points - points,
+            "rejections": _rejections(project, prefix),
+            "rendered": rendered,
+        }
+    return outcome
+
+
+def test_the_warehouse_renders_exactly_the_json_python_builds(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _setup(project)
+    rows = len(_rows(project.warehouse == "postgres"))
+
+    first = _both(project, monkeypatch)
+
+    fast, slow = first["fast"], first["slow"]
+    assert fast["sent"] == slow["sent"]
+    assert fast["points"] == slow["points"] > 0
+    assert fast["rejections"] == slow["rejections"]
+    # 256 characters (text, an array's item), NaN, -infinity, an infinite date and
+    # timestamp, a null in an array, an array in an array
+    assert len(fast["rejections"]) == REJECTED, fast["rejections"]
+    assert slow["rendered"] == 0
+    # every row but those Python must judge was rendered by the warehouse
+    assert fast["rendered"] == rows - NOT_RENDERED
+
+    # Changes: values changed, set to null (sent as null), unchanged.
+    project.sql("update source_table set name = null, n = n + 1, b = not b where user_id < 'u010'")
+    project.sql("update source_table set tags = null, day = null, f = 2.0 where user_id >= 'u030'")
+
+    second = _both(project, monkeypatch)
+
+    fast, slow = second["fast"], second["slow"]
+    assert fast["sent"] == slow["sent"]
+    assert any(json.loads(obj).get('na"me\\é', "") is None for obj in fast["sent"])
+    assert fast["points"] == slow["points"] > 0
+    assert fast["rejections"] == slow["rejections"]
+    assert fast["rendered"] > 0
