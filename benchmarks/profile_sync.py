@@ -5,7 +5,7 @@ sending (start-up and the delta query left out), less the samples of threads blo
 the top functions by own time (samples whose innermost frame is the function) and by total
 time (samples with the function anywhere on the stack, counted once per sample).
 
-Usage: python benchmarks/profile_sync.py [--kind users] [--objects 100000] [--top 10]
+Usage: python benchmarks/profile_sync.py [--kind users] [--objects 100000] [--top 10] [--gil]
 Needs py-spy (the `dev` extra); sampling another process may need root or ptrace rights.
 """
 
@@ -26,6 +26,12 @@ parser.add_argument("--kind", default="users", choices=list(KINDS))
 parser.add_argument("--objects", type=int, default=100_000)
 parser.add_argument("--top", type=int, default=10)
 parser.add_argument("--warehouse", default="duckdb", choices=["duckdb", "postgres"])
+parser.add_argument(
+    "--gil",
+    action="store_true",
+    help="sample only the thread holding the interpreter lock: where the one core that "
+    "Python code can use goes (threads waiting for the lock are left out)",
+)
 args = parser.parse_args()
 
 
@@ -68,6 +74,7 @@ with tempfile.TemporaryDirectory() as tmp:
                 "raw",
                 "--rate",
                 "250",
+                *(["--gil"] if args.gil else []),
                 "--output",
                 str(raw),
                 "--",
