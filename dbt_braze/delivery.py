@@ -255,8 +255,12 @@ class Pool:
         """Take what the workers finished: at least one batch if `block` (and any in flight)."""
         while self._in_flight:
             try:
-                batch, outcome = self._finished.get(block=block)
+                # In short steps: the main thread runs a signal's handler (a second Ctrl-C
+                # stops at once) only between them, whichever thread the kernel handed it to.
+                batch, outcome = self._finished.get(block=block, timeout=0.2 if block else None)
             except queue.Empty:
+                if block:
+                    continue
                 return
             block = False
             self._in_flight -= 1

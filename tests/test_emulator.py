@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import re
 import signal
 import subprocess
@@ -676,6 +678,32 @@ def test_context_manager_stops_and_closes_keep_alive_connections() -> None:
                 timeout=2,
             )
     assert emu.find_profile(external_id="u2") is None
+
+
+# tgkill(2), which signals one thread of a process, by machine.
+_TGKILL = {"x86_64": 234, "aarch64": 131}
+
+
+@pytest.mark.skipif(os.uname().machine not in _TGKILL, reason="tgkill's number is per machine")
+def test_serve_stops_on_a_ctrl_c_that_reaches_one_of_its_server_threads() -> None:
+    """The kernel hands a process's signal to any of its threads. One taken by a server
+    thread while the main thread waited without a timeout was never acted on: the emulator hung
+    on Ctrl-C now and then (seen in CI)."""
+    code = "from dbt_braze.emulator import Faults, serve; serve('127.0.0.1', 0, 'k', Faults())"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        proc.stdout.readline()  # listening: its server thread runs
+        threads = [int(t) for t in os.listdir(f"/proc/{proc.pid}/task") if int(t) != proc.pid]
+        assert threads
+        libc = ctypes.CDLL(None, use_errno=True)
+        assert libc.syscall(_TGKILL[os.uname().machine], proc.pid, threads[0], signal.SIGINT) == 0
+
+        # a bound for a hang, not a speed: before, it waited forever
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def test_serve_prints_its_url_and_stops_on_ctrl_c() -> None:

@@ -217,7 +217,12 @@ def serve(
             print("  # BRAZE_API_KEY: the one already in your environment", flush=True)
         else:
             print(f"  export BRAZE_API_KEY={api_key}", flush=True)
-        threading.Event().wait()
+        # Waits in short steps: Python runs a signal's handler in the main thread only between
+        # its steps, and a Ctrl-C that the kernel hands to one of the server's threads would
+        # never end an untimed wait.
+        forever = threading.Event()
+        while not forever.wait(0.2):
+            pass
     except KeyboardInterrupt:
         pass
     finally:
