@@ -680,6 +680,29 @@ def test_context_manager_stops_and_closes_keep_alive_connections() -> None:
     assert emu.find_profile(external_id="u2") is None
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_serve_stops_on_ctrl_c_and_sigterm_even_when_started_with_sigint_ignored(sig: int) -> None:
+    """A shell without job control starts background commands with SIGINT ignored, and Python
+    then installs no handler: the emulator ignored Ctrl-C (seen when `.ci/run` ran in the
+    background)."""
+    code = "from dbt_braze.emulator import Faults, serve; serve('127.0.0.1', 0, 'k', Faults())"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        proc.send_signal(sig)
+
+        assert proc.wait(timeout=60) == 0  # a bound for a hang: before, it never stopped
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 # tgkill(2), which signals one thread of a process, by machine.
 _TGKILL = {"x86_64": 234, "aarch64": 131}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import socketserver
 import sys
@@ -207,6 +208,10 @@ def serve(
         count_only=count_only,
     )
     emulator.start()
+    # Ctrl-C and SIGTERM stop it, even where they were ignored when it started (a shell
+    # without job control ignores SIGINT in the commands it starts in the background, and
+    # Python then installs no handler of its own).
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         mode = " (counting mode: nothing is stored)" if count_only else ""
         print(f"Braze emulator listening on {emulator.url}{mode}", flush=True)
@@ -226,4 +231,10 @@ def serve(
     except KeyboardInterrupt:
         pass
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         emulator.stop()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
