@@ -50,13 +50,7 @@
   read from the table.
 -#}
 {% macro bigquery__insert_rows_sql(table, rows) -%}
-  {%- set columns = adapter.get_columns_in_relation(dbt_braze.relation(table)) -%}
-  insert into {{ dbt_braze.relation(table) }} values
-  {%- for row in rows %}
-    ({% for value in row %}{% if not loop.first %}, {% endif -%}
-      cast({{ dbt_braze.literal(value) }} as {{ columns[loop.index0].data_type }})
-    {%- endfor %}){% if not loop.last %},{% endif %}
-  {%- endfor %}
+  {{ return(dbt_braze.typed_insert_rows_sql(table, rows)) }}
 {%- endmacro %}
 
 {#-
@@ -75,14 +69,8 @@
 {%- endmacro %}
 
 {#- JSON travels as its text (TO_JSON_STRING; a cast is not allowed), decoded once in Python. -#}
-{% macro bigquery__sendable(expression, family) -%}
-  {%- if family in ('date', 'timestamp', 'timestamptz') -%}
-    {{ dbt_braze.iso_text(expression, family) }}
-  {%- elif family == 'json' -%}
-    to_json_string({{ expression }})
-  {%- else -%}
-    {{ expression }}
-  {%- endif -%}
+{% macro bigquery__json_text(expression) -%}
+  to_json_string({{ expression }})
 {%- endmacro %}
 
 {#-

@@ -95,10 +95,18 @@
   {%- elif family == 'json' -%}
     {#- As text from every warehouse, decoded once in Python: some drivers (psycopg2) decode
         JSON themselves, and a JSON string would then be read as JSON text a second time. -#}
-    cast({{ expression }} as {{ dbt_braze.text_type() }})
+    {{ dbt_braze.json_text(expression) }}
   {%- else -%}
     {{ expression }}
   {%- endif -%}
+{%- endmacro %}
+
+{#- A JSON value's text (Snowflake and Spark: to_json; BigQuery: to_json_string). -#}
+{% macro json_text(expression) %}
+  {{ return(adapter.dispatch('json_text', 'dbt_braze')(expression)) }}
+{% endmacro %}
+{% macro default__json_text(expression) -%}
+  cast({{ expression }} as {{ dbt_braze.text_type() }})
 {%- endmacro %}
 
 {#-
@@ -787,4 +795,19 @@
 
 {% macro drop_table_sql(identifier) -%}
   {{ return('drop table if exists ' ~ dbt_braze.relation(identifier)) }}
+{%- endmacro %}
+
+{#-
+  insert_rows_sql where a text literal is not stored into a number or timestamp column (Spark's
+  ANSI store assignment, BigQuery's conversion rules): each value is cast to its column's type,
+  read from the table.
+-#}
+{% macro typed_insert_rows_sql(table, rows) -%}
+  {%- set columns = adapter.get_columns_in_relation(dbt_braze.relation(table)) -%}
+  insert into {{ dbt_braze.relation(table) }} values
+  {%- for row in rows %}
+    ({% for value in row %}{% if not loop.first %}, {% endif -%}
+      cast({{ dbt_braze.literal(value) }} as {{ columns[loop.index0].data_type }})
+    {%- endfor %}){% if not loop.last %},{% endif %}
+  {%- endfor %}
 {%- endmacro %}

@@ -63,14 +63,8 @@
   {%- endif -%}
 {%- endmacro %}
 
-{% macro snowflake__sendable(expression, family) -%}
-  {%- if family in ('date', 'timestamp', 'timestamptz') -%}
-    {{ dbt_braze.iso_text(expression, family) }}
-  {%- elif family == 'json' -%}
-    to_json({{ expression }})
-  {%- else -%}
-    {{ expression }}
-  {%- endif -%}
+{% macro snowflake__json_text(expression) -%}
+  to_json({{ expression }})
 {%- endmacro %}
 
 {#-

@@ -34,13 +34,7 @@
   type, read from the table.
 -#}
 {% macro spark__insert_rows_sql(table, rows) -%}
-  {%- set columns = adapter.get_columns_in_relation(dbt_braze.relation(table)) -%}
-  insert into {{ dbt_braze.relation(table) }} values
-  {%- for row in rows %}
-    ({% for value in row %}{% if not loop.first %}, {% endif -%}
-      cast({{ dbt_braze.literal(value) }} as {{ columns[loop.index0].data_type }})
-    {%- endfor %}){% if not loop.last %},{% endif %}
-  {%- endfor %}
+  {{ return(dbt_braze.typed_insert_rows_sql(table, rows)) }}
 {%- endmacro %}
 
 {#-
@@ -73,14 +67,8 @@
   Structs, maps and arrays of them travel as their JSON text (to_json; the `json` family on
   Spark): the session's rows would hand them over as tuples.
 -#}
-{% macro spark__sendable(expression, family) -%}
-  {%- if family in ('date', 'timestamp', 'timestamptz') -%}
-    {{ dbt_braze.iso_text(expression, family) }}
-  {%- elif family == 'json' -%}
-    to_json({{ expression }})
-  {%- else -%}
-    {{ expression }}
-  {%- endif -%}
+{% macro spark__json_text(expression) -%}
+  to_json({{ expression }})
 {%- endmacro %}
 
 {#-
