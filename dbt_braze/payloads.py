@@ -94,6 +94,10 @@ class IdDelta(NamedTuple):
     key: str | None
     object_id: str | None
     values: tuple[Any, ...]  # the model columns the builder asked for, in its order
+    # When the warehouse rendered every property (the builder asked it to): their JSON members
+    # (`"plan":"pro","seats":3`, '' for none); the columns only properties read are then null.
+    json: str | None = None
+    time: str | None = None  # the time's JSON text, when the warehouse rendered it
 
 
 Delta = AttributeDelta | IdDelta

@@ -272,9 +272,9 @@ class ModelState:
         raise NotImplementedError
 
     # ------------------------------------------------------------------------ delivery
-    def rows(self, json_keys: Sequence[str | None] = ()) -> Iterator[Delta]:
-        """The frozen delta's rows, in seq order. `json_keys` (AttributeState): per mapped
-        attribute, its JSON key for the warehouse to render its values with, or None."""
+    def rows(self, json_keys: Sequence[str | None] | None = None) -> Iterator[Delta]:
+        """The frozen delta's rows, in seq order. `json_keys`: the builder's (Builder.json_keys),
+        the JSON keys under which the warehouse may render values; None: Python reads them."""
         raise NotImplementedError
 
     def commit(self, seqs: Iterable[int]) -> None:
@@ -374,10 +374,10 @@ class AttributeState(ModelState):
             "include_deleted": self.resolved.sync.on_delete != "ignore",
         }
 
-    def rows(self, json_keys: Sequence[str | None] = ()) -> Iterator[AttributeDelta]:
+    def rows(self, json_keys: Sequence[str | None] | None = None) -> Iterator[AttributeDelta]:
         wh = self.warehouse
         n = len(self.state_columns)
-        keys = list(json_keys) or [None] * n
+        keys = list(json_keys) if json_keys is not None else [None] * n
         attributes = [
             {"family": self.resolved.family(column), "json_key": key}
             for (_, column), key in zip(self.resolved.mapped, keys, strict=True)
@@ -449,13 +449,33 @@ class IdState(ModelState):
         column = self.resolved.field("time")
         return column if self.resolved.family(column) in TEMPORAL_FAMILIES else None
 
-    def rows(self, json_keys: Sequence[str | None] = ()) -> Iterator[IdDelta]:
+    def rows(self, json_keys: Sequence[str | None] | None = None) -> Iterator[IdDelta]:
+        """`json_keys`: per property (in `resolved.mapped`'s order), its JSON key, or None for
+        Python to read every value."""
         wh = self.warehouse
+        properties = time = None
+        dropped: list[int] = []
+        if json_keys is not None:
+            position = {column: i for i, column in enumerate(self.carried)}
+            properties = [
+                {"index": position[column], "family": self.resolved.family(column), "json_key": k}
+                for (_, column), k in zip(self.resolved.mapped, json_keys, strict=True)
+            ]
+            fields = {c for f, c in self.resolved.fields if f != self.resolved.sync.id_field}
+            dropped = [i for i, column in enumerate(self.carried) if column not in fields]
+            column = self.resolved.field("time")
+            if column in position:
+                time = {"index": position[column], "family": self.resolved.family(column)}
         sql = wh.render(
-            "id_delta_stream_sql", pending=self.pending_table, column_count=len(self.carried)
+            "id_delta_stream_sql",
+            pending=self.pending_table,
+            column_count=len(self.carried),
+            properties=properties,
+            time=time,
+            dropped=dropped,
         )
         for row in wh.stream_in_background(sql):
-            yield IdDelta(row[0], row[1], row[2], row[3:])
+            yield IdDelta(row[0], row[1], row[2], row[5:], row[3], row[4])
 
     def _commit_statements(self, ranges: list[tuple[int, int]]) -> list[str]:
         return list(

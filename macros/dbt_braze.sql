@@ -594,13 +594,77 @@
   {{ return(sql) }}
 {% endmacro %}
 
-{% macro id_delta_stream_sql(pending, column_count) %}
-  {{ return(adapter.dispatch('id_delta_stream_sql', 'dbt_braze')(pending, column_count)) }}
+{#-
+  The frozen id delta's rows, in seq order: seq, braze_key, object_id, json, time_json, then the
+  carried columns x0, x1, ... `properties`: none (Python reads every value), or per property in
+  the order it is sent, its column's `index`, its `family` and its `json_key` (`"plan":`). A row
+  whose every non-null property the warehouse renders exactly as Python would (`json_value`)
+  comes with `json`: their JSON members, '' when all are null, and the columns in `dropped`
+  (those only properties read) null, unread. Any other row comes with a null `json`. `time`:
+  none, or the time column's {index, family}; `time_json` is its JSON text where `json_value`
+  vouches for it, else null (Python converts it).
+-#}
+{% macro id_delta_stream_sql(pending, column_count, properties=none, time=none, dropped=[]) %}
+  {{ return(adapter.dispatch('id_delta_stream_sql', 'dbt_braze')(pending, column_count, properties, time, dropped)) }}
 {% endmacro %}
-{% macro default__id_delta_stream_sql(pending, column_count) -%}
-  select seq, braze_key, object_id
+{% macro default__id_delta_stream_sql(pending, column_count, properties, time, dropped) -%}
+  {%- set members = [] -%}
+  {%- set names = [] -%}
+  {%- set ready = [] -%}
+  {%- for p in properties or [] -%}
+    {%- set e = 'x' ~ p.index -%}
+    {%- set rendered = dbt_braze.json_value(e, p.family) -%}
+    {%- if rendered is none -%}
+      {%- do ready.append(e ~ ' is null') -%}
+    {%- else -%}
+      {%- do ready.append('(' ~ e ~ ' is null or ' ~ rendered[1] ~ ')') -%}
+      {%- do members.append(
+        'case when ready and ' ~ e ~ ' is not null then '
+        ~ dbt_braze.literal(p.json_key) ~ ' || ' ~ rendered[0] ~ ' end as m' ~ loop.index0
+      ) -%}
+      {%- do names.append('m' ~ loop.index0) -%}
+    {%- endif -%}
+  {%- endfor -%}
+  {%- set time_json = dbt_braze.json_value('x' ~ time.index, time.family)
+      if properties is not none and time is not none and time.family in ('timestamp', 'timestamptz')
+      else none -%}
+  {%- if members or time_json is not none %}
+  with checked as (
+    select *, coalesce({{ ready | join(' and ') if ready else 'true' }}, false) as ready
+    from {{ dbt_braze.relation(pending) }}
+    {#- a fence, as in attribute_delta_stream_sql #}
+    offset 0
+  ),
+  rendered as (
+    select *
+    {%- for m in members %},
+      {{ m }}
+    {%- endfor %}
+    from checked
+    offset 0
+  )
+  select seq, braze_key, object_id,
+    {%- if names %}
+    case when ready then concat_ws(','
+    {%- for part in names | batch(50) -%}
+      , nullif(concat_ws(',', {{ part | join(', ') }}), '')
+    {%- endfor -%}
+    ) end as json,
+    {%- else %}
+    case when ready then '' end as json,
+    {%- endif %}
+    {%- if time_json is not none %}
+    case when {{ time_json[1] }} then {{ time_json[0] }} end as time_json
+    {%- else %}
+    null as time_json
+    {%- endif %}
+    {%- for i in range(column_count) %}, {{ 'case when ready then null else x' ~ i ~ ' end' if i in dropped else 'x' ~ i }}{% endfor %}
+  from rendered
+  {%- else %}
+  select seq, braze_key, object_id, null as json, null as time_json
   {%- for i in range(column_count) %}, x{{ i }}{% endfor %}
   from {{ dbt_braze.relation(pending) }}
+  {%- endif %}
   order by seq
 {%- endmacro %}
 

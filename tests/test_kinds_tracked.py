@@ -309,12 +309,13 @@ def test_purchase_with_null_purchase_id_is_rejected() -> None:
     assert rejection.reason == "purchase_id is null"
 
 
+@pytest.mark.parametrize("rendered", [False, True], ids=["python", "warehouse"])
 @pytest.mark.parametrize(
     ("kind", "columns", "limit"),
     [("events", event_columns, 100 * 1024), ("purchases", purchase_columns, 50 * 1024)],
 )
 def test_properties_over_brazes_size_limit_reject_the_row_and_up_to_it_are_sent(
-    kind: str, columns: Any, limit: int
+    kind: str, columns: Any, limit: int, rendered: bool
 ) -> None:
     # Properties of 250 characters each (Braze's limit per text is 255), the last one's length
     # chosen so that their JSON is exactly `limit` bytes.
@@ -327,8 +328,20 @@ def test_properties_over_brazes_size_limit_reject_the_row_and_up_to_it_are_sent(
     builder = object_builder(kind, tuple((n, n) for n in names), fields)
     longer = values | {names[0]: "x" * 251}
 
-    sent = built(builder.build(object_row(builder, columns(**values))))
-    refused = rejected(builder.build(object_row(builder, columns(**longer))))
+    def row(properties: dict[str, str]) -> IdDelta:
+        delta = object_row(builder, columns(**properties))
+        if not rendered:
+            return delta
+        # as the warehouse renders it: the properties' JSON members, their columns null
+        members = json.dumps(properties, separators=(",", ":"))[1:-1]
+        kept = tuple(
+            None if c in properties else v
+            for c, v in zip(builder.carried, delta.values, strict=True)
+        )
+        return delta._replace(values=kept, json=members)
+
+    sent = built(builder.build(row(values)))
+    refused = rejected(builder.build(row(longer)))
 
     assert sent.fields()["properties"] == values
     assert refused.reason == f"properties over {limit // 1024} KB"

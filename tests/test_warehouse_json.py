@@ -1,7 +1,8 @@
-"""Users' attributes rendered as JSON by the warehouse (the `json_value` macros) are exactly what
-dbt-braze's Python conversion builds from the same rows: the same objects, the same JSON types,
-the same rejections and data points. Two identical models of edge values, one synced with the
-warehouse rendering and one without it, on DuckDB and PostgreSQL.
+"""Users' attributes, and events' and purchases' properties and times, rendered as JSON by the
+warehouse (the `json_value` macros) are exactly what dbt-braze's Python conversion builds from the
+same rows: the same objects, the same JSON types, the same rejections and data points. Two
+identical models of edge values, one synced with the warehouse rendering and one without it, on
+DuckDB and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import Any
 import pytest
 from conftest import Project
 
-from dbt_braze.kinds import users
-from dbt_braze.state import AttributeState
+from dbt_braze.kinds import base
+from dbt_braze.state import AttributeState, IdState, ModelState
 
 warehouse = pytest.fixture(params=["duckdb", "postgres"])(
     lambda request: request.param  # type: ignore[no-any-return]
@@ -113,7 +114,35 @@ def _rows(pg: bool) -> list[dict[str, str]]:
     return rows
 
 
-def _setup(project: Project) -> None:
+# Property names as attributes' names: a hostile one (quotes, a backslash, unicode) among them.
+NAMES = {c if c != "name" else 'na"me\\é': c for c in COLUMNS}
+# Per kind: the array its objects travel in, its state, and its meta.braze (less the
+# attributes or properties, which are NAMES); events and purchases read `ts` as their time too,
+# so it is both a field and a property.
+KINDS: dict[str, tuple[str, type[ModelState], dict[str, Any]]] = {
+    "users": ("attributes", AttributeState, {"object": "users"}),
+    "events": (
+        "events",
+        IdState,
+        {"object": "events", "event_id": "object_id", "name": "event_name", "time": "ts"},
+    ),
+    "purchases": (
+        "purchases",
+        IdState,
+        {
+            "object": "purchases",
+            "purchase_id": "object_id",
+            "product_id": "product",
+            "currency": "currency",
+            "price": "d",
+            "quantity": "quantity",
+            "time": "ts",
+        },
+    ),
+}
+
+
+def _setup(project: Project, kind: str) -> None:
     pg = project.warehouse == "postgres"
     selects = [
         f"select 'u' || lpad(cast({i} as varchar), 3, '0') as user_id, "
@@ -123,50 +152,47 @@ def _setup(project: Project) -> None:
     project.model(
         "source_table", "{{ config(materialized='table') }} " + " union all ".join(selects), None
     )
+    _, _, meta = KINDS[kind]
+    names = "attributes" if kind == "users" else "properties"
     for prefix in ("fast", "slow"):
         project.model(
-            f"{prefix}_users",
-            f"select '{prefix}-' || user_id as user_id, * exclude (user_id) "
-            "from {{ ref('source_table') }}"
-            if not pg
-            else f"select '{prefix}-' || user_id as user_id, "
+            f"{prefix}_{kind}",
+            f"select '{prefix}-' || user_id as user_id, 'o-' || user_id as object_id, "
+            "'signed up' as event_name, 'sku-1' as product, 'usd' as currency, 2 as quantity, "
             + ", ".join(COLUMNS)
             + " from {{ ref('source_table') }}",
-            {
-                "object": "users",
-                "identifier": {"external_id": "user_id"},
-                # a hostile attribute name: quotes, a backslash, unicode
-                "attributes": {c if c != "name" else 'na"me\\é': c for c in COLUMNS},
-            },
+            meta | {"identifier": {"external_id": "user_id"}, names: NAMES},
         )
     project.build()
 
 
-def _sync(project: Project, prefix: str, monkeypatch: pytest.MonkeyPatch) -> int:
+def _sync(project: Project, kind: str, prefix: str, monkeypatch: pytest.MonkeyPatch) -> int:
     """Sync one of the two models; return how many delta rows the warehouse rendered."""
-    monkeypatch.setattr(users, "WAREHOUSE_JSON", prefix == "fast")
+    _, state, _ = KINDS[kind]
+    monkeypatch.setattr(base, "WAREHOUSE_JSON", prefix == "fast")
     rendered = 0
-    rows = AttributeState.rows
+    rows = state.rows
 
-    def counting(self: AttributeState, *args: Any) -> Any:
+    def counting(self: ModelState, *args: Any) -> Any:
         nonlocal rendered
         for row in rows(self, *args):
             rendered += row.json is not None
             yield row
 
-    monkeypatch.setattr(AttributeState, "rows", counting)
-    run = project.sync("--select", f"{prefix}_users")
+    monkeypatch.setattr(state, "rows", counting)
+    run = project.sync("--select", f"{prefix}_{kind}")
     monkeypatch.undo()
     assert run.returncode in (0, 1), run.output
     return rendered
 
 
-def _sent(project: Project, prefix: str, since: int) -> list[str]:
-    """The attribute objects Braze received for one model, keyed without the prefix, as JSON
-    text that tells 1 from 1.0 and true from 1."""
+def _sent(project: Project, kind: str, prefix: str, since: int) -> list[str]:
+    """The objects Braze received for one model, keyed without the prefix, as JSON text that
+    tells 1 from 1.0 and true from 1."""
+    array, _, _ = KINDS[kind]
     objects = []
     for request in project.emulator.data_requests[since:]:
-        for obj in (request.body or {}).get("attributes", []):
+        for obj in (request.body or {}).get(array, []):
             if obj["external_id"].startswith(prefix + "-"):
                 obj = obj | {"external_id": obj["external_id"][len(prefix) + 1 :]}
                 objects.append(json.dumps(obj, sort_keys=True))
@@ -183,15 +209,15 @@ def _rejections(project: Project, prefix: str) -> list[tuple[str, str, str]]:
     )
 
 
-def _both(project: Project, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+def _both(project: Project, kind: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Sync both models; what each sent, was billed and had rejected."""
     outcome: dict[str, Any] = {}
     for prefix in ("fast", "slow"):
         since = len(project.emulator.data_requests)
         points = project.emulator.data_points
-        rendered = _sync(project, prefix, monkeypatch)
+        rendered = _sync(project, kind, prefix, monkeypatch)
         outcome[prefix] = {
-            "sent": _sent(project, prefix, since),
+            "sent": _sent(project, kind, prefix, since),
             "points": project.emulator.data_points - points,
             "rejections": _rejections(project, prefix),
             "rendered": rendered,
@@ -202,10 +228,10 @@ def _both(project: Project, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 def test_the_warehouse_renders_exactly_the_json_python_builds(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _setup(project)
+    _setup(project, "users")
     rows = len(_rows(project.warehouse == "postgres"))
 
-    first = _both(project, monkeypatch)
+    first = _both(project, "users", monkeypatch)
 
     fast, slow = first["fast"], first["slow"]
     assert fast["sent"] == slow["sent"]
@@ -222,7 +248,7 @@ def test_the_warehouse_renders_exactly_the_json_python_builds(
     project.sql("update source_table set name = null, n = n + 1, b = not b where user_id < 'u010'")
     project.sql("update source_table set tags = null, day = null, f = 2.0 where user_id >= 'u030'")
 
-    second = _both(project, monkeypatch)
+    second = _both(project, "users", monkeypatch)
 
     fast, slow = second["fast"], second["slow"]
     assert fast["sent"] == slow["sent"]
@@ -230,3 +256,27 @@ def test_the_warehouse_renders_exactly_the_json_python_builds(
     assert fast["points"] == slow["points"] > 0
     assert fast["rejections"] == slow["rejections"]
     assert fast["rendered"] > 0
+
+
+@pytest.mark.parametrize("kind", ["events", "purchases"])
+def test_the_warehouse_renders_exactly_the_properties_python_builds(
+    project: Project, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    _setup(project, kind)
+    rows = len(_rows(project.warehouse == "postgres"))
+
+    outcome = _both(project, kind, monkeypatch)
+
+    fast, slow = outcome["fast"], outcome["slow"]
+    assert fast["sent"] == slow["sent"]
+    assert len(fast["sent"]) == rows - REJECTED
+    assert fast["points"] == slow["points"] > 0
+    assert fast["rejections"] == slow["rejections"]
+    # as for users; the row whose time is -infinity is rejected for its time
+    assert len(fast["rejections"]) == REJECTED, fast["rejections"]
+    assert any("time" in reason for _, reason, _ in fast["rejections"])
+    assert slow["rendered"] == 0
+    assert fast["rendered"] == rows - NOT_RENDERED
+    # the warehouse rendered the time too: fractional seconds kept, whole ones without `.000000`
+    times = {json.loads(obj)["time"] for obj in fast["sent"]}
+    assert {"2026-01-01T00:00:00Z", "2026-01-01T00:00:00.123456Z"} <= times

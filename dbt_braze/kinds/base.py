@@ -21,15 +21,19 @@ from dbt_braze.state import ModelState
 from dbt_braze.values import converter
 from dbt_braze.warehouse import Warehouse
 
+# Whether the warehouse renders values as JSON where its adapter can (the `json_value` macros);
+# a switch for the tests that compare it with Python's rendering of the same rows.
+WAREHOUSE_JSON = True
+
 
 class Builder:
     """Turns one model's delta rows into Braze objects."""
 
     # The model columns the delta's rows carry, in order (kinds whose state keeps only ids).
     carried: list[str] = []
-    # Per mapped attribute (kinds with attribute state): the JSON key under which the warehouse
-    # may render its values (`"plan":`), or None; empty: Python reads every value.
-    json_keys: tuple[str | None, ...] = ()
+    # Per mapped name (an attribute, a property): the JSON key under which the warehouse may
+    # render its values (`"plan":`), or None; None for all: Python reads every value.
+    json_keys: tuple[str | None, ...] | None = None
 
     def __init__(self, model: int, resolved: ResolvedSync) -> None:
         self.model = model

@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import orjson
+
+from dbt_braze.kinds import base
 from dbt_braze.kinds.base import Builder, ObjectKind
 from dbt_braze.payloads import BrazeObject, IdDelta, Rejection, Route, UserIdentity
 from dbt_braze.spec import (
@@ -131,6 +134,12 @@ class TrackedBuilder(Builder):
             ),
             None,
         )
+        # The properties may be rendered as JSON by the warehouse, and the time too (the
+        # `json_value` macro): a row whose every property it renders arrives as JSON members,
+        # and its object is joined here from them and the kind's own fields.
+        if base.WAREHOUSE_JSON and self._property_problem is None:
+            self.json_keys = tuple(orjson.dumps(name).decode() + ":" for name, _ in resolved.mapped)
+        self._flags_json = b"," + orjson.dumps(self._flags)[1:-1] if self._flags else b""
 
     def build(self, row: IdDelta) -> BrazeObject | Rejection:
         key = row.key
@@ -140,6 +149,10 @@ class TrackedBuilder(Builder):
         if row.object_id is None:
             return self.reject(row.seq, key, f"{self.sync.id_field} is null", None)
         values = row.values
+        if row.json is not None:
+            built = self._joined(row, key, row.json.encode())
+            if built is not None:
+                return built
         body = self.identity.fields(key)
         try:
             body.update(self.fields(values))
@@ -158,6 +171,35 @@ class TrackedBuilder(Builder):
             del body["properties"]
             return self.reject(row.seq, key, f"properties over {limit // 1024} KB", body)
         points = self.data_points(body)
+        return BrazeObject(
+            self.route, text, self.identity.user(key), key, self.model, row.seq, points
+        )
+
+    def _joined(self, row: IdDelta, key: str, properties: bytes) -> BrazeObject | Rejection | None:
+        """The object of a row whose properties the warehouse rendered: the same text as
+        `build` makes. None when a field or the time is invalid: `build` rejects the row as
+        ever (it judges them before the properties, whose values it then never reads)."""
+        values = row.values
+        try:
+            head = self.identity.fields(key)
+            head.update(self.fields(values))
+            time = row.time
+            when = (
+                time.encode()
+                if time is not None
+                else json_bytes(self._time(self.value(values, "time")))
+            )
+        except InvalidValue:
+            return None
+        text = json_bytes(head)[:-1] + b',"time":' + when
+        if properties:
+            text += b',"properties":{' + properties + b"}"
+        text += self._flags_json + b"}"
+        limit = self.properties_limit
+        if len(text) > limit and len(properties) + 2 > limit:
+            body = head | {"time": orjson.loads(when)} | self._flags
+            return self.reject(row.seq, key, f"properties over {limit // 1024} KB", body)
+        points = self.data_points(head)
         return BrazeObject(
             self.route, text, self.identity.user(key), key, self.model, row.seq, points
         )

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from dbt_braze.kinds import base
 from dbt_braze.kinds.base import Builder, ObjectKind
 from dbt_braze.payloads import (
     ATTRIBUTES,
@@ -63,9 +64,6 @@ SUBSCRIPTION_STATES = ("opted_in", "subscribed", "unsubscribed")
 GROUP_STATES = ("subscribed", "unsubscribed")
 # A subscription group's entry among the mapped names (and so its state column).
 GROUP_PREFIX = "subscription_groups."
-# Whether the warehouse renders plain attributes' JSON where its adapter can (a switch for the
-# tests that compare it with Python's rendering of the same rows).
-WAREHOUSE_JSON = True
 
 
 class Users(ObjectKind):
@@ -185,7 +183,7 @@ class UsersBuilder(Builder):
         # Plain attributes may be rendered as JSON by the warehouse (the `json_value` macro,
         # where the adapter has one): a row all of whose changed values it renders arrives
         # as JSON members, and its object is only joined here. Subscriptions are judged here.
-        if WAREHOUSE_JSON:
+        if base.WAREHOUSE_JSON:
             self.json_keys = tuple(
                 None if special else orjson.dumps(name).decode() + ":"
                 for name, _, special in self._attributes
