@@ -142,7 +142,9 @@ def batches(
     user_size = 0  # and their bytes
     gathering: dict[Route, list[tuple[BrazeObject, bytes]]] = {}
     for obj in objects:
-        body = encode(obj)
+        body = obj.body
+        if type(body) is not bytes:
+            body = json_bytes(body)
         route = obj.route
         if not route.by_user:
             items = gathering.setdefault(route, [])
@@ -276,21 +278,33 @@ class BrazeClient:
 
     def track(self, batch: Batch) -> TrackResult:
         """Send one `/users/track` request; raise a BrazeError if Braze refused all of it."""
-        arrays: dict[str, list[tuple[BrazeObject, bytes]]] = {a: [] for a in TRACK_ARRAYS}
-        for obj, body in zip(batch.objects, batch.encoded, strict=True):
-            arrays[obj.route.array].append((obj, body))
-        payload = (
-            b"{"
-            + b",".join(
-                b'"' + name.encode() + b'":[' + b",".join(b for _, b in items) + b"]"
-                for name, items in arrays.items()
-                if items
+        objects = batch.objects
+        arrays: dict[str, list[BrazeObject]]
+        if len({o.route for o in objects}) == 1:  # one array (the usual): no regrouping
+            name = objects[0].route.array
+            arrays = {name: list(objects)}
+            payload = b'{"' + name.encode() + b'":[' + b",".join(batch.encoded) + b"]}"
+        else:
+            arrays = {a: [] for a in TRACK_ARRAYS}
+            bodies: dict[str, list[bytes]] = {a: [] for a in TRACK_ARRAYS}
+            for obj, body in zip(objects, batch.encoded, strict=True):
+                arrays[obj.route.array].append(obj)
+                bodies[obj.route.array].append(body)
+            payload = (
+                b"{"
+                + b",".join(
+                    b'"' + name.encode() + b'":[' + b",".join(items) + b"]"
+                    for name, items in bodies.items()
+                    if items
+                )
+                + b"}"
             )
-            + b"}"
-        )
         response, answer = self._request("POST", TRACK_PATH, payload)
         result = TrackResult(headers=dict(response.headers))
         errors = answer.get("errors") or []
+        if not errors:
+            result.acknowledged = list(objects)
+            return result
         refused: dict[tuple[str, int], str] = {}
         for entry in errors:
             where = (
@@ -301,7 +315,7 @@ class BrazeClient:
                 or where[0] not in TRACK_ARRAYS
                 or not isinstance(where[1], int)
                 or isinstance(where[1], bool)
-                or not 0 <= where[1] < len(arrays[where[0]])
+                or not 0 <= where[1] < len(arrays.get(where[0], ()))
             ):
                 # An error we cannot place: nothing in this request counts as delivered.
                 unplaced = f"Braze reported an error it did not attribute to an object: {entry!r}"
@@ -309,7 +323,7 @@ class BrazeClient:
                 return result
             refused[(where[0], where[1])] = str(entry.get("type") or entry.get("message") or entry)
         for name, items in arrays.items():
-            for index, (obj, _) in enumerate(items):
+            for index, obj in enumerate(items):
                 reason = refused.get((name, index))
                 if reason is None:
                     result.acknowledged.append(obj)

@@ -143,11 +143,18 @@ class UserIdentity:
     def __init__(self, identifier: Identifier) -> None:
         self.kind = identifier.kind
         self.label = identifier.alias_label
+        self._head = b"{" + orjson.dumps(self.kind) + b":"
 
     def fields(self, key: str) -> dict[str, Any]:
         if self.kind == "user_alias":
             return {"user_alias": {"alias_name": key, "alias_label": self.label}}
         return {self.kind: key}
+
+    def json_head(self, key: str) -> bytes:
+        """`fields(key)`'s JSON text without its closing brace, for more members to follow."""
+        if self.kind == "user_alias":
+            return orjson.dumps(self.fields(key))[:-1]
+        return self._head + orjson.dumps(key)
 
     def user(self, key: str) -> tuple[str, str, str]:
         return (self.kind, self.label or "", key)

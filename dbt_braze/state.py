@@ -386,9 +386,11 @@ class AttributeState(ModelState):
             "attribute_delta_stream_sql", pending=self.pending_table, attributes=attributes
         )
         for row in wh.stream_in_background(sql):
-            yield AttributeDelta(
-                row[0], row[1], row[2], row[5 : 5 + n], row[5 + n :], row[3], row[4]
-            )
+            json = row[3]
+            if json is not None:  # rendered: its values and flags are null, and never read
+                yield AttributeDelta(row[0], row[1], row[2], (), (), json, row[4])
+            else:
+                yield AttributeDelta(row[0], row[1], row[2], row[5 : 5 + n], row[5 + n :])
 
     def _commit_statements(self, ranges: list[tuple[int, int]]) -> list[str]:
         return list(

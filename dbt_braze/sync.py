@@ -485,7 +485,11 @@ def _deliver(
     limiters["track"] = RateLimiter(options.rate_limit, options.rate_window)
     policy = RetryPolicy(max_retries=options.max_retries)
     pool = Pool(Deliverer(client, limiters, policy), options.concurrency)
-    merged = heapq.merge(*(run.objects() for run in runs), key=attrgetter("user"))
+    merged = (
+        runs[0].objects()
+        if len(runs) == 1
+        else heapq.merge(*(run.objects() for run in runs), key=attrgetter("user"))
+    )
     reporter.sending([run.report for run in runs])
     with StopSignals() as stop:
         try:
@@ -525,15 +529,24 @@ def _account(
     objects = outcome.batch.objects
     for counter in REQUEST_COUNTERS:
         totals[counter] += getattr(outcome, counter)
-    for index, count in Counter([o.model for o in objects]).items():
+    # Most batches carry one model's objects: counted without grouping them.
+    models = {o.model for o in objects}
+    counts = Counter([o.model for o in objects]) if len(models) > 1 else {models.pop(): 1}
+    total = sum(counts.values())
+    for index, count in counts.items():
         report = by_index[index].report
-        share = count / len(objects)
+        share = count / total
         for counter in REQUEST_COUNTERS:
             setattr(report, counter, getattr(report, counter) + getattr(outcome, counter) * share)
     acknowledged: dict[int, list[BrazeObject]] = {}
-    for obj in outcome.result.acknowledged:
-        acknowledged.setdefault(obj.model, []).append(obj)
+    if len(counts) == 1:
+        acknowledged = {next(iter(counts)): outcome.result.acknowledged}
+    else:
+        for obj in outcome.result.acknowledged:
+            acknowledged.setdefault(obj.model, []).append(obj)
     for index, acked in acknowledged.items():
+        if not acked:
+            continue
         run = by_index[index]
         run.report.objects_sent += len(acked)
         run.report.data_points += sum([o.data_points for o in acked])

@@ -181,8 +181,7 @@ class TrackedBuilder(Builder):
         ever (it judges them before the properties, whose values it then never reads)."""
         values = row.values
         try:
-            head = self.identity.fields(key)
-            head.update(self.fields(values))
+            fields = self.fields(values)
             time = row.time
             when = (
                 time.encode()
@@ -191,15 +190,15 @@ class TrackedBuilder(Builder):
             )
         except InvalidValue:
             return None
-        text = json_bytes(head)[:-1] + b',"time":' + when
+        text = self.identity.json_head(key) + b"," + json_bytes(fields)[1:-1] + b',"time":' + when
         if properties:
             text += b',"properties":{' + properties + b"}"
         text += self._flags_json + b"}"
         limit = self.properties_limit
         if len(text) > limit and len(properties) + 2 > limit:
-            body = head | {"time": orjson.loads(when)} | self._flags
+            body = self.identity.fields(key) | fields | {"time": orjson.loads(when)} | self._flags
             return self.reject(row.seq, key, f"properties over {limit // 1024} KB", body)
-        points = self.data_points(head)
+        points = self.data_points(fields)
         return BrazeObject(
             self.route, text, self.identity.user(key), key, self.model, row.seq, points
         )

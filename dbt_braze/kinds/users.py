@@ -195,18 +195,18 @@ class UsersBuilder(Builder):
         problem = self.identity.problem(key)
         if problem or key is None:
             return self.reject(row.seq, key, problem or "", None)
-        identity = self.identity.fields(key)
         user = self.identity.user(key)
         change_kind = row.change_kind
         rendered = row.json
         if rendered is not None:  # the warehouse rendered the attributes: the same as below
             if not rendered and change_kind != "new":
                 return None
-            text = orjson.dumps(identity)[:-1]
+            text = self.identity.json_head(key)
             if rendered:
                 text += b"," + rendered.encode()
             text += self._flags_json + b"}"
             return BrazeObject(ATTRIBUTES, text, user, key, self.model, row.seq, row.points)
+        identity = self.identity.fields(key)
         deleted = change_kind == "deleted"
         if deleted and self.sync.on_delete == "delete":
             return BrazeObject(self._delete_route, identity, user, key, self.model, row.seq, 0)
