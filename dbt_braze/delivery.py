@@ -16,7 +16,6 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from dbt_braze.braze import Batch, BrazeClient, TrackResult
@@ -199,7 +198,10 @@ class Pool:
     def __init__(self, deliverer: Deliverer, workers: int = DEFAULT_WORKERS) -> None:
         self.deliverer = deliverer
         self.workers = workers
-        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="dbt-braze-send")
+        # Worker threads, started as needed up to `workers`, each taking batches from `_todo`
+        # (a thread pool of futures cost more per batch than the rest of the pool's work).
+        self._todo: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
         self._in_flight = 0
         # Users in a request in flight: a user is in at most one (submit waits otherwise).
         self._busy: set[tuple[str, str, str]] = set()
@@ -220,14 +222,20 @@ class Pool:
             return
         self._busy |= users
         self._in_flight += 1
-        self._executor.submit(self._deliver, batch)
+        if len(self._threads) < self._in_flight:
+            name = f"dbt-braze-send_{len(self._threads)}"
+            thread = threading.Thread(target=self._work, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self._todo.put(batch)
 
-    def _deliver(self, batch: Batch) -> None:
-        try:
-            outcome: Outcome | BaseException = self.deliverer.deliver(batch)
-        except BaseException as e:  # handed to the submitting thread
-            outcome = e
-        self._finished.put((batch, outcome))
+    def _work(self) -> None:
+        while (batch := self._todo.get()) is not None:
+            try:
+                outcome: Outcome | BaseException = self.deliverer.deliver(batch)
+            except BaseException as e:  # handed to the submitting thread
+                outcome = e
+            self._finished.put((batch, outcome))
 
     @property
     def failed(self) -> bool:
@@ -249,7 +257,12 @@ class Pool:
         yield from done
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        """Stop the worker threads once the requests in flight have answered."""
+        for _ in self._threads:
+            self._todo.put(None)
+        for thread in self._threads:
+            thread.join()
+        self._threads = []
 
     def _wait(self, block: bool) -> None:
         """Take what the workers finished: at least one batch if `block` (and any in flight)."""
