@@ -280,7 +280,8 @@ class BrazeClient:
         """Send one `/users/track` request; raise a BrazeError if Braze refused all of it."""
         objects = batch.objects
         arrays: dict[str, list[BrazeObject]]
-        if len({o.route for o in objects}) == 1:  # one array (the usual): no regrouping
+        # (by array name: a Route's generated hash hashes all its fields, for every object)
+        if len({o.route.array for o in objects}) == 1:  # one array (the usual): no regrouping
             name = objects[0].route.array
             arrays = {name: list(objects)}
             payload = b'{"' + name.encode() + b'":[' + b",".join(batch.encoded) + b"]}"

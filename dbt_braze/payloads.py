@@ -163,7 +163,12 @@ class UserIdentity:
         """The reason this identifier cannot be sent, or None."""
         if key is None or key == "":
             return f"{self.kind} is null"
-        if self.kind == "external_id" and len(key.encode()) > MAX_EXTERNAL_ID_BYTES:
+        if (
+            self.kind == "external_id"
+            # (a character is at most 4 bytes of UTF-8: most keys need no encoding to tell)
+            and len(key) * 4 > MAX_EXTERNAL_ID_BYTES
+            and len(key.encode()) > MAX_EXTERNAL_ID_BYTES
+        ):
             return (
                 f"external_id of {len(key.encode())} bytes (Braze's limit is "
                 f"{MAX_EXTERNAL_ID_BYTES})"
