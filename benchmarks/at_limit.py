@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 from _harness import USERS_META, EmulatorProcess, make_project, sync, users_sql
@@ -26,6 +27,44 @@ parser.add_argument("--concurrency", type=int, default=64)
 parser.add_argument("--warehouse", default="duckdb", choices=["duckdb", "postgres"])
 args = parser.parse_args()
 
+
+class PostgresCPU:
+    """CPU seconds this machine's PostgreSQL server processes use while it runs (the warehouse
+    renders the delta's JSON there, on the same two cores). Backends exit with their
+    connection, so they are sampled every 0.1 s and each counted at its last sample."""
+
+    def __init__(self) -> None:
+        self.start = self._sample()
+        self.last = dict(self.start)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.1):
+            self.last.update(self._sample())
+
+    def seconds(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        self.last.update(self._sample())
+        ticks = sum(self.last.values()) - sum(self.start.values())
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _sample() -> dict[int, int]:
+        found = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                name, _, rest = stat.read_text().partition(") ")
+            except OSError:
+                continue
+            if name.endswith("(postgres"):
+                fields = rest.split()
+                found[int(stat.parent.name)] = int(fields[11]) + int(fields[12])
+        return found
+
+
 with tempfile.TemporaryDirectory() as tmp:
     root = make_project(
         Path(tmp),
@@ -35,6 +74,7 @@ with tempfile.TemporaryDirectory() as tmp:
     emulator = EmulatorProcess(latency_ms=args.latency_ms, rate_limit=args.limit, count_only=True)
     try:
         before = emulator.cpu_seconds()
+        server = PostgresCPU()
         results = sync(
             root,
             emulator.url,
@@ -47,6 +87,7 @@ with tempfile.TemporaryDirectory() as tmp:
             measure_cpu=True,
         )
         emulator_cpu = emulator.cpu_seconds() - before
+        server_cpu = server.seconds()
         counted = emulator.state()["counting"]
     finally:
         emulator.stop()
@@ -69,4 +110,10 @@ print(f"429s: {counted.get('status_429', 0)}  (target: none after the first wind
 print(
     f"CPU per second of sending: sync {results['cpu_seconds'] / results['wall_seconds']:.2f} "
     f"cores (whole run, start-up included), emulator {emulator_cpu / seconds:.2f} cores"
+    + (
+        f", PostgreSQL's server processes {server_cpu / results['wall_seconds']:.2f} cores "
+        "(whole run; on this machine too)"
+        if args.warehouse == "postgres"
+        else ""
+    )
 )
