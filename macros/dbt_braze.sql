@@ -420,27 +420,9 @@
     {%- endif -%}
   {%- endfor -%}
   {%- if members -%}
-  with checked as (
-    select *, coalesce({{ ready | join(' and ') }}, false) as ready
-    from {{ dbt_braze.relation(pending) }}
-    {#- a fence: PostgreSQL would otherwise inline `ready`'s expression at every use #}
-    offset 0
-  ),
-  rendered as (
-    select *
-    {%- for m in members %},
-      {{ m }}
-    {%- endfor %}
-    from checked
-    offset 0
-  )
+  {{ dbt_braze.rendered_rows_sql(pending, ready, members) }}
   select seq, braze_key, change_kind,
-    {#- concat_ws skips nulls; in parts of 50, as PostgreSQL takes at most 100 arguments #}
-    case when ready then concat_ws(','
-    {%- for part in names | batch(50) -%}
-      , nullif(concat_ws(',', {{ part | join(', ') }}), '')
-    {%- endfor -%}
-    ) end as json,
+    case when ready then {{ dbt_braze.joined_members(names) }} end as json,
     case when ready then 0
     {%- for name in names %} + case when {{ name }} is null then 0 else 1 end{% endfor %} end as points
     {%- for a in attributes %}, case when ready then null else v{{ loop.index0 }} end{% endfor %}
@@ -453,6 +435,42 @@
   from {{ dbt_braze.relation(pending) }}
   {%- endif %}
   order by seq
+{%- endmacro %}
+
+{#-
+  The stream's rows with `ready` (the conjunction of `ready`'s conditions: the warehouse can
+  render every value Python would send) and each of `members` (a rendered JSON member per
+  column, or null), as `rendered`. Each step is an optimisation fence (`offset 0`): PostgreSQL
+  would otherwise inline `ready`'s expression at every use, and JIT-compile the result.
+-#}
+{% macro rendered_rows_sql(pending, ready, members) -%}
+  with checked as (
+    select *, coalesce({{ ready | join(' and ') if ready else 'true' }}, false) as ready
+    from {{ dbt_braze.relation(pending) }}
+    offset 0
+  ),
+  rendered as (
+    select *
+    {%- for m in members %},
+      {{ m }}
+    {%- endfor %}
+    from checked
+    offset 0
+  )
+{%- endmacro %}
+
+{#- The non-null of the columns `names` joined by commas ('' for none): concat_ws skips nulls; in
+  parts of 50, as PostgreSQL takes at most 100 arguments. -#}
+{% macro joined_members(names) -%}
+  {%- if names -%}
+  concat_ws(','
+    {%- for part in names | batch(50) -%}
+      , nullif(concat_ws(',', {{ part | join(', ') }}), '')
+    {%- endfor -%}
+  )
+  {%- else -%}
+  ''
+  {%- endif -%}
 {%- endmacro %}
 
 {#-
@@ -629,30 +647,9 @@
       if properties is not none and time is not none and time.family in ('timestamp', 'timestamptz')
       else none -%}
   {%- if members or time_json is not none %}
-  with checked as (
-    select *, coalesce({{ ready | join(' and ') if ready else 'true' }}, false) as ready
-    from {{ dbt_braze.relation(pending) }}
-    {#- a fence, as in attribute_delta_stream_sql #}
-    offset 0
-  ),
-  rendered as (
-    select *
-    {%- for m in members %},
-      {{ m }}
-    {%- endfor %}
-    from checked
-    offset 0
-  )
+  {{ dbt_braze.rendered_rows_sql(pending, ready, members) }}
   select seq, braze_key, object_id,
-    {%- if names %}
-    case when ready then concat_ws(','
-    {%- for part in names | batch(50) -%}
-      , nullif(concat_ws(',', {{ part | join(', ') }}), '')
-    {%- endfor -%}
-    ) end as json,
-    {%- else %}
-    case when ready then '' end as json,
-    {%- endif %}
+    case when ready then {{ dbt_braze.joined_members(names) }} end as json,
     {%- if time_json is not none %}
     case when {{ time_json[1] }} then {{ time_json[0] }} end as time_json
     {%- else %}
