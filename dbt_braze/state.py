@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -51,7 +51,8 @@ class SyncedModel:
         return self.unique_id.split(".")[2] if self.unique_id.count(".") >= 2 else self.unique_id
 
 
-# Rows no delta holds (seq counts from 1): where a commit's rows go in its rendered statements.
+# Rows no delta holds (seq counts from 1): where the rows go in statements rendered once for any
+# rows (ModelState._for_ranges).
 _MARKER_RANGE = (-918273645, -918273640)
 
 
@@ -130,7 +131,7 @@ class ModelState:
         self.warehouse = warehouse
         self.resolved = resolved
         self.run_started = run_started or _utc_now()
-        self._commit_template: list[list[str]] | None = None  # see commit()
+        self._commit_sql: Callable[[list[tuple[int, int]]], list[str]] | None = None
         self.committed = False  # whether this run recorded anything
         self.counts = DeltaCounts(0, 0, 0, 0)
         sync = resolved.sync
@@ -282,21 +283,36 @@ class ModelState:
         ranges = seq_ranges(seqs)
         if not ranges:
             return
-        if self._commit_template is None:
-            # Rendering a macro costs milliseconds (dbt builds its whole context); a commit
-            # runs every 0.2 s. Render once, with a marker where the rows go.
-            marker = self.warehouse.render("seq_in_ranges", ranges=[_MARKER_RANGE])
-            statements = self._commit_statements([_MARKER_RANGE])
-            if all(marker in sql for sql in statements):
-                self._commit_template = [sql.split(marker) for sql in statements]
-            else:  # a macro overridden to render the rows differently: render every time
-                self._commit_template = []
+        if self._commit_sql is None:
+            self._commit_sql = self._for_ranges(self._commit_statements)
         self.committed = True
-        if self._commit_template:
-            predicate = seq_predicate(ranges)
-            self.warehouse.run(*(predicate.join(parts) for parts in self._commit_template))
-        else:
-            self.warehouse.run(*self._commit_statements(ranges))
+        self.warehouse.run(*self._commit_sql(ranges))
+
+    def _for_ranges(
+        self, render: Callable[[list[tuple[int, int]]], list[str]]
+    ) -> Callable[[list[tuple[int, int]]], list[str]]:
+        """`render` (the statements for rows of seq ranges), rendered once. Rendering a macro
+        costs milliseconds (dbt builds its whole context), and a commit runs every 0.2 s: the
+        statements are rendered with a marker where the rows go, which each call replaces."""
+        marker = self.warehouse.render("seq_in_ranges", ranges=[_MARKER_RANGE])
+        statements = render([_MARKER_RANGE])
+        if not all(marker in sql for sql in statements):
+            return render  # a macro overridden to render the rows differently: every time
+        parts = [sql.split(marker) for sql in statements]
+        return lambda ranges: [seq_predicate(ranges).join(p) for p in parts]
+
+    def _stream(self, macro: str, **kwargs: Any) -> Iterator[tuple]:
+        """The rows of `macro`, a stream of the frozen delta, read in the background: by pages
+        where the warehouse reads by pages (Warehouse.reads_pages)."""
+        wh = self.warehouse
+
+        def render(ranges: list[tuple[int, int]] | None) -> list[str]:
+            return [wh.render(macro, pending=self.pending_table, ranges=ranges, **kwargs)]
+
+        if not wh.reads_pages:
+            return wh.stream_in_background(render(None)[0])
+        page = self._for_ranges(render)
+        return wh.stream_in_background(lambda first, last: page([(first, last)])[0])
 
     def _commit_statements(self, ranges: list[tuple[int, int]]) -> list[str]:
         raise NotImplementedError
@@ -375,17 +391,13 @@ class AttributeState(ModelState):
         }
 
     def rows(self, json_keys: Sequence[str | None] | None = None) -> Iterator[AttributeDelta]:
-        wh = self.warehouse
         n = len(self.state_columns)
         keys = list(json_keys) if json_keys is not None else [None] * n
         attributes = [
             {"family": self.resolved.family(column), "json_key": key}
             for (_, column), key in zip(self.resolved.mapped, keys, strict=True)
         ]
-        sql = wh.render(
-            "attribute_delta_stream_sql", pending=self.pending_table, attributes=attributes
-        )
-        for row in wh.stream_in_background(sql):
+        for row in self._stream("attribute_delta_stream_sql", attributes=attributes):
             json = row[3]
             if json is not None:  # rendered: its values and flags are null, and never read
                 yield AttributeDelta(row[0], row[1], row[2], (), (), json, row[4])
@@ -454,7 +466,6 @@ class IdState(ModelState):
     def rows(self, json_keys: Sequence[str | None] | None = None) -> Iterator[IdDelta]:
         """`json_keys`: per property (in `resolved.mapped`'s order), its JSON key, or None for
         Python to read every value."""
-        wh = self.warehouse
         properties = time = None
         dropped: list[int] = []
         if json_keys is not None:
@@ -468,15 +479,14 @@ class IdState(ModelState):
             column = self.resolved.field("time")
             if column in position:
                 time = {"index": position[column], "family": self.resolved.family(column)}
-        sql = wh.render(
+        rows = self._stream(
             "id_delta_stream_sql",
-            pending=self.pending_table,
             column_count=len(self.carried),
             properties=properties,
             time=time,
             dropped=dropped,
         )
-        for row in wh.stream_in_background(sql):
+        for row in rows:
             yield IdDelta(row[0], row[1], row[2], row[5:], row[3], row[4])
 
     def _commit_statements(self, ranges: list[tuple[int, int]]) -> list[str]:

@@ -3,8 +3,9 @@
 This is the only module that imports dbt. dbt's Python internals are not a stable API, so
 everything that touches them lives here, small: open the adapter, render this package's macros,
 execute statements, stream rows. Data rows never pass through agate (it is 15 times slower and
-holds the whole result); they stream from the DB-API cursor with `fetchmany`, from a server-side
-cursor on PostgreSQL, and by pages of `seq` on Spark.
+holds the whole result); they stream from the DB-API cursor with `fetchmany`, and from a
+server-side cursor on PostgreSQL. On DuckDB and Spark a large result is read by pages of `seq`,
+each its own query (`Warehouse.reads_pages`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dbt_braze.errors import LockHeld, WarehouseError
 
 PACKAGE = "dbt_braze"
 STREAM_BATCH_ROWS = 5_000
+PAGE_ROWS = 50_000
 
 
 @dataclass(frozen=True)
@@ -110,10 +112,44 @@ class Warehouse:
             self._rollback()
             raise WarehouseError(_first_line(e)) from e
 
+    @property
+    def reads_pages(self) -> bool:
+        """Whether a large result numbered by `seq` is read by pages, each its own query.
+
+        DuckDB runs inside this process, under its memory limit: ordering a whole delta of 3
+        million users at once needs more than a 128 MB limit, and DuckDB could not spill that
+        sort to disk (measured on 2.0.1); a page of 50,000 rows sorts in a few megabytes.
+        dbt-spark's cursor cannot fetch part of a result at all."""
+        return self.type in _PAGED
+
+    def stream_pages(
+        self,
+        page_sql: Callable[[int, int], str],
+        page_rows: int | None = None,
+        batch_rows: int = STREAM_BATCH_ROWS,
+    ) -> Iterator[list[tuple]]:
+        """The rows of a result whose `seq` numbers them from 1 without gaps, a page at a time.
+        `page_sql(first, last)`: the query of the rows whose seq lies in [first, last], in seq
+        order. A page shorter than `page_rows` (default PAGE_ROWS) is the last."""
+        page_rows = page_rows or PAGE_ROWS
+        first = 1
+        while True:
+            count = 0
+            for rows in self.stream(page_sql(first, first + page_rows - 1), batch_rows):
+                count += len(rows)
+                yield rows
+            if count < page_rows:
+                return
+            first += page_rows
+
     def stream_in_background(
-        self, sql: str, batch_rows: int = STREAM_BATCH_ROWS, prefetch: int = 4
+        self,
+        sql: str | Callable[[int, int], str],
+        batch_rows: int = STREAM_BATCH_ROWS,
+        prefetch: int = 4,
     ) -> Iterator[tuple]:
-        """Rows of a large result, read ahead by a thread with its own connection.
+        """Rows of a large result, read ahead by a thread with its own connection. `sql`: the
+        query, or a page's query (as for `stream_pages`).
 
         The caller's connection stays free for commits while the rows stream, and reading
         overlaps with sending. At most `prefetch` batches wait in memory.
@@ -124,7 +160,12 @@ class Warehouse:
         def read() -> None:
             try:
                 with self.connection(f"dbt_braze_reader_{threading.get_ident()}"):
-                    for rows in self.stream(sql, batch_rows):
+                    pages = (
+                        self.stream(sql, batch_rows)
+                        if isinstance(sql, str)
+                        else self.stream_pages(sql, batch_rows=batch_rows)
+                    )
+                    for rows in pages:
                         while not stop.is_set():
                             try:
                                 batches.put(rows, timeout=0.2)
@@ -377,23 +418,18 @@ def _stream_postgres(adapter: Any, sql: str, batch_rows: int) -> Iterator[list[t
 
 
 def _stream_spark(adapter: Any, sql: str, batch_rows: int) -> Iterator[list[tuple]]:
-    """dbt-spark's cursors have no `fetchmany` (the session method's `fetchall` collects the
-    whole result): the result is read a page at a time, each page the next `batch_rows` rows by
-    its `seq` column, which every streamed delta has (numbered from 1, in order)."""
-    last = 0
-    while True:
-        page = f"select * from ({sql}) as page where seq > {last} order by seq limit {batch_rows}"
-        _, cursor = adapter.connections.add_query(page, auto_begin=False)
-        rows = cursor.fetchall() or []
-        if rows:
-            yield rows
-            last = int(rows[-1]["seq"])
-        if len(rows) < batch_rows:
-            return
+    """dbt-spark's cursors have no `fetchmany`: the session method's `fetchall` collects the
+    whole result, which is why Spark reads a delta by pages (`Warehouse.reads_pages`)."""
+    _, cursor = adapter.connections.add_query(sql, auto_begin=False)
+    rows = cursor.fetchall() or []
+    for start in range(0, len(rows), batch_rows):
+        yield rows[start : start + batch_rows]
 
 
 # Adapters whose DB-API cursor would hold a whole result in memory get their own reader.
 _STREAMS = {"postgres": _stream_postgres, "spark": _stream_spark}
+# Adapters that read a large result by pages of seq (Warehouse.reads_pages).
+_PAGED = {"duckdb", "spark"}
 
 
 def _drain(cursor: Any) -> None:

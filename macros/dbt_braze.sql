@@ -397,11 +397,12 @@
   (`json_value`), and that is not a removal, comes with `json`: its attributes' JSON members,
   exactly what Python would have built, and `points`, their number; its values and flags are
   then null, unread. Any other row comes with its values and flags and a null `json`.
+  `ranges`: none (every row), or the (first, last) ranges of seq to read: a page.
 -#}
-{% macro attribute_delta_stream_sql(pending, attributes) %}
-  {{ return(adapter.dispatch('attribute_delta_stream_sql', 'dbt_braze')(pending, attributes)) }}
+{% macro attribute_delta_stream_sql(pending, attributes, ranges=none) %}
+  {{ return(adapter.dispatch('attribute_delta_stream_sql', 'dbt_braze')(pending, attributes, ranges)) }}
 {% endmacro %}
-{% macro default__attribute_delta_stream_sql(pending, attributes) -%}
+{% macro default__attribute_delta_stream_sql(pending, attributes, ranges) -%}
   {%- set members = [] -%}
   {%- set names = [] -%}
   {%- set ready = ["change_kind <> 'deleted'"] -%}
@@ -420,7 +421,7 @@
     {%- endif -%}
   {%- endfor -%}
   {%- if members -%}
-  {{ dbt_braze.rendered_rows_sql(pending, ready, members) }}
+  {{ dbt_braze.rendered_rows_sql(pending, ready, members, ranges) }}
   select seq, braze_key, change_kind,
     case when ready then {{ dbt_braze.joined_members(names) }} end as json,
     case when ready then 0
@@ -432,21 +433,26 @@
   select seq, braze_key, change_kind, null as json, 0 as points
   {%- for a in attributes %}, v{{ loop.index0 }}{% endfor %}
   {%- for a in attributes %}, c{{ loop.index0 }}{% endfor %}
-  from {{ dbt_braze.relation(pending) }}
+  from {{ dbt_braze.pending_rows(pending, ranges) }}
   {%- endif %}
   order by seq
 {%- endmacro %}
 
+{#- The frozen delta `pending`'s rows, or those of its seq `ranges` (none: all). -#}
+{% macro pending_rows(pending, ranges) -%}
+  {{ dbt_braze.relation(pending) }}{% if ranges is not none %} where {{ dbt_braze.seq_in_ranges(ranges) }}{% endif %}
+{%- endmacro %}
+
 {#-
-  The stream's rows with `ready` (the conjunction of `ready`'s conditions: the warehouse can
+  The stream's rows (of seq `ranges`, none: all) with `ready` (the conjunction of `ready`'s conditions: the warehouse can
   render every value Python would send) and each of `members` (a rendered JSON member per
   column, or null), as `rendered`. Each step is an optimisation fence (`offset 0`): PostgreSQL
   would otherwise inline `ready`'s expression at every use, and JIT-compile the result.
 -#}
-{% macro rendered_rows_sql(pending, ready, members) -%}
+{% macro rendered_rows_sql(pending, ready, members, ranges) -%}
   with checked as (
     select *, coalesce({{ ready | join(' and ') if ready else 'true' }}, false) as ready
-    from {{ dbt_braze.relation(pending) }}
+    from {{ dbt_braze.pending_rows(pending, ranges) }}
     offset 0
   ),
   rendered as (
@@ -620,12 +626,12 @@
   comes with `json`: their JSON members, '' when all are null, and the columns in `dropped`
   (those only properties read) null, unread. Any other row comes with a null `json`. `time`:
   none, or the time column's {index, family}; `time_json` is its JSON text where `json_value`
-  vouches for it, else null (Python converts it).
+  vouches for it, else null (Python converts it). `ranges`: as for attribute_delta_stream_sql.
 -#}
-{% macro id_delta_stream_sql(pending, column_count, properties=none, time=none, dropped=[]) %}
-  {{ return(adapter.dispatch('id_delta_stream_sql', 'dbt_braze')(pending, column_count, properties, time, dropped)) }}
+{% macro id_delta_stream_sql(pending, column_count, properties=none, time=none, dropped=[], ranges=none) %}
+  {{ return(adapter.dispatch('id_delta_stream_sql', 'dbt_braze')(pending, column_count, properties, time, dropped, ranges)) }}
 {% endmacro %}
-{% macro default__id_delta_stream_sql(pending, column_count, properties, time, dropped) -%}
+{% macro default__id_delta_stream_sql(pending, column_count, properties, time, dropped, ranges) -%}
   {%- set members = [] -%}
   {%- set names = [] -%}
   {%- set ready = [] -%}
@@ -647,7 +653,7 @@
       if properties is not none and time is not none and time.family in ('timestamp', 'timestamptz')
       else none -%}
   {%- if members or time_json is not none %}
-  {{ dbt_braze.rendered_rows_sql(pending, ready, members) }}
+  {{ dbt_braze.rendered_rows_sql(pending, ready, members, ranges) }}
   select seq, braze_key, object_id,
     case when ready then {{ dbt_braze.joined_members(names) }} end as json,
     {%- if time_json is not none %}
@@ -660,7 +666,7 @@
   {%- else %}
   select seq, braze_key, object_id, null as json, null as time_json
   {%- for i in range(column_count) %}, x{{ i }}{% endfor %}
-  from {{ dbt_braze.relation(pending) }}
+  from {{ dbt_braze.pending_rows(pending, ranges) }}
   {%- endif %}
   order by seq
 {%- endmacro %}

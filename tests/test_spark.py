@@ -258,7 +258,8 @@ def test_users_a_changed_attribute_and_a_new_null_send_only_those(project: Proje
 
 
 def test_rows_stream_in_bounded_pages_without_fetchmany(project: Project) -> None:
-    # dbt-spark's session cursor has fetchall only: pages are read by `seq` ranges.
+    # dbt-spark's session cursor has fetchall only: a delta is read by pages of `seq`, each its
+    # own query, until a short page.
     project = customers_and_events(project)
     project.sync(*EVENTS_ONLY)  # makes the state schema
     table = f"{project.state_schema}.paged"
@@ -267,7 +268,15 @@ def test_rows_stream_in_bounded_pages_without_fetchmany(project: Project) -> Non
     with open_warehouse(
         project.root, project.root, None, project.root / "target/manifest.json"
     ) as wh:
-        pages = list(wh.stream(f"select seq, n from {table} order by seq", batch_rows=3))
+        assert wh.reads_pages
+        pages = list(
+            wh.stream_pages(
+                lambda first, last: (
+                    f"select seq, n from {table} where seq between {first} and {last} order by seq"
+                ),
+                page_rows=3,
+            )
+        )
 
     assert [len(page) for page in pages] == [3, 3, 1]
     assert [tuple(row) for page in pages for row in page] == [(i + 1, i * 10) for i in range(7)]

@@ -5,8 +5,15 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import WAREHOUSES, Project, users_and_events_project
+from conftest import (
+    WAREHOUSES,
+    Project,
+    assert_generated_delivered,
+    generated_project,
+    users_and_events_project,
+)
 
+from dbt_braze import warehouse as warehouse_module
 from dbt_braze.state import seq_predicate, seq_ranges, state_column
 from dbt_braze.warehouse import open_warehouse
 
@@ -168,3 +175,27 @@ def test_a_state_table_written_before_generations_is_read_as_delivered(project: 
     changed = project.sync()
     assert changed.model("braze_users")["objects_sent"] == 1
     assert [(k, g) for k, g, _, _ in _state(project)] == [("c1", None), ("c2", 1), ("c3", None)]
+
+
+# ------------------------------------------------------------------------------------ pages
+
+
+def test_a_delta_larger_than_a_page_is_read_by_pages_each_row_once(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DuckDB reads a delta by pages of seq, each its own query (Warehouse.reads_pages). With
+    # pages of 200: 600 users are three full pages and an empty one, 900 events four full pages
+    # and a short one; in one page each, one query each.
+    project = generated_project(project)
+    whole = project.sync("--dry-run")
+    monkeypatch.setattr(warehouse_module, "PAGE_ROWS", 200)
+    paged = project.sync("--dry-run")
+    reads = [r.results["warehouse_statements"]["read"] for r in (whole, paged) if r.results]
+    assert reads[1] - reads[0] == (4 - 1) + (5 - 1)
+    assert paged.model("gen_users")["data_points"] == whole.model("gen_users")["data_points"]
+
+    run = project.sync()
+
+    assert run.returncode == 0, run.output
+    assert_generated_delivered(project.emulator)  # every user, every event exactly once
+    assert project.sync().model("gen_users")["objects_sent"] == 0
