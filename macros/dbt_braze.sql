@@ -507,8 +507,8 @@
     'timestamptz': [dbt_braze.iso_timestamp_json(e), dbt_braze.iso_pattern_match(e, 'timestamp')],
     'array': [
       'to_json(' ~ e ~ ')',
-      "typeof(" ~ e ~ ") = 'VARCHAR[]' and len(" ~ e ~ ') <= 500 and (select count(*) = count(item)'
-      ~ ' and coalesce(max(length(cast(item as varchar))), 0) <= 255 from (select unnest(' ~ e ~ ') as item))'
+      "typeof(" ~ e ~ ") = 'VARCHAR[]' and len(" ~ e ~ ') <= 500 and len(list_filter(' ~ e
+      ~ ', lambda item: item is null or length(cast(item as varchar)) > 255)) = 0'
     ],
   } -%}
   {{ return(rendered.get(family)) }}
