@@ -98,6 +98,9 @@ class IdDelta(NamedTuple):
     # (`"plan":"pro","seats":3`, '' for none); the columns only properties read are then null.
     json: str | None = None
     time: str | None = None  # the time's JSON text, when the warehouse rendered it
+    # When the warehouse rendered every field of the kind's own (name; product, currency, price,
+    # quantity): their JSON members, in the object's order.
+    fields: str | None = None
 
 
 Delta = AttributeDelta | IdDelta

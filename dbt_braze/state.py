@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -273,9 +274,14 @@ class ModelState:
         raise NotImplementedError
 
     # ------------------------------------------------------------------------ delivery
-    def rows(self, json_keys: Sequence[str | None] | None = None) -> Iterator[Delta]:
+    def rows(
+        self,
+        json_keys: Sequence[str | None] | None = None,
+        json_fields: Sequence[tuple[str, str, bool]] = (),
+    ) -> Iterator[Delta]:
         """The frozen delta's rows, in seq order. `json_keys`: the builder's (Builder.json_keys),
-        the JSON keys under which the warehouse may render values; None: Python reads them."""
+        the JSON keys under which the warehouse may render values; None: Python reads them.
+        `json_fields`: the builder's too (Builder.json_fields)."""
         raise NotImplementedError
 
     def commit(self, seqs: Iterable[int]) -> None:
@@ -390,7 +396,11 @@ class AttributeState(ModelState):
             "include_deleted": self.resolved.sync.on_delete != "ignore",
         }
 
-    def rows(self, json_keys: Sequence[str | None] | None = None) -> Iterator[AttributeDelta]:
+    def rows(
+        self,
+        json_keys: Sequence[str | None] | None = None,
+        json_fields: Sequence[tuple[str, str, bool]] = (),
+    ) -> Iterator[AttributeDelta]:
         n = len(self.state_columns)
         keys = list(json_keys) if json_keys is not None else [None] * n
         attributes = [
@@ -463,13 +473,33 @@ class IdState(ModelState):
         column = self.resolved.field("time")
         return column if self.resolved.family(column) in TEMPORAL_FAMILIES else None
 
-    def rows(self, json_keys: Sequence[str | None] | None = None) -> Iterator[IdDelta]:
+    def rows(
+        self,
+        json_keys: Sequence[str | None] | None = None,
+        json_fields: Sequence[tuple[str, str, bool]] = (),
+    ) -> Iterator[IdDelta]:
         """`json_keys`: per property (in `resolved.mapped`'s order), its JSON key, or None for
-        Python to read every value."""
+        Python to read every value. `json_fields`: (field, rule, optional) of each field the
+        warehouse may render, in the object's order."""
         properties = time = None
         dropped: list[int] = []
+        rendered_fields: list[dict[str, Any]] = []
         if json_keys is not None:
             position = {column: i for i, column in enumerate(self.carried)}
+            for name, rule, optional in json_fields:
+                column = self.resolved.field(name)
+                if column not in position:  # not carried: Python judges every field
+                    rendered_fields = []
+                    break
+                rendered_fields.append(
+                    {
+                        "index": position[column],
+                        "family": self.resolved.family(column),
+                        "json_key": json.dumps(name) + ":",
+                        "rule": rule,
+                        "optional": optional,
+                    }
+                )
             properties = [
                 {"index": position[column], "family": self.resolved.family(column), "json_key": k}
                 for (_, column), k in zip(self.resolved.mapped, json_keys, strict=True)
@@ -485,9 +515,10 @@ class IdState(ModelState):
             properties=properties,
             time=time,
             dropped=dropped,
+            fields=rendered_fields,
         )
         for row in rows:
-            yield IdDelta(row[0], row[1], row[2], row[5:], row[3], row[4])
+            yield IdDelta(row[0], row[1], row[2], row[6:], row[3], row[4], row[5])
 
     def _commit_statements(self, ranges: list[tuple[int, int]]) -> list[str]:
         return list(

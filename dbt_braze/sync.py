@@ -101,7 +101,7 @@ class ModelRun:
 
     def objects(self) -> Iterator[BrazeObject]:
         build = self.builder.build
-        for row in self.state.rows(self.builder.json_keys):
+        for row in self.state.rows(self.builder.json_keys, self.builder.json_fields):
             out = build(row)
             if isinstance(out, Rejection):
                 self.reject(out, "local validation")

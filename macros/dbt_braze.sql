@@ -514,6 +514,32 @@
   {{ return(rendered.get(family)) }}
 {% endmacro %}
 
+{#-
+  A field of an event or a purchase (kinds/events.py, kinds/purchases.py) as JSON: [json, ok] as
+  for json_value, by the field's `rule`. text: a non-empty text of at most 255 characters;
+  currency: three ASCII letters, sent in capitals; number: a number; quantity: a whole number
+  from 1 to 100. none where the warehouse does not render it: Python judges the value.
+-#}
+{% macro field_json(e, family, rule) %}
+  {%- set value = dbt_braze.json_value(e, family) -%}
+  {%- if value is none -%}
+    {{ return(none) }}
+  {%- elif rule == 'text' and family == 'text' -%}
+    {{ return([value[0], value[1] ~ ' and length(' ~ e ~ ') > 0']) }}
+  {%- elif rule == 'currency' and family == 'text' -%}
+    {{ return([
+      dbt_braze.json_value('upper(' ~ e ~ ')', family)[0],
+      value[1] ~ ' and ' ~ dbt_braze.regex_full_match(e, '[A-Za-z]{3}')
+    ]) }}
+  {%- elif rule == 'number' and family in ('integer', 'float', 'decimal') -%}
+    {{ return(value) }}
+  {%- elif rule == 'quantity' and family == 'integer' -%}
+    {{ return([value[0], e ~ ' between 1 and 100']) }}
+  {%- else -%}
+    {{ return(none) }}
+  {%- endif -%}
+{% endmacro %}
+
 {#- `YYYY-MM-DD`, or `YYYY-MM-DDTHH:MI:SS.ffffffZ`, of a year from 1 to 9999 (values.py's rule). -#}
 {% macro iso_pattern_match(e, family) -%}
   {%- set pattern = '[0-9]{4}-[0-9]{2}-[0-9]{2}' if family == 'date'
@@ -627,11 +653,14 @@
   (those only properties read) null, unread. Any other row comes with a null `json`. `time`:
   none, or the time column's {index, family}; `time_json` is its JSON text where `json_value`
   vouches for it, else null (Python converts it). `ranges`: as for attribute_delta_stream_sql.
+  `fields`: the kind's own fields (name; product, currency, price, quantity) in the order the
+  object has them, each {index, family, json_key, rule, optional}; `fields_json` is their JSON
+  members where `field_json` vouches for every one, else null (Python judges them).
 -#}
-{% macro id_delta_stream_sql(pending, column_count, properties=none, time=none, dropped=[], ranges=none) %}
-  {{ return(adapter.dispatch('id_delta_stream_sql', 'dbt_braze')(pending, column_count, properties, time, dropped, ranges)) }}
+{% macro id_delta_stream_sql(pending, column_count, properties=none, time=none, dropped=[], ranges=none, fields=[]) %}
+  {{ return(adapter.dispatch('id_delta_stream_sql', 'dbt_braze')(pending, column_count, properties, time, dropped, ranges, fields)) }}
 {% endmacro %}
-{% macro default__id_delta_stream_sql(pending, column_count, properties, time, dropped, ranges) -%}
+{% macro default__id_delta_stream_sql(pending, column_count, properties, time, dropped, ranges, fields) -%}
   {%- set members = [] -%}
   {%- set names = [] -%}
   {%- set ready = [] -%}
@@ -652,19 +681,36 @@
   {%- set time_json = dbt_braze.json_value('x' ~ time.index, time.family)
       if properties is not none and time is not none and time.family in ('timestamp', 'timestamptz')
       else none -%}
+  {%- set field_members = [] -%}
+  {%- set field_ok = [] -%}
+  {%- for f in fields if properties is not none -%}
+    {%- set e = 'x' ~ f.index -%}
+    {%- set rendered = dbt_braze.field_json(e, f.family, f.rule) -%}
+    {%- if rendered is none -%}
+      {%- do field_ok.append('false') -%}
+    {%- else -%}
+      {%- do field_ok.append('(' ~ e ~ (' is null or ' if f.optional else ' is not null and ') ~ rendered[1] ~ ')') -%}
+      {%- do field_members.append('case when ' ~ e ~ ' is not null then '
+          ~ dbt_braze.literal(f.json_key) ~ ' || ' ~ rendered[0] ~ ' end') -%}
+    {%- endif -%}
+  {%- endfor -%}
+  {%- set fields_json = 'case when ' ~ (field_ok | join(' and ')) ~ ' then '
+      ~ dbt_braze.joined_members(field_members) ~ ' end'
+      if field_ok and 'false' not in field_ok else 'null' -%}
   {%- if members or time_json is not none %}
   {{ dbt_braze.rendered_rows_sql(pending, ready, members, ranges) }}
   select seq, braze_key, object_id,
     case when ready then {{ dbt_braze.joined_members(names) }} end as json,
     {%- if time_json is not none %}
-    case when {{ time_json[1] }} then {{ time_json[0] }} end as time_json
+    case when {{ time_json[1] }} then {{ time_json[0] }} end as time_json,
     {%- else %}
-    null as time_json
+    null as time_json,
     {%- endif %}
+    {{ fields_json }} as fields_json
     {%- for i in range(column_count) %}, {{ 'case when ready then null else x' ~ i ~ ' end' if i in dropped else 'x' ~ i }}{% endfor %}
   from rendered
   {%- else %}
-  select seq, braze_key, object_id, null as json, null as time_json
+  select seq, braze_key, object_id, null as json, null as time_json, {{ fields_json }} as fields_json
   {%- for i in range(column_count) %}, x{{ i }}{% endfor %}
   from {{ dbt_braze.pending_rows(pending, ranges) }}
   {%- endif %}

@@ -98,18 +98,41 @@ REJECTED = 8
 NOT_RENDERED = REJECTED + 2
 
 
-def _rows(pg: bool) -> list[dict[str, str]]:
+# The fields of events and purchases, tried the same way: name for events; product, currency,
+# price and quantity for purchases.
+FIELDS: dict[str, tuple[str, str, str, list[str]]] = {
+    "event_name": (
+        "varchar",
+        "text",
+        "'signed up'",
+        ["'quote \" back \\ slash é'", "repeat('e', 255)", "repeat('e', 256)", "''", "null"],
+    ),
+    "product": ("varchar", "text", "'sku-1'", ["'sku \" é'", "repeat('p', 256)", "''", "null"]),
+    "currency": (
+        "varchar",
+        "text",
+        "'usd'",
+        ["'EUR'", "'Gbp'", "'US1'", "'USDX'", "'üsd'", "''", "null"],
+    ),
+    "price": ("decimal(12,2)", "numeric(12,2)", "12.34", ["0", "-1.5", "null"]),
+    "quantity": ("integer", "integer", "2", ["1", "100", "0", "101", "null"]),
+}
+# rows of FIELDS whose field Python rejects, per kind
+INVALID_FIELDS = {"events": 3, "purchases": 3 + 5 + 1 + 2}
+
+
+def _rows(pg: bool, columns: dict[str, tuple[str, str, str, list[str]]]) -> list[dict[str, str]]:
     """One row of defaults, then one per tried value."""
 
     def literal(column: str, value: str) -> str:
-        duck, postgres, _, _ = COLUMNS[column]
+        duck, postgres, _, _ = columns[column]
         t = postgres if pg else duck
         text = value.format(t=t, array="array" if pg else "")
         return f"cast({text} as {t})"
 
-    defaults = {c: literal(c, spec[2]) for c, spec in COLUMNS.items()}
+    defaults = {c: literal(c, spec[2]) for c, spec in columns.items()}
     rows = [defaults]
-    for column, (_, _, _, values) in COLUMNS.items():
+    for column, (_, _, _, values) in columns.items():
         rows += [defaults | {column: literal(column, v)} for v in values]
     return rows
 
@@ -142,16 +165,20 @@ KINDS: dict[str, tuple[str, type[ModelState], dict[str, Any]]] = {
 }
 
 
-def _setup(project: Project, kind: str) -> None:
+def _source_table(project: Project, columns: dict[str, tuple[str, str, str, list[str]]]) -> None:
     pg = project.warehouse == "postgres"
     selects = [
         f"select 'u' || lpad(cast({i} as varchar), 3, '0') as user_id, "
         + ", ".join(f"{value} as {column}" for column, value in row.items())
-        for i, row in enumerate(_rows(pg))
+        for i, row in enumerate(_rows(pg, columns))
     ]
     project.model(
         "source_table", "{{ config(materialized='table') }} " + " union all ".join(selects), None
     )
+
+
+def _setup(project: Project, kind: str) -> None:
+    _source_table(project, COLUMNS)
     _, _, meta = KINDS[kind]
     names = "attributes" if kind == "users" else "properties"
     for prefix in ("fast", "slow"):
@@ -166,24 +193,28 @@ def _setup(project: Project, kind: str) -> None:
     project.build()
 
 
-def _sync(project: Project, kind: str, prefix: str, monkeypatch: pytest.MonkeyPatch) -> int:
-    """Sync one of the two models; return how many delta rows the warehouse rendered."""
+def _sync(
+    project: Project, kind: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, int]:
+    """Sync one of the two models; return how many delta rows the warehouse rendered, and of
+    how many it rendered the fields (events, purchases)."""
     _, state, _ = KINDS[kind]
     monkeypatch.setattr(base, "WAREHOUSE_JSON", prefix == "fast")
-    rendered = 0
+    rendered = fields = 0
     rows = state.rows
 
     def counting(self: ModelState, *args: Any) -> Any:
-        nonlocal rendered
+        nonlocal rendered, fields
         for row in rows(self, *args):
             rendered += row.json is not None
+            fields += getattr(row, "fields", None) is not None
             yield row
 
     monkeypatch.setattr(state, "rows", counting)
     run = project.sync("--select", f"{prefix}_{kind}")
     monkeypatch.undo()
     assert run.returncode in (0, 1), run.output
-    return rendered
+    return rendered, fields
 
 
 def _sent(project: Project, kind: str, prefix: str, since: int) -> list[str]:
@@ -215,12 +246,13 @@ def _both(project: Project, kind: str, monkeypatch: pytest.MonkeyPatch) -> dict[
     for prefix in ("fast", "slow"):
         since = len(project.emulator.data_requests)
         points = project.emulator.data_points
-        rendered = _sync(project, kind, prefix, monkeypatch)
+        rendered, fields = _sync(project, kind, prefix, monkeypatch)
         outcome[prefix] = {
             "sent": _sent(project, kind, prefix, since),
             "points": project.emulator.data_points - points,
             "rejections": _rejections(project, prefix),
             "rendered": rendered,
+            "fields_rendered": fields,
         }
     return outcome
 
@@ -229,7 +261,7 @@ def test_the_warehouse_renders_exactly_the_json_python_builds(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _setup(project, "users")
-    rows = len(_rows(project.warehouse == "postgres"))
+    rows = len(_rows(project.warehouse == "postgres", COLUMNS))
 
     first = _both(project, "users", monkeypatch)
 
@@ -263,7 +295,7 @@ def test_the_warehouse_renders_exactly_the_properties_python_builds(
     project: Project, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
     _setup(project, kind)
-    rows = len(_rows(project.warehouse == "postgres"))
+    rows = len(_rows(project.warehouse == "postgres", COLUMNS))
 
     outcome = _both(project, kind, monkeypatch)
 
@@ -280,3 +312,38 @@ def test_the_warehouse_renders_exactly_the_properties_python_builds(
     # the warehouse rendered the time too: fractional seconds kept, whole ones without `.000000`
     times = {json.loads(obj)["time"] for obj in fast["sent"]}
     assert {"2026-01-01T00:00:00Z", "2026-01-01T00:00:00.123456Z"} <= times
+
+
+@pytest.mark.parametrize("kind", ["events", "purchases"])
+def test_the_warehouse_renders_exactly_the_fields_python_builds(
+    project: Project, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    _source_table(project, FIELDS)
+    _, _, meta = KINDS[kind]
+    meta = meta | {"price": "price"} if kind == "purchases" else meta
+    for prefix in ("fast", "slow"):
+        project.model(
+            f"{prefix}_{kind}",
+            f"select '{prefix}-' || user_id as user_id, 'o-' || user_id as object_id, "
+            "timestamp '2026-01-01 00:00:00' as ts, 'pro' as plan, "
+            + ", ".join(FIELDS)
+            + " from {{ ref('source_table') }}",
+            meta | {"identifier": {"external_id": "user_id"}, "properties": {"plan": "plan"}},
+        )
+    project.build()
+    rows = len(_rows(project.warehouse == "postgres", FIELDS))
+
+    outcome = _both(project, kind, monkeypatch)
+
+    fast, slow = outcome["fast"], outcome["slow"]
+    assert fast["sent"] == slow["sent"]
+    assert len(fast["sent"]) == rows - INVALID_FIELDS[kind]
+    assert fast["points"] == slow["points"] > 0
+    assert fast["rejections"] == slow["rejections"]
+    assert len(fast["rejections"]) == INVALID_FIELDS[kind], fast["rejections"]
+    assert slow["fields_rendered"] == 0
+    # every row with valid fields had them rendered by the warehouse
+    assert fast["fields_rendered"] == rows - INVALID_FIELDS[kind]
+    if kind == "purchases":
+        currencies = {json.loads(obj)["currency"] for obj in fast["sent"]}
+        assert currencies == {"USD", "EUR", "GBP"}

@@ -34,6 +34,9 @@ class Builder:
     # Per mapped name (an attribute, a property): the JSON key under which the warehouse may
     # render its values (`"plan":`), or None; None for all: Python reads every value.
     json_keys: tuple[str | None, ...] | None = None
+    # Per field of the kind's own (events, purchases), in the order its objects have them:
+    # (field, rule, optional), which the warehouse may render by `rule` (the field_json macro).
+    json_fields: tuple[tuple[str, str, bool], ...] = ()
 
     def __init__(self, model: int, resolved: ResolvedSync) -> None:
         self.model = model

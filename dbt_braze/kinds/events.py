@@ -25,6 +25,7 @@ class Events(TrackedKind):
 class EventsBuilder(TrackedBuilder):
     route = EVENTS_ROUTE
     properties_limit = MAX_NESTED_BYTES  # event_object.md: properties up to 100 KB
+    field_rules = (("name", "text"),)
 
     def fields(self, values: tuple[Any, ...]) -> dict[str, Any]:
         name = self.value(values, "name")

@@ -30,6 +30,12 @@ class Purchases(TrackedKind):
 class PurchasesBuilder(TrackedBuilder):
     route = PURCHASES_ROUTE
     properties_limit = MAX_PURCHASE_PROPERTIES_BYTES
+    field_rules = (
+        ("product_id", "text"),
+        ("currency", "currency"),
+        ("price", "number"),
+        ("quantity", "quantity"),
+    )
 
     def fields(self, values: tuple[Any, ...]) -> dict[str, Any]:
         product = self.value(values, "product_id")
@@ -60,6 +66,10 @@ class PurchasesBuilder(TrackedBuilder):
 
     def data_points(self, body: dict[str, Any]) -> int:
         return int(body.get("quantity", 1))  # a purchase of quantity X counts as X
+
+    def points(self, values: tuple[Any, ...]) -> int:
+        quantity = self.value(values, "quantity")
+        return 1 if quantity is None else _quantity(quantity)
 
 
 def _quantity(quantity: Any) -> int:

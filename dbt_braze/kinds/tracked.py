@@ -106,6 +106,9 @@ class TrackedBuilder(Builder):
 
     route: ClassVar[Route]
     properties_limit: ClassVar[int]
+    # The kind's own fields in the order `fields` returns them, each with the rule by which the
+    # warehouse may render it (the field_json macro).
+    field_rules: ClassVar[tuple[tuple[str, str], ...]]
 
     def __init__(self, model: int, resolved: ResolvedSync, kind: TrackedKind) -> None:
         super().__init__(model, resolved)
@@ -139,6 +142,11 @@ class TrackedBuilder(Builder):
         # and its object is joined here from them and the kind's own fields.
         if base.WAREHOUSE_JSON and self._property_problem is None:
             self.json_keys = tuple(orjson.dumps(name).decode() + ":" for name, _ in resolved.mapped)
+            self.json_fields = tuple(
+                (name, rule, name in kind.optional)
+                for name, rule in self.field_rules
+                if resolved.field(name)
+            )
         self._flags_json = b"," + orjson.dumps(self._flags)[1:-1] if self._flags else b""
 
     def build(self, row: IdDelta) -> BrazeObject | Rejection:
@@ -181,7 +189,13 @@ class TrackedBuilder(Builder):
         ever (it judges them before the properties, whose values it then never reads)."""
         values = row.values
         try:
-            fields = self.fields(values)
+            if row.fields is None:
+                fields = self.fields(values)
+                members = json_bytes(fields)[1:-1]
+                points = self.data_points(fields)
+            else:  # rendered by the warehouse: valid, as `fields` would have found them
+                members = row.fields.encode()
+                points = self.points(values)
             time = row.time
             when = (
                 time.encode()
@@ -190,15 +204,15 @@ class TrackedBuilder(Builder):
             )
         except InvalidValue:
             return None
-        text = self.identity.json_head(key) + b"," + json_bytes(fields)[1:-1] + b',"time":' + when
+        text = self.identity.json_head(key) + b"," + members + b',"time":' + when
         if properties:
             text += b',"properties":{' + properties + b"}"
         text += self._flags_json + b"}"
         limit = self.properties_limit
         if len(text) > limit and len(properties) + 2 > limit:
-            body = self.identity.fields(key) | fields | {"time": orjson.loads(when)} | self._flags
+            body = self.identity.fields(key) | orjson.loads(b"{" + members + b"}")
+            body |= {"time": orjson.loads(when)} | self._flags
             return self.reject(row.seq, key, f"properties over {limit // 1024} KB", body)
-        points = self.data_points(fields)
         return BrazeObject(
             self.route, text, self.identity.user(key), key, self.model, row.seq, points
         )
@@ -208,6 +222,10 @@ class TrackedBuilder(Builder):
         raise NotImplementedError
 
     def data_points(self, body: dict[str, Any]) -> int:
+        return 1
+
+    def points(self, values: tuple[Any, ...]) -> int:
+        """`data_points` of a row whose fields are valid, from its values."""
         return 1
 
     def value(self, values: tuple[Any, ...], field: str) -> Any:
