@@ -444,9 +444,9 @@
 {%- endmacro %}
 
 {#-
-  The stream's rows (of seq `ranges`, none: all) with `ready` (the conjunction of `ready`'s conditions: the warehouse can
-  render every value Python would send) and each of `members` (a rendered JSON member per
-  column, or null), as `rendered`. Each step is an optimisation fence (`offset 0`): PostgreSQL
+  The stream's rows (those of seq `ranges`; none: all) with `ready` (the conjunction of
+  `ready`'s conditions: the warehouse can render every value Python would send) and each of
+  `members` (a rendered JSON member per column, or null), as `rendered`. Each step is an optimisation fence (`offset 0`): PostgreSQL
   would otherwise inline `ready`'s expression at every use, and JIT-compile the result.
 -#}
 {% macro rendered_rows_sql(pending, ready, members, ranges) -%}
