@@ -14,7 +14,7 @@ from conftest import (
 )
 
 from dbt_braze import warehouse as warehouse_module
-from dbt_braze.state import seq_predicate, seq_ranges, state_column
+from dbt_braze.state import ModelState, seq_predicate, seq_ranges, state_column
 from dbt_braze.warehouse import open_warehouse
 
 # -------------------------------------------------------------------------------- seq_ranges
@@ -199,3 +199,32 @@ def test_a_delta_larger_than_a_page_is_read_by_pages_each_row_once(
     assert run.returncode == 0, run.output
     assert_generated_delivered(project.emulator)  # every user, every event exactly once
     assert project.sync().model("gen_users")["objects_sent"] == 0
+
+
+def test_a_delta_whose_seq_has_a_gap_fails_instead_of_losing_rows(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pages end at the first short one: a seq with a gap (a delta macro overridden) would end
+    # the reading early. The rows read are checked against the rows counted.
+    project = generated_project(project)
+    monkeypatch.setattr(warehouse_module, "PAGE_ROWS", 200)
+    freeze = ModelState.freeze
+
+    def with_a_gap(self: ModelState, *args: object) -> object:
+        counts = freeze(self, *args)  # type: ignore[arg-type]
+        pending = self.warehouse.render("relation", identifier=self.pending_table)
+        self.warehouse.run(f"update {pending} set seq = seq + 1 where seq >= 150")
+        return counts
+
+    monkeypatch.setattr(ModelState, "freeze", with_a_gap)
+    broken = project.sync()
+    monkeypatch.undo()
+
+    assert broken.returncode != 0, broken.output
+    assert "without gaps" in broken.output
+    assert len(project.emulator.profiles) < 600
+
+    run = project.sync()
+
+    assert run.returncode == 0, run.output
+    assert_generated_delivered(project.emulator)  # nothing lost, every event exactly once
