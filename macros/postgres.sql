@@ -47,8 +47,10 @@
   See default__json_value. Numbers render through float8, whose text extra_float_digits = 1
   (session_sql) makes the shortest that reads back the same, as Python's. Text: only text and
   varchar (length() would not count char(n)'s padding, which Python does). Decimals: NaN and
-  infinities fail the bounds, beyond which float8 overflows or underflows. Arrays: only of text
-  (pg_typeof; items are cast to text so that any array type binds), of one dimension.
+  infinities fail the bounds, beyond which float8 overflows or underflows. Floats: not `real`,
+  whose text psycopg2 reads as the shortest float4 (19.99) where float8 would print its widened
+  value (19.989999771118164). Arrays: only of text (pg_typeof; items are cast to text so that
+  any array type binds), of one dimension.
 -#}
 {% macro postgres__json_value(e, family) %}
   {%- set quoted = "'\"' || " ~ e ~ " || '\"'" -%}
@@ -62,7 +64,7 @@
     ],
     'integer': ['cast(' ~ e ~ ' as text)', 'true'],
     'boolean': ['case when ' ~ e ~ " then 'true' when not " ~ e ~ " then 'false' end", 'true'],
-    'float': [number, finite],
+    'float': [number, 'pg_typeof(' ~ e ~ ") <> 'real'::regtype and " ~ finite],
     'decimal': [
       number,
       'abs(' ~ e ~ ') < 1e300 and (' ~ e ~ ' = 0 or abs(' ~ e ~ ') > 1e-300)'
