@@ -302,8 +302,10 @@ class ModelState:
         statements are rendered with a marker where the rows go, which each call replaces."""
         marker = self.warehouse.render("seq_in_ranges", ranges=[_MARKER_RANGE])
         statements = render([_MARKER_RANGE])
-        if not all(marker in sql for sql in statements):
-            return render  # a macro overridden to render the rows differently: every time
+        # Once in each, or rendered every time: a macro overridden to render the rows
+        # differently, or a name (an attribute's, a property's) that happens to hold the marker.
+        if not all(sql.count(marker) == 1 for sql in statements):
+            return render
         parts = [sql.split(marker) for sql in statements]
         return lambda ranges: [seq_predicate(ranges).join(p) for p in parts]
 

@@ -130,13 +130,19 @@ class Warehouse:
     ) -> Iterator[list[tuple]]:
         """The rows of a result whose `seq` numbers them from 1 without gaps, a page at a time.
         `page_sql(first, last)`: the query of the rows whose seq lies in [first, last], in seq
-        order. A page shorter than `page_rows` (default PAGE_ROWS) is the last."""
-        page_rows = page_rows or PAGE_ROWS
+        order. A page shorter than `page_rows` (default PAGE_ROWS; a batch where the adapter's
+        reader holds a whole result) is the last; a longer one is refused: it would repeat rows."""
+        page_rows = page_rows or (batch_rows if self.type in _WHOLE_RESULT else PAGE_ROWS)
         first = 1
         while True:
             count = 0
             for rows in self.stream(page_sql(first, first + page_rows - 1), batch_rows):
                 count += len(rows)
+                if count > page_rows:
+                    raise WarehouseError(
+                        f"a page of seq {first} to {first + page_rows - 1} returned more than "
+                        f"{page_rows} rows: its query does not select the page's rows alone"
+                    )
                 yield rows
             if count < page_rows:
                 return
@@ -430,6 +436,8 @@ def _stream_spark(adapter: Any, sql: str, batch_rows: int) -> Iterator[list[tupl
 _STREAMS = {"postgres": _stream_postgres, "spark": _stream_spark}
 # Adapters that read a large result by pages of seq (Warehouse.reads_pages).
 _PAGED = {"duckdb", "spark"}
+# Adapters whose reader holds a page's whole result at once: a page is one batch.
+_WHOLE_RESULT = {"spark"}
 
 
 def _drain(cursor: Any) -> None:

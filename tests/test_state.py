@@ -14,6 +14,7 @@ from conftest import (
 )
 
 from dbt_braze import warehouse as warehouse_module
+from dbt_braze.errors import WarehouseError
 from dbt_braze.state import ModelState, seq_predicate, seq_ranges, state_column
 from dbt_braze.warehouse import open_warehouse
 
@@ -228,3 +229,32 @@ def test_a_delta_whose_seq_has_a_gap_fails_instead_of_losing_rows(
 
     assert run.returncode == 0, run.output
     assert_generated_delivered(project.emulator)  # nothing lost, every event exactly once
+
+
+def test_a_page_longer_than_a_page_is_refused_rather_than_repeated(project: Project) -> None:
+    # A stream macro overridden to take `ranges` but not to filter by them would return every
+    # row for every page, and each would be sent again and again.
+    project = generated_project(project)
+    root = project.root
+    with open_warehouse(root, root, None, root / "target" / "manifest.json") as wh:
+        pages = wh.stream_pages(lambda first, last: "select i + 1 as seq from range(10) t(i)", 3)
+        with pytest.raises(WarehouseError, match="more than 3 rows"):
+            list(pages)
+
+
+def test_a_name_that_holds_the_page_marker_is_sent_as_it_is(project: Project) -> None:
+    # Pages and commits are rendered once with a marker range where the rows go; an attribute
+    # whose name holds the marker's text must not be rewritten with a page's range.
+    name = "(seq between -918273645 and -918273640)"
+    project.model(
+        "marked",
+        "select 'u1' as user_id, 'pro' as plan",
+        {"object": "users", "identifier": {"external_id": "user_id"}, "attributes": {name: "plan"}},
+    )
+    project.build()
+
+    run = project.sync()
+
+    assert run.returncode == 0, run.output
+    assert project.emulator.user_attributes(external_id="u1") == {name: "pro"}
+    assert project.sync().model("marked")["objects_sent"] == 0
