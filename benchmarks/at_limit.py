@@ -74,7 +74,7 @@ with tempfile.TemporaryDirectory() as tmp:
     emulator = EmulatorProcess(latency_ms=args.latency_ms, rate_limit=args.limit, count_only=True)
     try:
         before = emulator.cpu_seconds()
-        server = PostgresCPU()
+        server = PostgresCPU() if args.warehouse == "postgres" else None
         results = sync(
             root,
             emulator.url,
@@ -87,7 +87,7 @@ with tempfile.TemporaryDirectory() as tmp:
             measure_cpu=True,
         )
         emulator_cpu = emulator.cpu_seconds() - before
-        server_cpu = server.seconds()
+        server_cpu = server.seconds() if server else 0.0
         counted = emulator.state()["counting"]
     finally:
         emulator.stop()

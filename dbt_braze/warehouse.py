@@ -125,14 +125,16 @@ class Warehouse:
     def stream_pages(
         self,
         page_sql: Callable[[int, int], str],
+        total: int | None = None,
         page_rows: int | None = None,
         batch_rows: int = STREAM_BATCH_ROWS,
     ) -> Iterator[list[tuple]]:
         """The rows of a result whose `seq` numbers them from 1 without gaps, a page at a time.
         `page_sql(first, last)`: the query of the rows whose seq lies in [first, last], in seq
-        order. A page shorter than `page_rows` (default PAGE_ROWS; a batch where the adapter's
-        reader holds a whole result) is the last; a longer one is refused: it would repeat rows."""
-        page_rows = page_rows or (batch_rows if self.type in _WHOLE_RESULT else PAGE_ROWS)
+        order. A page shorter than `page_rows` (by default the adapter's, _PAGED) is the last; a
+        longer one is refused, as it would repeat rows. `total`: how many rows the result holds,
+        checked at the end: a gap in seq would end the pages early and lose the rest."""
+        page_rows = page_rows or _PAGED.get(self.type) or PAGE_ROWS
         first = 1
         while True:
             count = 0
@@ -145,17 +147,24 @@ class Warehouse:
                     )
                 yield rows
             if count < page_rows:
-                return
+                break
             first += page_rows
+        read = first - 1 + count
+        if total is not None and read != total:
+            raise WarehouseError(
+                f"{read} rows were read by pages of seq, {total} counted: seq must number the "
+                "rows from 1 without gaps"
+            )
 
     def stream_in_background(
         self,
         sql: str | Callable[[int, int], str],
         batch_rows: int = STREAM_BATCH_ROWS,
         prefetch: int = 4,
+        total: int | None = None,
     ) -> Iterator[tuple]:
         """Rows of a large result, read ahead by a thread with its own connection. `sql`: the
-        query, or a page's query (as for `stream_pages`).
+        query, or a page's query and the number of rows (`total`), as for `stream_pages`.
 
         The caller's connection stays free for commits while the rows stream, and reading
         overlaps with sending. At most `prefetch` batches wait in memory.
@@ -169,7 +178,7 @@ class Warehouse:
                     pages = (
                         self.stream(sql, batch_rows)
                         if isinstance(sql, str)
-                        else self.stream_pages(sql, batch_rows=batch_rows)
+                        else self.stream_pages(sql, total, batch_rows=batch_rows)
                     )
                     for rows in pages:
                         while not stop.is_set():
@@ -434,10 +443,9 @@ def _stream_spark(adapter: Any, sql: str, batch_rows: int) -> Iterator[list[tupl
 
 # Adapters whose DB-API cursor would hold a whole result in memory get their own reader.
 _STREAMS = {"postgres": _stream_postgres, "spark": _stream_spark}
-# Adapters that read a large result by pages of seq (Warehouse.reads_pages).
-_PAGED = {"duckdb", "spark"}
-# Adapters whose reader holds a page's whole result at once: a page is one batch.
-_WHOLE_RESULT = {"spark"}
+# Adapters that read a large result by pages of seq (Warehouse.reads_pages), and their page's
+# rows (None: PAGE_ROWS). Spark's reader holds a page's whole result: its page is one batch.
+_PAGED: dict[str, int | None] = {"duckdb": None, "spark": STREAM_BATCH_ROWS}
 
 
 def _drain(cursor: Any) -> None:

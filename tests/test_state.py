@@ -237,7 +237,9 @@ def test_a_page_longer_than_a_page_is_refused_rather_than_repeated(project: Proj
     project = generated_project(project)
     root = project.root
     with open_warehouse(root, root, None, root / "target" / "manifest.json") as wh:
-        pages = wh.stream_pages(lambda first, last: "select i + 1 as seq from range(10) t(i)", 3)
+        pages = wh.stream_pages(
+            lambda first, last: "select i + 1 as seq from range(10) t(i)", page_rows=3
+        )
         with pytest.raises(WarehouseError, match="more than 3 rows"):
             list(pages)
 
