@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 from conftest import (
@@ -25,10 +26,14 @@ def _event_ids(requests) -> list[int]:  # type: ignore[no-untyped-def]
     return [e["properties"]["n"] for r in requests for e in (r.body or {}).get("events", [])]
 
 
-def _wait_for_requests(emulator: Emulator, n: int, timeout: float = 60) -> None:
+def _wait_for_requests(emulator: Emulator, n: int) -> None:
+    _wait_until(lambda: len(emulator.track_requests) >= n)
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
-    while len(emulator.track_requests) < n:
-        assert time.monotonic() < deadline, "the sync never got going"
+    while not condition():
+        assert time.monotonic() < deadline, "waited in vain"
         time.sleep(0.02)
 
 
@@ -36,12 +41,17 @@ def test_sigkill_mid_run_then_rerun_loses_nothing_and_resends_only_what_was_in_f
     project: Project,
 ) -> None:
     project = generated_project(project)
-    project.emulator.set_faults(Faults(latency_ms=250))
+    project.emulator.set_faults(Faults(latency_ms=400))
     process = project.start_sync("--concurrency", "3")
-    _wait_for_requests(project.emulator, 6)
+    # Some acknowledgements are committed before the kill, whatever the machine's load: with
+    # 3 requests in flight, request n + 3 leaves at least 400 ms after request n, so a commit
+    # (every 0.2 s) is handed over by request 4, 8 and 12; the third waits until the writer
+    # took the second, which it takes once the first is written. Request 13 leaves after that.
+    _wait_for_requests(project.emulator, 13)
     process.send_signal(signal.SIGKILL)
     process.wait(30)
-    time.sleep(0.6)  # requests the dead process sent are still inside the emulator's latency
+    # Requests the dead process sent may still be inside the emulator's latency.
+    _wait_until(lambda: project.emulator.open_connections == 0)
     received_before = Counter(_event_ids(project.emulator.track_requests))
     committed = {
         int(object_id[2:])

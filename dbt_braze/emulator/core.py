@@ -188,6 +188,17 @@ class Emulator:
         with self._lock:
             return self._waiting
 
+    @property
+    def open_connections(self) -> int:
+        """Client connections open right now. A connection closes only after every request
+        that arrived on it was handled and recorded, so this reaching zero after a client died
+        means all it sent is in `requests`."""
+        server = self._server
+        if server is None:
+            return 0
+        with server.sockets_lock:
+            return len(server.open_sockets)
+
     # Inspection
 
     def user_attributes(self, external_id: str) -> dict[str, Any] | None:
