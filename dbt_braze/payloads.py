@@ -99,8 +99,10 @@ class IdDelta(NamedTuple):
     json: str | None = None
     time: str | None = None  # the time's JSON text, when the warehouse rendered it
     # When the warehouse rendered every field of the kind's own (name; product, currency, price,
-    # quantity): their JSON members, in the object's order.
+    # quantity): their JSON members, in the object's order, and the object's data points. When
+    # it rendered the properties, the time and the fields, `values` are all null, unread.
     fields: str | None = None
+    points: int | None = None
 
 
 Delta = AttributeDelta | IdDelta

@@ -522,7 +522,7 @@ class IdState(ModelState):
             fields=rendered_fields,
         )
         for row in rows:
-            yield IdDelta(row[0], row[1], row[2], row[6:], row[3], row[4], row[5])
+            yield IdDelta(row[0], row[1], row[2], row[7:], row[3], row[4], row[5], row[6])
 
     def _commit_statements(self, ranges: list[tuple[int, int]]) -> list[str]:
         return list(

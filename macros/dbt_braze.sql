@@ -645,17 +645,20 @@
 {% endmacro %}
 
 {#-
-  The frozen id delta's rows, in seq order: seq, braze_key, object_id, json, time_json, then the
-  carried columns x0, x1, ... `properties`: none (Python reads every value), or per property in
-  the order it is sent, its column's `index`, its `family` and its `json_key` (`"plan":`). A row
-  whose every non-null property the warehouse renders exactly as Python would (`json_value`)
-  comes with `json`: their JSON members, '' when all are null, and the columns in `dropped`
-  (those only properties read) null, unread. Any other row comes with a null `json`. `time`:
-  none, or the time column's {index, family}; `time_json` is its JSON text where `json_value`
-  vouches for it, else null (Python converts it). `ranges`: as for attribute_delta_stream_sql.
-  `fields`: the kind's own fields (name; product, currency, price, quantity) in the order the
-  object has them, each {index, family, json_key, rule, optional}; `fields_json` is their JSON
-  members where `field_json` vouches for every one, else null (Python judges them).
+  The frozen id delta's rows, in seq order: seq, braze_key, object_id, json, time_json,
+  fields_json, points, then the carried columns x0, x1, ... `properties`: none (Python reads every
+  value), or per property in the order it is sent, its column's `index`, its `family` and its
+  `json_key` (`"plan":`). A row whose every non-null property the warehouse renders exactly as
+  Python would (`json_value`) comes with `json`: their JSON members, '' when all are null, and the
+  columns in `dropped` (those only properties read) null, unread. Any other row comes with a null
+  `json`. `time`: none, or the time column's {index, family}; `time_json` is its JSON text where
+  `json_value` vouches for it, else null (Python converts it). `ranges`: as for
+  attribute_delta_stream_sql. `fields`: the kind's own fields (name; product, currency, price,
+  quantity) in the order the object has them, each {index, family, json_key, rule, optional};
+  `fields_json` is their JSON members where `field_json` vouches for every one, else null (Python
+  judges them), and `points` then the object's data points (a purchase's quantity, else 1). A row
+  whose json, time_json and fields_json are all rendered is the whole object: every carried
+  column is then null, unread.
 -#}
 {% macro id_delta_stream_sql(pending, column_count, properties=none, time=none, dropped=[], ranges=none, fields=[]) %}
   {{ return(adapter.dispatch('id_delta_stream_sql', 'dbt_braze')(pending, column_count, properties, time, dropped, ranges, fields)) }}
@@ -683,6 +686,7 @@
       else none -%}
   {%- set field_members = [] -%}
   {%- set field_ok = [] -%}
+  {%- set points = ['1'] -%}
   {%- for f in fields if properties is not none -%}
     {%- set e = 'x' ~ f.index -%}
     {%- set rendered = dbt_braze.field_json(e, f.family, f.rule) -%}
@@ -692,25 +696,43 @@
       {%- do field_ok.append('(' ~ e ~ (' is null or ' if f.optional else ' is not null and ') ~ rendered[1] ~ ')') -%}
       {%- do field_members.append('case when ' ~ e ~ ' is not null then '
           ~ dbt_braze.literal(f.json_key) ~ ' || ' ~ rendered[0] ~ ' end') -%}
+      {%- if f.rule == 'quantity' -%}
+        {%- do points.append('cast(coalesce(' ~ e ~ ', 1) as integer)') -%}
+      {%- endif -%}
     {%- endif -%}
   {%- endfor -%}
   {%- set fields_json = 'case when ' ~ (field_ok | join(' and ')) ~ ' then '
       ~ dbt_braze.joined_members(field_members) ~ ' end'
-      if field_ok and 'false' not in field_ok else 'null' -%}
-  {%- if members or time_json is not none %}
-  {{ dbt_braze.rendered_rows_sql(pending, ready, members, ranges) }}
+      if field_ok and 'false' not in field_ok else none -%}
+  {%- if members or time_json is not none or fields_json is not none %}
+  {%- set extra = [] -%}
+  {%- if time_json is not none -%}
+    {%- do extra.append('case when ' ~ time_json[1] ~ ' then ' ~ time_json[0] ~ ' end as time_json') -%}
+  {%- endif -%}
+  {%- if fields_json is not none -%}
+    {%- do extra.append(fields_json ~ ' as fields_json') -%}
+  {%- endif -%}
+  {%- set whole = 'ready and time_json is not null and fields_json is not null'
+      if time_json is not none and fields_json is not none else none -%}
+  {{ dbt_braze.rendered_rows_sql(pending, ready, members + extra, ranges) }}
   select seq, braze_key, object_id,
     case when ready then {{ dbt_braze.joined_members(names) }} end as json,
-    {%- if time_json is not none %}
-    case when {{ time_json[1] }} then {{ time_json[0] }} end as time_json,
+    {{ 'time_json' if time_json is not none else 'null as time_json' }},
+    {%- if fields_json is not none %}
+    fields_json, case when fields_json is not null then {{ points | last }} end as points
     {%- else %}
-    null as time_json,
+    null as fields_json, null as points
     {%- endif %}
-    {{ fields_json }} as fields_json
-    {%- for i in range(column_count) %}, {{ 'case when ready then null else x' ~ i ~ ' end' if i in dropped else 'x' ~ i }}{% endfor %}
+    {%- for i in range(column_count) -%}
+      {%- if i in dropped %}, case when ready then null else x{{ i }} end
+      {%- elif whole %}, case when {{ whole }} then null else x{{ i }} end
+      {%- else %}, x{{ i }}
+      {%- endif -%}
+    {%- endfor %}
   from rendered
   {%- else %}
-  select seq, braze_key, object_id, null as json, null as time_json, {{ fields_json }} as fields_json
+  select seq, braze_key, object_id, null as json, null as time_json, null as fields_json,
+    null as points
   {%- for i in range(column_count) %}, x{{ i }}{% endfor %}
   from {{ dbt_braze.pending_rows(pending, ranges) }}
   {%- endif %}

@@ -203,26 +203,28 @@ def _setup(project: Project, kind: str) -> None:
 
 def _sync(
     project: Project, kind: str, prefix: str, monkeypatch: pytest.MonkeyPatch
-) -> tuple[int, int]:
-    """Sync one of the two models; return how many delta rows the warehouse rendered, and of
-    how many it rendered the fields (events, purchases)."""
+) -> tuple[int, int, int]:
+    """Sync one of the two models; return how many delta rows the warehouse rendered, of how
+    many it rendered the fields (events, purchases), and of how many the whole object, its
+    columns then left unread (null)."""
     _, state, _ = KINDS[kind]
     monkeypatch.setattr(base, "WAREHOUSE_JSON", prefix == "fast")
-    rendered = fields = 0
+    rendered = fields = whole = 0
     rows = state.rows
 
     def counting(self: ModelState, *args: Any) -> Any:
-        nonlocal rendered, fields
+        nonlocal rendered, fields, whole
         for row in rows(self, *args):
             rendered += row.json is not None
             fields += getattr(row, "fields", None) is not None
+            whole += getattr(row, "time", None) is not None and all(v is None for v in row.values)
             yield row
 
     monkeypatch.setattr(state, "rows", counting)
     run = project.sync("--select", f"{prefix}_{kind}")
     monkeypatch.undo()
     assert run.returncode in (0, 1), run.output
-    return rendered, fields
+    return rendered, fields, whole
 
 
 def _sent(project: Project, kind: str, prefix: str, since: int) -> list[str]:
@@ -254,13 +256,14 @@ def _both(project: Project, kind: str, monkeypatch: pytest.MonkeyPatch) -> dict[
     for prefix in ("fast", "slow"):
         since = len(project.emulator.data_requests)
         points = project.emulator.data_points
-        rendered, fields = _sync(project, kind, prefix, monkeypatch)
+        rendered, fields, whole = _sync(project, kind, prefix, monkeypatch)
         outcome[prefix] = {
             "sent": _sent(project, kind, prefix, since),
             "points": project.emulator.data_points - points,
             "rejections": _rejections(project, prefix),
             "rendered": rendered,
             "fields_rendered": fields,
+            "whole": whole,
         }
     return outcome
 
@@ -350,8 +353,10 @@ def test_the_warehouse_renders_exactly_the_fields_python_builds(
     assert fast["rejections"] == slow["rejections"]
     assert len(fast["rejections"]) == INVALID_FIELDS[kind], fast["rejections"]
     assert slow["fields_rendered"] == 0
-    # every row with valid fields had them rendered by the warehouse
-    assert fast["fields_rendered"] == rows - INVALID_FIELDS[kind]
+    # every row with valid fields had them rendered by the warehouse, and with its time and
+    # properties rendered too, the row's columns were not read at all
+    assert fast["fields_rendered"] == fast["whole"] == rows - INVALID_FIELDS[kind]
+    assert slow["whole"] == 0
     if kind == "purchases":
         currencies = {json.loads(obj)["currency"] for obj in fast["sent"]}
         assert currencies == {"USD", "EUR", "GBP"}

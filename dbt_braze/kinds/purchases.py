@@ -67,10 +67,6 @@ class PurchasesBuilder(TrackedBuilder):
     def data_points(self, body: dict[str, Any]) -> int:
         return int(body.get("quantity", 1))  # a purchase of quantity X counts as X
 
-    def points(self, values: tuple[Any, ...]) -> int:
-        quantity = self.value(values, "quantity")
-        return 1 if quantity is None else _quantity(quantity)
-
 
 def _quantity(quantity: Any) -> int:
     if isinstance(quantity, Decimal) and quantity == quantity.to_integral_value():

@@ -189,13 +189,13 @@ class TrackedBuilder(Builder):
         ever (it judges them before the properties, whose values it then never reads)."""
         values = row.values
         try:
-            if row.fields is None:
+            if row.fields is None or row.points is None:
                 fields = self.fields(values)
                 members = json_bytes(fields)[1:-1]
                 points = self.data_points(fields)
             else:  # rendered by the warehouse: valid, as `fields` would have found them
                 members = row.fields.encode()
-                points = self.points(values)
+                points = row.points
             time = row.time
             when = (
                 time.encode()
@@ -222,10 +222,6 @@ class TrackedBuilder(Builder):
         raise NotImplementedError
 
     def data_points(self, body: dict[str, Any]) -> int:
-        return 1
-
-    def points(self, values: tuple[Any, ...]) -> int:
-        """`data_points` of a row whose fields are valid, from its values."""
         return 1
 
     def value(self, values: tuple[Any, ...], field: str) -> Any:
