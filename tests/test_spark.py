@@ -324,7 +324,10 @@ def test_sigkill_mid_run_then_rerun_resends_only_what_was_in_flight(
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait(30)
-    time.sleep(0.6)  # requests the dead process sent are still inside the emulator's latency
+    # Requests the dead process sent may still be inside the emulator's latency.
+    while project.emulator.open_connections:
+        assert time.monotonic() < deadline, "the emulator never finished the dead sync's requests"
+        time.sleep(0.02)
     received_before = {e["properties"]["n"] for e in project.emulator.events}
     committed = _committed_event_numbers(project)
     assert 0 < len(committed) < 900  # killed mid-run, after some commits
