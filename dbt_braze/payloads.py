@@ -94,14 +94,10 @@ class IdDelta(NamedTuple):
     key: str | None
     object_id: str | None
     values: tuple[Any, ...]  # the model columns the builder asked for, in its order
-    # When the warehouse rendered every property (the builder asked it to): their JSON members
-    # (`"plan":"pro","seats":3`, '' for none); the columns only properties read are then null.
+    # When the warehouse rendered the whole object (the builder asked it to): its JSON text
+    # after the identifier (`,"name":"x","time":"...","properties":{...}`) and its data points;
+    # `values` are then all null, unread.
     json: str | None = None
-    time: str | None = None  # the time's JSON text, when the warehouse rendered it
-    # When the warehouse rendered every field of the kind's own (name; product, currency, price,
-    # quantity): their JSON members, in the object's order, and the object's data points. When
-    # it rendered the properties, the time and the fields, `values` are all null, unread.
-    fields: str | None = None
     points: int | None = None
 
 

@@ -483,16 +483,16 @@ class IdState(ModelState):
         json_fields: Sequence[tuple[str, str, bool]] = (),
     ) -> Iterator[IdDelta]:
         """`json_keys`: per property (in `resolved.mapped`'s order), its JSON key, or None for
-        Python to read every value. `json_fields`: (field, rule, optional) of each field the
-        warehouse may render, in the object's order."""
+        Python to read every row. `json_fields`: (field, rule, optional) of each of the kind's
+        own fields, in the object's order. The warehouse renders a row whole where it vouches
+        for every value (id_delta_stream_sql)."""
         properties = time = None
-        dropped: list[int] = []
         rendered_fields: list[dict[str, Any]] = []
         if json_keys is not None:
             position = {column: i for i, column in enumerate(self.carried)}
             for name, rule, optional in json_fields:
                 column = self.resolved.field(name)
-                if column not in position:  # not carried: Python judges every field
+                if column not in position:  # not carried: Python reads every row
                     rendered_fields = []
                     break
                 rendered_fields.append(
@@ -508,8 +508,6 @@ class IdState(ModelState):
                 {"index": position[column], "family": self.resolved.family(column), "json_key": k}
                 for (_, column), k in zip(self.resolved.mapped, json_keys, strict=True)
             ]
-            fields = {c for f, c in self.resolved.fields if f != self.resolved.sync.id_field}
-            dropped = [i for i, column in enumerate(self.carried) if column not in fields]
             column = self.resolved.field("time")
             if column in position:
                 time = {"index": position[column], "family": self.resolved.family(column)}
@@ -518,11 +516,10 @@ class IdState(ModelState):
             column_count=len(self.carried),
             properties=properties,
             time=time,
-            dropped=dropped,
             fields=rendered_fields,
         )
         for row in rows:
-            yield IdDelta(row[0], row[1], row[2], row[7:], row[3], row[4], row[5], row[6])
+            yield IdDelta(row[0], row[1], row[2], row[5:], row[3], row[4])
 
     def _commit_statements(self, ranges: list[tuple[int, int]]) -> list[str]:
         return list(

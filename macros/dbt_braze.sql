@@ -645,55 +645,38 @@
 {% endmacro %}
 
 {#-
-  The frozen id delta's rows, in seq order: seq, braze_key, object_id, json, time_json,
-  fields_json, points, then the carried columns x0, x1, ... `properties`: none (Python reads every
-  value), or per property in the order it is sent, its column's `index`, its `family` and its
-  `json_key` (`"plan":`). A row whose every non-null property the warehouse renders exactly as
-  Python would (`json_value`) comes with `json`: their JSON members, '' when all are null, and the
-  columns in `dropped` (those only properties read) null, unread. Any other row comes with a null
-  `json`. `time`: none, or the time column's {index, family}; `time_json` is its JSON text where
-  `json_value` vouches for it, else null (Python converts it). `ranges`: as for
-  attribute_delta_stream_sql. `fields`: the kind's own fields (name; product, currency, price,
-  quantity) in the order the object has them, each {index, family, json_key, rule, optional};
-  `fields_json` is their JSON members where `field_json` vouches for every one, else null (Python
-  judges them), and `points` then the object's data points (a purchase's quantity, else 1). A row
-  whose json, time_json and fields_json are all rendered is the whole object: every carried
-  column is then null, unread.
+  The frozen id delta's rows, in seq order: seq, braze_key, object_id, json, points, then the
+  carried columns x0, x1, ... A row the warehouse renders whole comes with `json`: the object's
+  JSON text after its identifier (`,"name":"...","time":"...","properties":{...}`), `points`,
+  its data points (a purchase's quantity, else 1), and its columns null, unread. Any other row
+  comes with a null `json` and its columns, which Python converts and judges. A row is rendered
+  whole where the warehouse vouches (`json_value`, `field_json`) for every one of its values:
+  - `fields`: the kind's own fields (name; product, currency, price, quantity) in the order the
+    object has them, each {index, family, json_key, rule, optional};
+  - `time`: the time column's {index, family}; only a timestamp is rendered;
+  - `properties`: per property in the order it is sent, its column's `index`, its `family` and
+    its `json_key` (`"plan":`); a null property is left out, as Python leaves it out.
+  `properties` none: Python reads every row. `ranges`: as for attribute_delta_stream_sql.
 -#}
-{% macro id_delta_stream_sql(pending, column_count, properties=none, time=none, dropped=[], ranges=none, fields=[]) %}
-  {{ return(adapter.dispatch('id_delta_stream_sql', 'dbt_braze')(pending, column_count, properties, time, dropped, ranges, fields)) }}
+{% macro id_delta_stream_sql(pending, column_count, properties=none, time=none, ranges=none, fields=[]) %}
+  {{ return(adapter.dispatch('id_delta_stream_sql', 'dbt_braze')(pending, column_count, properties, time, ranges, fields)) }}
 {% endmacro %}
-{% macro default__id_delta_stream_sql(pending, column_count, properties, time, dropped, ranges, fields) -%}
+{% macro default__id_delta_stream_sql(pending, column_count, properties, time, ranges, fields) -%}
+  {%- set ready = [] -%}
   {%- set members = [] -%}
   {%- set names = [] -%}
-  {%- set ready = [] -%}
-  {%- for p in properties or [] -%}
-    {%- set e = 'x' ~ p.index -%}
-    {%- set rendered = dbt_braze.json_value(e, p.family) -%}
-    {%- if rendered is none -%}
-      {%- do ready.append(e ~ ' is null') -%}
-    {%- else -%}
-      {%- do ready.append('(' ~ e ~ ' is null or ' ~ rendered[1] ~ ')') -%}
-      {%- do members.append(
-        'case when ready and ' ~ e ~ ' is not null then '
-        ~ dbt_braze.literal(p.json_key) ~ ' || ' ~ rendered[0] ~ ' end as m' ~ loop.index0
-      ) -%}
-      {%- do names.append('m' ~ loop.index0) -%}
-    {%- endif -%}
-  {%- endfor -%}
+  {%- set field_members = [] -%}
+  {%- set points = ['1'] -%}
   {%- set time_json = dbt_braze.json_value('x' ~ time.index, time.family)
       if properties is not none and time is not none and time.family in ('timestamp', 'timestamptz')
       else none -%}
-  {%- set field_members = [] -%}
-  {%- set field_ok = [] -%}
-  {%- set points = ['1'] -%}
-  {%- for f in fields if properties is not none -%}
+  {%- for f in fields if time_json is not none -%}
     {%- set e = 'x' ~ f.index -%}
     {%- set rendered = dbt_braze.field_json(e, f.family, f.rule) -%}
     {%- if rendered is none -%}
-      {%- do field_ok.append('false') -%}
+      {%- do ready.append('false') -%}
     {%- else -%}
-      {%- do field_ok.append('(' ~ e ~ (' is null or ' if f.optional else ' is not null and ') ~ rendered[1] ~ ')') -%}
+      {%- do ready.append('(' ~ e ~ (' is null or ' if f.optional else ' is not null and ') ~ rendered[1] ~ ')') -%}
       {%- do field_members.append('case when ' ~ e ~ ' is not null then '
           ~ dbt_braze.literal(f.json_key) ~ ' || ' ~ rendered[0] ~ ' end') -%}
       {%- if f.rule == 'quantity' -%}
@@ -701,38 +684,32 @@
       {%- endif -%}
     {%- endif -%}
   {%- endfor -%}
-  {%- set fields_json = 'case when ' ~ (field_ok | join(' and ')) ~ ' then '
-      ~ dbt_braze.joined_members(field_members) ~ ' end'
-      if field_ok and 'false' not in field_ok else none -%}
-  {%- if members or time_json is not none or fields_json is not none %}
-  {%- set extra = [] -%}
-  {%- if time_json is not none -%}
-    {%- do extra.append('case when ' ~ time_json[1] ~ ' then ' ~ time_json[0] ~ ' end as time_json') -%}
-  {%- endif -%}
-  {%- if fields_json is not none -%}
-    {%- do extra.append(fields_json ~ ' as fields_json') -%}
-  {%- endif -%}
-  {%- set whole = 'ready and time_json is not null and fields_json is not null'
-      if time_json is not none and fields_json is not none else none -%}
-  {{ dbt_braze.rendered_rows_sql(pending, ready, members + extra, ranges) }}
+  {%- for p in properties or [] -%}
+    {%- set e = 'x' ~ p.index -%}
+    {%- set rendered = dbt_braze.json_value(e, p.family) -%}
+    {%- if rendered is none -%}
+      {%- do ready.append(e ~ ' is null') -%}
+    {%- else -%}
+      {%- do ready.append('(' ~ e ~ ' is null or ' ~ rendered[1] ~ ')') -%}
+      {%- do members.append('case when ready and ' ~ e ~ ' is not null then '
+          ~ dbt_braze.literal(p.json_key) ~ ' || ' ~ rendered[0] ~ ' end as m' ~ loop.index0) -%}
+      {%- do names.append('m' ~ loop.index0) -%}
+    {%- endif -%}
+  {%- endfor -%}
+  {%- if time_json is not none and field_members and 'false' not in ready %}
+  {%- do ready.append(time_json[1]) -%}
+  {%- do members.append('case when ready then ' ~ time_json[0] ~ ' end as time_json') -%}
+  {%- do members.append('case when ready then ' ~ dbt_braze.joined_members(field_members) ~ ' end as fields_json') -%}
+  {{ dbt_braze.rendered_rows_sql(pending, ready, members, ranges) }}
   select seq, braze_key, object_id,
-    case when ready then {{ dbt_braze.joined_members(names) }} end as json,
-    {{ 'time_json' if time_json is not none else 'null as time_json' }},
-    {%- if fields_json is not none %}
-    fields_json, case when fields_json is not null then {{ points | last }} end as points
-    {%- else %}
-    null as fields_json, null as points
-    {%- endif %}
-    {%- for i in range(column_count) -%}
-      {%- if i in dropped %}, case when ready then null else x{{ i }} end
-      {%- elif whole %}, case when {{ whole }} then null else x{{ i }} end
-      {%- else %}, x{{ i }}
-      {%- endif -%}
-    {%- endfor %}
+    case when ready then ',' || fields_json || ',"time":' || time_json
+      || coalesce(',"properties":{' || nullif({{ dbt_braze.joined_members(names) }}, '') || '}', '')
+    end as json,
+    case when ready then {{ points | last }} end as points
+    {%- for i in range(column_count) %}, case when ready then null else x{{ i }} end{% endfor %}
   from rendered
   {%- else %}
-  select seq, braze_key, object_id, null as json, null as time_json, null as fields_json,
-    null as points
+  select seq, braze_key, object_id, null as json, null as points
   {%- for i in range(column_count) %}, x{{ i }}{% endfor %}
   from {{ dbt_braze.pending_rows(pending, ranges) }}
   {%- endif %}

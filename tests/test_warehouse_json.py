@@ -203,28 +203,26 @@ def _setup(project: Project, kind: str) -> None:
 
 def _sync(
     project: Project, kind: str, prefix: str, monkeypatch: pytest.MonkeyPatch
-) -> tuple[int, int, int]:
-    """Sync one of the two models; return how many delta rows the warehouse rendered, of how
-    many it rendered the fields (events, purchases), and of how many the whole object, its
-    columns then left unread (null)."""
+) -> tuple[int, int]:
+    """Sync one of the two models; return how many delta rows the warehouse rendered, and of
+    how many its columns were then left unread (null)."""
     _, state, _ = KINDS[kind]
     monkeypatch.setattr(base, "WAREHOUSE_JSON", prefix == "fast")
-    rendered = fields = whole = 0
+    rendered = unread = 0
     rows = state.rows
 
     def counting(self: ModelState, *args: Any) -> Any:
-        nonlocal rendered, fields, whole
+        nonlocal rendered, unread
         for row in rows(self, *args):
             rendered += row.json is not None
-            fields += getattr(row, "fields", None) is not None
-            whole += getattr(row, "time", None) is not None and all(v is None for v in row.values)
+            unread += row.json is not None and all(v is None for v in row.values)
             yield row
 
     monkeypatch.setattr(state, "rows", counting)
     run = project.sync("--select", f"{prefix}_{kind}")
     monkeypatch.undo()
     assert run.returncode in (0, 1), run.output
-    return rendered, fields, whole
+    return rendered, unread
 
 
 def _sent(project: Project, kind: str, prefix: str, since: int) -> list[str]:
@@ -256,14 +254,13 @@ def _both(project: Project, kind: str, monkeypatch: pytest.MonkeyPatch) -> dict[
     for prefix in ("fast", "slow"):
         since = len(project.emulator.data_requests)
         points = project.emulator.data_points
-        rendered, fields, whole = _sync(project, kind, prefix, monkeypatch)
+        rendered, unread = _sync(project, kind, prefix, monkeypatch)
         outcome[prefix] = {
             "sent": _sent(project, kind, prefix, since),
             "points": project.emulator.data_points - points,
             "rejections": _rejections(project, prefix),
             "rendered": rendered,
-            "fields_rendered": fields,
-            "whole": whole,
+            "unread": unread,
         }
     return outcome
 
@@ -319,7 +316,7 @@ def test_the_warehouse_renders_exactly_the_properties_python_builds(
     assert len(fast["rejections"]) == REJECTED, fast["rejections"]
     assert any("time" in reason for _, reason, _ in fast["rejections"])
     assert slow["rendered"] == 0
-    assert fast["rendered"] == rows - _not_rendered(project)
+    assert fast["rendered"] == fast["unread"] == rows - _not_rendered(project)
     # the warehouse rendered the time too: fractional seconds kept, whole ones without `.000000`
     times = {json.loads(obj)["time"] for obj in fast["sent"]}
     assert {"2026-01-01T00:00:00Z", "2026-01-01T00:00:00.123456Z"} <= times
@@ -352,11 +349,52 @@ def test_the_warehouse_renders_exactly_the_fields_python_builds(
     assert fast["points"] == slow["points"] > 0
     assert fast["rejections"] == slow["rejections"]
     assert len(fast["rejections"]) == INVALID_FIELDS[kind], fast["rejections"]
-    assert slow["fields_rendered"] == 0
-    # every row with valid fields had them rendered by the warehouse, and with its time and
-    # properties rendered too, the row's columns were not read at all
-    assert fast["fields_rendered"] == fast["whole"] == rows - INVALID_FIELDS[kind]
-    assert slow["whole"] == 0
+    assert slow["rendered"] == 0
+    # every row with valid fields was rendered whole by the warehouse, its columns not read
+    assert fast["rendered"] == fast["unread"] == rows - INVALID_FIELDS[kind]
     if kind == "purchases":
         currencies = {json.loads(obj)["currency"] for obj in fast["sent"]}
         assert currencies == {"USD", "EUR", "GBP"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "count", "limit"), [("events", 420, "100 KB"), ("purchases", 220, "50 KB")]
+)
+def test_an_object_rendered_whole_over_the_properties_limit_is_rejected_as_python_would(
+    project: Project, monkeypatch: pytest.MonkeyPatch, kind: str, count: int, limit: str
+) -> None:
+    # `count` properties of 250 characters: each one the warehouse vouches for, together over
+    # Braze's limit for the kind; the other user's are one character each.
+    properties = ", ".join(
+        f"case when user_id = 'big' then repeat('x', 250) else 'y' end as p{i}"
+        for i in range(count)
+    )
+    fields = (
+        "'signed up' as event_name"
+        if kind == "events"
+        else "'sku-1' as product, 'usd' as currency, 2 as quantity, cast(9.5 as decimal(12, 2)) as d"
+    )
+    project.model(
+        "source_table",
+        "{{ config(materialized='table') }} select 'big' as user_id union all select 'small'",
+        None,
+    )
+    _, _, meta = KINDS[kind]
+    for prefix in ("fast", "slow"):
+        project.model(
+            f"{prefix}_{kind}",
+            f"select '{prefix}-' || user_id as user_id, 'o-' || user_id as object_id, "
+            f"timestamp '2026-01-01 00:00:00' as ts, {fields}, {properties} "
+            "from {{ ref('source_table') }}",
+            meta | {"identifier": {"external_id": "user_id"}},
+        )
+    project.build()
+
+    outcome = _both(project, kind, monkeypatch)
+
+    fast, slow = outcome["fast"], outcome["slow"]
+    assert fast["rendered"] == 2 and slow["rendered"] == 0
+    assert fast["sent"] == slow["sent"]
+    assert [json.loads(obj)["external_id"] for obj in fast["sent"]] == ["small"]
+    rejected = [("big", f"properties over {limit}", "local validation")]
+    assert fast["rejections"] == slow["rejections"] == rejected

@@ -137,9 +137,8 @@ class TrackedBuilder(Builder):
             ),
             None,
         )
-        # The properties may be rendered as JSON by the warehouse, and the time too (the
-        # `json_value` macro): a row whose every property it renders arrives as JSON members,
-        # and its object is joined here from them and the kind's own fields.
+        # The warehouse may render a row's whole object, but for its identifier (the
+        # `json_value` and `field_json` macros): its text is then joined here to the head.
         if base.WAREHOUSE_JSON and self._property_problem is None:
             self.json_keys = tuple(orjson.dumps(name).decode() + ":" for name, _ in resolved.mapped)
             self.json_fields = tuple(
@@ -147,7 +146,7 @@ class TrackedBuilder(Builder):
                 for name, rule in self.field_rules
                 if resolved.field(name)
             )
-        self._flags_json = b"," + orjson.dumps(self._flags)[1:-1] if self._flags else b""
+        self._end = (b"," + orjson.dumps(self._flags)[1:-1] if self._flags else b"") + b"}"
 
     def build(self, row: IdDelta) -> BrazeObject | Rejection:
         key = row.key
@@ -156,11 +155,15 @@ class TrackedBuilder(Builder):
             return self.reject(row.seq, key, problem or "", None)
         if row.object_id is None:
             return self.reject(row.seq, key, f"{self.sync.id_field} is null", None)
+        if row.json is not None and row.points is not None:
+            text = self.identity.json_head(key) + row.json.encode() + self._end
+            if len(text) <= self.properties_limit:
+                return BrazeObject(
+                    self.route, text, self.identity.user(key), key, self.model, row.seq, row.points
+                )
+            body = orjson.loads(text)  # (rare) large: are its properties over their limit?
+            return self._checked(row, key, body, text, body.pop("properties", {}), row.points)
         values = row.values
-        if row.json is not None:
-            built = self._joined(row, key, row.json.encode())
-            if built is not None:
-                return built
         body = self.identity.fields(key)
         try:
             body.update(self.fields(values))
@@ -174,44 +177,21 @@ class TrackedBuilder(Builder):
         # Encoded here, once: the properties are within their limit whenever the whole object
         # is, so they are measured apart only for a large object.
         text = json_bytes(body)
+        return self._checked(row, key, body, text, properties, self.data_points(body))
+
+    def _checked(
+        self,
+        row: IdDelta,
+        key: str,
+        body: dict[str, Any],
+        text: bytes,
+        properties: dict[str, Any],
+        points: int,
+    ) -> BrazeObject | Rejection:
+        """The object, unless its properties are over their limit (`body` without them)."""
         limit = self.properties_limit
         if len(text) > limit and _json_size(properties) > limit:
-            del body["properties"]
-            return self.reject(row.seq, key, f"properties over {limit // 1024} KB", body)
-        points = self.data_points(body)
-        return BrazeObject(
-            self.route, text, self.identity.user(key), key, self.model, row.seq, points
-        )
-
-    def _joined(self, row: IdDelta, key: str, properties: bytes) -> BrazeObject | Rejection | None:
-        """The object of a row whose properties the warehouse rendered: the same text as
-        `build` makes. None when a field or the time is invalid: `build` rejects the row as
-        ever (it judges them before the properties, whose values it then never reads)."""
-        values = row.values
-        try:
-            if row.fields is None or row.points is None:
-                fields = self.fields(values)
-                members = json_bytes(fields)[1:-1]
-                points = self.data_points(fields)
-            else:  # rendered by the warehouse: valid, as `fields` would have found them
-                members = row.fields.encode()
-                points = row.points
-            time = row.time
-            when = (
-                time.encode()
-                if time is not None
-                else json_bytes(self._time(self.value(values, "time")))
-            )
-        except InvalidValue:
-            return None
-        text = self.identity.json_head(key) + b"," + members + b',"time":' + when
-        if properties:
-            text += b',"properties":{' + properties + b"}"
-        text += self._flags_json + b"}"
-        limit = self.properties_limit
-        if len(text) > limit and len(properties) + 2 > limit:
-            body = self.identity.fields(key) | orjson.loads(b"{" + members + b"}")
-            body |= {"time": orjson.loads(when)} | self._flags
+            body.pop("properties", None)
             return self.reject(row.seq, key, f"properties over {limit // 1024} KB", body)
         return BrazeObject(
             self.route, text, self.identity.user(key), key, self.model, row.seq, points
