@@ -5,8 +5,9 @@ with dbt-braze's. This script separates them: an initial sync of N objects of on
 `cpu_per_object.py` makes them: users of 10 attributes, events, purchases) and its
 unchanged rerun, each with every statement dbt-braze runs written to a log; then each log is
 replayed on a copy of the database as it was before that run, in this process, with DuckDB on
-one thread, timing each statement's CPU. What the replay prints is DuckDB's work alone, by kind
-of statement: the frozen delta, the pages of the stream, the commits.
+one thread, timing each statement's CPU, fetching its rows as the sync's reader does. What the
+replay prints is DuckDB's work alone (with handing the rows to Python, which the sync pays too),
+by kind of statement: the frozen delta, the pages of the stream, the commits.
 
 Usage: python benchmarks/duckdb_share.py [--kind users] [--objects 100000]
 """
