@@ -15,11 +15,17 @@ from pathlib import Path
 
 import typer
 
-import dbt_braze
 from dbt_braze.errors import EXIT_ABORTED, EXIT_USAGE
 
-REPO = Path(dbt_braze.__file__).resolve().parent.parent
 DEMO_KEY = "demo-key-not-a-secret"
+
+
+def bundled(name: str) -> Path:
+    """A directory shipped in the package (dbt_braze/bundled/): `sample_project`, or
+    `dbt_package`, the dbt package (dbt_project.yml and macros/) this version's commands need."""
+    from importlib.resources import files
+
+    return Path(str(files("dbt_braze") / "bundled" / name))
 
 
 def _say(text: str = "") -> None:
@@ -61,25 +67,22 @@ def run_demo(workdir: Path | None) -> int:
     from dbt_braze.report import Reporter
     from dbt_braze.sync import SyncOptions, run_sync
 
-    source = REPO / "sample_project"
-    if not (source / "dbt_project.yml").exists() or not (REPO / "dbt_project.yml").exists():
+    source, package = bundled("sample_project"), bundled("dbt_package")
+    if not (source / "dbt_project.yml").is_file() or not (package / "dbt_project.yml").is_file():
         _say(
-            f"The sample project is not next to the installed package ({source}); run the demo "
-            "from a clone of the repository (pip install -e .)."
+            f"The sample project or the dbt package is missing from the installed dbt-braze "
+            f"({source.parent}): reinstall it (pip install --force-reinstall dbt-braze)."
         )
         return EXIT_USAGE
     base = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="dbt-braze-demo-"))
     project = base / "sample_project"
-    if project.exists():
-        shutil.rmtree(project)
-    shutil.copytree(
-        source,
-        project,
-        ignore=shutil.ignore_patterns(
-            "target", "dbt_packages", "logs", "*.duckdb*", "package-lock.yml"
-        ),
-    )
-    (project / "packages.yml").write_text(f"packages:\n  - local: {REPO}\n")
+    installed = base / "dbt_braze_package"  # what `packages.yml` names, as in a user's project
+    leftovers = ("target", "dbt_packages", "logs", "*.duckdb*", "package-lock.yml")
+    for destination, origin in ((project, source), (installed, package)):
+        if destination.exists():
+            shutil.rmtree(destination)
+        shutil.copytree(origin, destination, ignore=shutil.ignore_patterns(*leftovers))
+    (project / "packages.yml").write_text(f"packages:\n  - local: {installed}\n")
     _say(f"Sample project copied to {project}\n")
 
     _dbt(project, "deps")
