@@ -332,6 +332,24 @@ def emulator(
     rate_limit: Annotated[
         int | None, typer.Option(metavar="N", help="Requests per 3-second window.")
     ] = None,
+    export_rate_limit: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            metavar="N",
+            help="/users/export/ids requests per minute, as Braze allows workspaces made since "
+            "2024-08-22 (older ones: 2500); 0: no limit.",
+        ),
+    ] = 250,
+    catalog_read_rate_limit: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            metavar="N",
+            help="Requests per minute to GET /catalogs/{name}/items[/{id}], shared as in "
+            "Braze; 0: no limit.",
+        ),
+    ] = 50,
     subscription_group: Annotated[
         list[str] | None,
         typer.Option(
@@ -353,16 +371,26 @@ def emulator(
     """Run a local Braze-compatible server to try syncs without a Braze account.
 
     Catalogs are made as in Braze: POST /catalogs with their fields."""
-    from dbt_braze.emulator import Faults, serve
+    from dbt_braze.emulator import Faults, PortUnavailable, serve
 
-    serve(
-        "127.0.0.1",
-        port,
-        api_key,
-        Faults(latency_ms=latency_ms, rate_limit=rate_limit),
-        subscription_groups=frozenset(subscription_group or ()),
-        count_only=count_only,
+    faults = Faults(
+        latency_ms=latency_ms,
+        rate_limit=rate_limit,
+        export_rate_limit=export_rate_limit or None,
+        catalog_read_rate_limit=catalog_read_rate_limit or None,
     )
+    try:
+        serve(
+            "127.0.0.1",
+            port,
+            api_key,
+            faults,
+            subscription_groups=frozenset(subscription_group or ()),
+            count_only=count_only,
+        )
+    except PortUnavailable as exc:
+        _error(f"{exc}; choose another with --port")
+        raise typer.Exit(EXIT_USAGE) from None
 
 
 @app.command()

@@ -5,6 +5,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -425,6 +426,53 @@ def test_delete_removes_profiles_and_refuses_51_ids(emu: Emulator, http: request
     assert [p["external_id"] for p in emu.profiles] == ["u3"]
 
 
+def test_track_finds_a_profile_by_email_in_any_case_and_by_phone_in_any_format(
+    emu: Emulator, http: requests.Session
+) -> None:
+    track(http, emu, attributes=[attr("u1", email="Ann@Example.com", phone="+1 (415) 555-0100")])
+
+    by_email = track(http, emu, attributes=[{"email": " ann@EXAMPLE.com", "a": 1}])
+    by_phone = track(http, emu, attributes=[{"phone": "+14155550100", "b": 2}])
+    local_phone_event = {"phone": "415 555 0100", "name": "played", "time": "2024-05-01T10:00:00Z"}
+    by_local_phone = track(http, emu, events=[local_phone_event])
+
+    assert [r.status_code for r in (by_email, by_phone, by_local_phone)] == [201] * 3
+    assert [p["external_id"] for p in emu.profiles] == ["u1"]  # no profile was created
+    assert emu.user_attributes("u1") == {
+        "email": "Ann@Example.com",
+        "phone": "+1 (415) 555-0100",
+        "a": 1,
+        "b": 2,
+    }
+    assert emu.events == [local_phone_event]
+    assert emu.find_profile(phone="+14155550100") == emu.find_profile(email="ANN@example.com")
+    assert emu.find_profile(phone="+14155550199") is None
+
+
+def test_delete_by_email_or_phone_matches_any_case_or_format(
+    emu: Emulator, http: requests.Session
+) -> None:
+    track(
+        http,
+        emu,
+        attributes=[
+            attr("u1", email="Ann@Example.com"),
+            attr("u2", phone="+44 20 7183 8750"),
+            attr("u3", email="other@example.com", phone="+442071838751"),
+        ],
+    )
+
+    by_email = http.post(
+        f"{emu.url}/users/delete", json={"email_addresses": ["ann@example.COM "]}, timeout=5
+    )
+    by_phone = http.post(
+        f"{emu.url}/users/delete", json={"phone_numbers": ["+442071838750"]}, timeout=5
+    )
+
+    assert [r.json()["deleted"] for r in (by_email, by_phone)] == [1, 1]
+    assert [p["external_id"] for p in emu.profiles] == ["u3"]
+
+
 def test_delete_needs_the_api_key(emu: Emulator) -> None:
     response = requests.post(f"{emu.url}/users/delete", json={"external_ids": ["u1"]}, timeout=5)
     assert response.status_code == 401
@@ -683,6 +731,152 @@ def test_context_manager_stops_and_closes_keep_alive_connections() -> None:
     assert emu.find_profile(external_id="u2") is None
 
 
+# API keys
+
+
+def test_a_second_key_reaches_the_workspace_until_it_is_removed() -> None:
+    def send(url: str, key: str) -> int:
+        return requests.post(
+            f"{url}/users/track",
+            json={"attributes": [attr("u1")]},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=5,
+        ).status_code
+
+    with Emulator(api_key="first") as emu:
+        before = send(emu.url, "rotated")
+        emu.add_api_key("rotated")
+        emu.add_api_key("rotated")  # once is enough
+        both = (send(emu.url, "first"), send(emu.url, "rotated"))
+        emu.remove_api_key("first")
+        after = (send(emu.url, "first"), send(emu.url, "rotated"))
+        keys = emu.api_keys
+        with pytest.raises(ValueError):
+            emu.remove_api_key("never-added")
+        with pytest.raises(ValueError):
+            emu.add_api_key("")
+
+    assert (before, both, after) == (401, (201, 201), (401, 201))
+    assert keys == ("rotated",)
+
+
+def test_keys_added_and_removed_while_requests_run_never_refuse_a_current_key() -> None:
+    with Emulator(api_key="steady") as emu:
+        statuses: list[int] = []
+        stop = threading.Event()
+
+        def churn() -> None:
+            n = 0
+            while not stop.is_set():
+                emu.add_api_key(f"temp-{n}")
+                emu.remove_api_key(f"temp-{n}")
+                n += 1
+
+        churner = threading.Thread(target=churn)
+        churner.start()
+        try:
+            with requests.Session() as session:
+                for i in range(100):
+                    statuses.append(
+                        session.post(
+                            f"{emu.url}/users/track",
+                            json={"attributes": [attr(f"u{i}")]},
+                            headers={"Authorization": "Bearer steady"},
+                            timeout=5,
+                        ).status_code
+                    )
+        finally:
+            stop.set()
+            churner.join()
+
+        assert statuses == [201] * 100
+        assert emu.api_keys == ("steady",)
+
+
+def test_two_emulators_stand_in_for_two_workspaces() -> None:
+    with Emulator(api_key="ws-a") as a, Emulator(api_key="ws-b") as b:
+        wrong = requests.post(
+            f"{a.url}/users/track",
+            json={"attributes": [attr("u1")]},
+            headers={"Authorization": "Bearer ws-b"},
+            timeout=5,
+        )
+        right = requests.post(
+            f"{b.url}/users/track",
+            json={"attributes": [attr("u1")]},
+            headers={"Authorization": "Bearer ws-b"},
+            timeout=5,
+        )
+
+        assert (wrong.status_code, right.status_code) == (401, 201)
+        assert (a.profiles, len(b.profiles)) == ([], 1)
+
+
+# `dbt-braze emulator`
+
+DBT_BRAZE = os.path.join(os.path.dirname(sys.executable), "dbt-braze")
+
+
+def _listening_socket() -> socket.socket:
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    return holder
+
+
+def test_the_emulator_command_on_a_busy_port_says_so_in_one_line_and_exits_2() -> None:
+    with _listening_socket() as holder:
+        port = holder.getsockname()[1]
+        done = subprocess.run(
+            [DBT_BRAZE, "emulator", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=120,  # a bound for a hang, not a speed
+        )
+
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr == (
+        f"Error: port {port} on 127.0.0.1 is in use: Address already in use; "
+        "choose another with --port\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "export_limit", "catalog_read_limit"),
+    [
+        ([], 250, 50),
+        (["--export-rate-limit", "2500", "--catalog-read-rate-limit", "0"], 2500, None),
+    ],
+    ids=["braze-defaults", "set"],
+)
+def test_the_emulator_command_limits_exports_and_catalog_reads_as_braze_does(
+    options: list[str], export_limit: int, catalog_read_limit: int | None
+) -> None:
+    with _listening_socket() as probe:
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [DBT_BRAZE, "emulator", "--port", str(port), "--api-key", "k", *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line == f"Braze emulator listening on http://127.0.0.1:{port}\n", line + (
+            proc.stderr.read() if proc.stderr and proc.poll() is not None else ""
+        )
+        faults = requests.get(f"http://127.0.0.1:{port}/_emulator/faults", timeout=5).json()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+
+    assert faults["faults"]["export_rate_limit"] == export_limit
+    assert faults["faults"]["export_rate_window_s"] == 60.0
+    assert faults["faults"]["catalog_read_rate_limit"] == catalog_read_limit
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_serve_stops_on_ctrl_c_and_sigterm_even_when_started_with_sigint_ignored(sig: int) -> None:
     """A shell without job control starts background commands with SIGINT ignored, and Python
@@ -759,6 +953,15 @@ def test_faults_validate_and_freeze_collections() -> None:
     assert faults.reject_external_ids == frozenset({"a", "b"})
     with pytest.raises(ValueError):
         Faults(rate_reset_style="minutes")
+    for bad in (
+        {"export_rate_limit": -1},
+        {"catalog_read_rate_limit": 1.5},
+        {"export_rate_window_s": 0},
+        {"catalog_read_rate_window_s": "60"},
+    ):
+        with pytest.raises(ValueError):
+            Faults(**bad)
+    assert Faults.from_json({"export_rate_limit": 250}).export_rate_window_s == 60.0
     with pytest.raises(TypeError):
         Faults(reject_external_ids="abc")  # type: ignore[arg-type]
 

@@ -1,5 +1,5 @@
 """A local Braze-compatible server for tests, demos and fault drills (the product's emulator):
-`/users/track`, `/users/delete`, `/users/export/ids`, catalogs and their items, validating
+`/users/track`, `/users/delete`, `/users/export/ids`, catalogs, their fields and items, validating
 requests as Braze documents them and keeping a workspace in memory, with fault injection.
 
 - core.py: the Emulator: lifecycle, control, inspection, routing, rate limits
@@ -16,7 +16,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dbt_braze.emulator.core import Emulator, RecordedRequest
     from dbt_braze.emulator.faults import Faults
-    from dbt_braze.emulator.server import serve
+    from dbt_braze.emulator.server import PortUnavailable, serve
 
 # Importing the package loads nothing: the CLI's start-up stays cheap, and the server's
 # machinery (http.server, threading, json) loads when the emulator is first used.
@@ -24,9 +24,10 @@ _EXPORTS = {
     "Emulator": "dbt_braze.emulator.core",
     "RecordedRequest": "dbt_braze.emulator.core",
     "Faults": "dbt_braze.emulator.faults",
+    "PortUnavailable": "dbt_braze.emulator.server",
     "serve": "dbt_braze.emulator.server",
 }
-__all__ = ["Emulator", "Faults", "RecordedRequest", "serve"]
+__all__ = ["Emulator", "Faults", "PortUnavailable", "RecordedRequest", "serve"]
 
 
 def __getattr__(name: str) -> object:

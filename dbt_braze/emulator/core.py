@@ -24,7 +24,7 @@ from dbt_braze.emulator.replies import (
 )
 from dbt_braze.emulator.server import make_server
 from dbt_braze.emulator.users import DELETE_PATH, EXPORT_PATH, TRACK_PATH, count_objects
-from dbt_braze.emulator.workspace import Catalog, Workspace, clone, same_email
+from dbt_braze.emulator.workspace import Catalog, Workspace, clone, same_email, same_phone
 
 _API_PATHS = frozenset({TRACK_PATH, DELETE_PATH, EXPORT_PATH})
 _HELPER_PREFIX = "/_emulator/"
@@ -66,7 +66,9 @@ class Emulator:
         require_loopback(host)
         if faults is not None and not isinstance(faults, Faults):
             raise TypeError("faults must be a Faults instance")
-        self._api_key = api_key
+        # Every key that reaches this workspace (a rotated key, or a test standing in for two
+        # workspaces). Replaced whole, never changed in place: a request reads it unlocked.
+        self._api_keys: tuple[str, ...] = (api_key,)
         self._host = host
         self._port = port
         self._faults = faults or Faults()
@@ -89,7 +91,7 @@ class Emulator:
         # fields) and forgets what was written.
         groups, known = self._ws.subscription_groups, self._ws.catalogs
         self._ws = Workspace(frozenset(groups))
-        self._ws.catalogs = {name: Catalog(name, c.fields) for name, c in known.items()}
+        self._ws.catalogs = {name: Catalog(name, dict(c.fields)) for name, c in known.items()}
         self._requests: list[RecordedRequest] = []
         self._reset_fault_counters()
 
@@ -97,7 +99,8 @@ class Emulator:
         self._track_seq = 0
         self._track_window = Window()
         self._delete_window = Window()
-        self._catalog_window = Window()
+        self._export_window = Window()
+        self._catalog_read_window = Window()
 
     # Lifecycle
 
@@ -183,6 +186,26 @@ class Emulator:
         self._open.set()
 
     @property
+    def api_keys(self) -> tuple[str, ...]:
+        """The keys requests are accepted with, the constructor's first."""
+        return self._api_keys
+
+    def add_api_key(self, key: str) -> None:
+        """Accept requests with this key too (as after rotating a key in the dashboard)."""
+        if not isinstance(key, str) or not key:
+            raise ValueError("an API key must be a non-empty string")
+        with self._lock:
+            if key not in self._api_keys:
+                self._api_keys = (*self._api_keys, key)
+
+    def remove_api_key(self, key: str) -> None:
+        """Refuse requests with this key from now on (401)."""
+        with self._lock:
+            if key not in self._api_keys:
+                raise ValueError("that key is not one the emulator accepts")
+            self._api_keys = tuple(k for k in self._api_keys if k != key)
+
+    @property
     def waiting_requests(self) -> int:
         """API requests held by `pause()` right now."""
         with self._lock:
@@ -231,7 +254,7 @@ class Emulator:
                     continue
                 if email is not None and not same_email(profile.attributes.get("email"), email):
                     continue
-                if phone is not None and profile.attributes.get("phone") != phone:
+                if phone is not None and not same_phone(profile.attributes.get("phone"), phone):
                     continue
                 return profile.to_dict()
         return None
@@ -322,7 +345,7 @@ class Emulator:
     def _handle(
         self, method: str, target: str, headers: dict[str, str], raw: bytes | None
     ) -> Reply:
-        path = target.split("?", 1)[0]
+        path, _, query = target.partition("?")
         if path.startswith(_HELPER_PREFIX):
             return self._helper(method, path, raw)
         if not self._open.is_set():
@@ -346,7 +369,7 @@ class Emulator:
             # Faults may have changed during the sleep; the request sees the
             # current ones, like a server whose behaviour changed mid-flight.
             faults = self._faults
-            reply = self._route(method, path, headers, raw, parsed, parse_error, faults)
+            reply = self._route(method, path, query, headers, raw, parsed, parse_error, faults)
             self._requests.append(
                 RecordedRequest(path, reply.status, body, objects, reply.drop, received, method)
             )
@@ -363,9 +386,11 @@ class Emulator:
                 )
             else:
                 reply = Reply(201, {"message": "success"})
-                limit = self._faults.rate_limit
+                faults = self._faults
+                limit = faults.rate_limit
                 if limit is not None:
-                    allowed, limit_headers = self._take(self._track_window, limit, self._faults)
+                    window = self._track_window
+                    allowed, limit_headers = self._take(window, limit, faults.rate_window_s, faults)
                     if not allowed:
                         reply = message(429, "Rate limit exceeded", limit_headers)
                     reply.headers.update(limit_headers)
@@ -383,6 +408,7 @@ class Emulator:
         self,
         method: str,
         path: str,
+        query: str,
         headers: dict[str, str],
         raw: bytes | None,
         parsed: Any,
@@ -398,15 +424,7 @@ class Emulator:
                 reply.headers["Retry-After"] = "1"
             return reply
         if path == "/catalogs" or path.startswith("/catalogs/"):
-            if not self._authorised(headers):
-                return message(
-                    401, "Invalid API key: missing, wrong, or not valid for this cluster"
-                )
-            if method != "GET":
-                refused = check_envelope(headers, raw, parsed, parse_error)
-                if refused is not None:
-                    return refused
-            return catalogs.handle(self._ws, method, path, parsed)
+            return self._catalogs(method, path, query, headers, raw, parsed, parse_error, faults)
         if path not in _API_PATHS:
             if path.rstrip("/") in _API_PATHS:
                 # post_user_track.md: "/users/track/" can fail with 403.
@@ -421,19 +439,21 @@ class Emulator:
             return message(401, "Invalid API key: missing, wrong, or not valid for this cluster")
 
         limit_headers: dict[str, str] = {}
-        # /users/track and /users/delete have separate budgets (api_limits.md).
-        window, limit = {
-            TRACK_PATH: (self._track_window, faults.rate_limit),
-            DELETE_PATH: (self._delete_window, faults.delete_rate_limit),
-        }.get(path, (None, None))
-        if window is not None and limit is not None:
-            allowed, limit_headers = self._take(window, limit, faults)
+        # /users/track, /users/delete and /users/export/ids have separate budgets
+        # (api_limits.md).
+        window, limit, span = {
+            TRACK_PATH: (self._track_window, faults.rate_limit, faults.rate_window_s),
+            DELETE_PATH: (self._delete_window, faults.delete_rate_limit, faults.rate_window_s),
+            EXPORT_PATH: (
+                self._export_window,
+                faults.export_rate_limit,
+                faults.export_rate_window_s,
+            ),
+        }[path]
+        if limit is not None:
+            allowed, limit_headers = self._take(window, limit, span, faults)
             if not allowed:
-                return message(
-                    429,
-                    f"Rate limit exceeded: {limit} requests per {faults.rate_window_s:g} seconds",
-                    limit_headers,
-                )
+                return _rate_limited(limit, span, limit_headers)
 
         seq = 0
         if path == TRACK_PATH:
@@ -460,15 +480,48 @@ class Emulator:
             reply.drop = True
         return reply
 
+    def _catalogs(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        raw: bytes | None,
+        parsed: Any,
+        parse_error: str | None,
+        faults: Faults,
+    ) -> Reply:
+        if not self._authorised(headers):
+            return message(401, "Invalid API key: missing, wrong, or not valid for this cluster")
+        found = catalogs.route(method, path)
+        if isinstance(found, Reply):
+            return found
+        limit_headers: dict[str, str] = {}
+        limit = faults.catalog_read_rate_limit
+        if found.synchronous_item and limit is not None:
+            span = faults.catalog_read_rate_window_s
+            allowed, limit_headers = self._take(self._catalog_read_window, limit, span, faults)
+            if not allowed:
+                return _rate_limited(limit, span, limit_headers)
+        if found.takes_body:
+            refused = check_envelope(headers, raw, parsed, parse_error)
+            if refused is not None:
+                return refused
+        reply = catalogs.handle(self._ws, found, method, parsed, query)
+        reply.headers.update(limit_headers)
+        return reply
+
     def _authorised(self, headers: dict[str, str]) -> bool:
         scheme, _, token = headers.get("authorization", "").partition(" ")
-        return scheme.lower() == "bearer" and token.strip() == self._api_key
+        return scheme.lower() == "bearer" and token.strip() in self._api_keys
 
-    def _take(self, window: Window, limit: int, faults: Faults) -> tuple[bool, dict[str, str]]:
+    def _take(
+        self, window: Window, limit: int, span_s: float, faults: Faults
+    ) -> tuple[bool, dict[str, str]]:
         # Fixed windows starting at the first request after the previous window
         # ended; api_limits.md documents 3,000 per 3 seconds as a burst window.
         now = time.monotonic()
-        span = float(faults.rate_window_s)
+        span = float(span_s)
         if window.start is None or now - window.start >= span:
             window.start = now
             window.count = 0
@@ -514,6 +567,12 @@ class Emulator:
             self.set_faults(faults)
             return Reply(200, {"message": "success", "faults": faults.to_json()})
         return message(404, f"Not Found: {method} {path}")
+
+
+def _rate_limited(limit: int, span_s: float, limit_headers: dict[str, str]) -> Reply:
+    return message(
+        429, f"Rate limit exceeded: {limit} requests per {span_s:g} seconds", limit_headers
+    )
 
 
 def require_loopback(host: str) -> None:

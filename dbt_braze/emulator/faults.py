@@ -13,6 +13,14 @@ class Faults:
     rate_window_s: float = 3.0
     rate_reset_style: str = "epoch"
     delete_rate_limit: int | None = None
+    # post_users_identifier.md: /users/export/ids allows 250 requests per minute on workspaces
+    # onboarded on or after 2024-08-22 (2,500 before); its own budget, not /users/track's.
+    export_rate_limit: int | None = None
+    export_rate_window_s: float = 60.0
+    # get_catalog_items_details_bulk.md, get_catalog_item_details.md: the synchronous catalog
+    # item endpoints share 50 requests per minute.
+    catalog_read_rate_limit: int | None = None
+    catalog_read_rate_window_s: float = 60.0
     error_every: int = 0
     lose_response_every: int = 0
     # Every Nth /users/track answers 429 with Retry-After 1, as when other clients (Braze's
@@ -40,12 +48,19 @@ class Faults:
             value = getattr(self, name)
             if not _is_int(value) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0")
-        for name in ("rate_limit", "delete_rate_limit"):
+        for name in (
+            "rate_limit",
+            "delete_rate_limit",
+            "export_rate_limit",
+            "catalog_read_rate_limit",
+        ):
             value = getattr(self, name)
             if value is not None and (not _is_int(value) or value < 0):
                 raise ValueError(f"{name} must be None or an integer >= 0")
-        if not _is_number(self.rate_window_s) or self.rate_window_s <= 0:
-            raise ValueError("rate_window_s must be a number > 0")
+        for name in ("rate_window_s", "export_rate_window_s", "catalog_read_rate_window_s"):
+            value = getattr(self, name)
+            if not _is_number(value) or value <= 0:
+                raise ValueError(f"{name} must be a number > 0")
         if self.rate_reset_style not in ("epoch", "seconds"):
             raise ValueError("rate_reset_style must be 'epoch' or 'seconds'")
         status = self.status_override

@@ -4,6 +4,7 @@ the emulator, and `serve` for the `dbt-braze emulator` command."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import signal
@@ -23,6 +24,23 @@ if TYPE_CHECKING:
 # Draining an oversized body keeps the keep-alive connection usable; beyond this
 # the emulator closes the connection instead of reading everything.
 _MAX_DRAIN_BYTES = 64 * 1024 * 1024
+
+
+class PortUnavailable(Exception):
+    """The emulator cannot listen on its port: another program holds it, or it is not one this
+    user may take."""
+
+    def __init__(self, host: str, port: int, error: OSError) -> None:
+        self.host = host
+        self.port = port
+        self.in_use = error.errno == errno.EADDRINUSE
+        self.reason = error.strerror or str(error)
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        if self.in_use:
+            return f"port {self.port} on {self.host} is in use: {self.reason}"
+        return f"cannot listen on port {self.port} on {self.host}: {self.reason}"
 
 
 def make_server(emulator: Emulator, host: str, port: int) -> Any:
@@ -186,7 +204,10 @@ def make_server(emulator: Emulator, host: str, port: int) -> Any:
             self.end_headers()
             self.wfile.write(data)
 
-    return Server()
+    try:
+        return Server()
+    except OSError as exc:
+        raise PortUnavailable(bind_host, port, exc) from exc
 
 
 def serve(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from dbt_braze.emulator.workspace import (
     Workspace,
     alias_json,
     clone,
+    e164,
     summarise,
 )
 
@@ -44,6 +46,64 @@ MAX_PURCHASE_QUANTITY = 100
 # api_limits.md: delete, export by id: at most 50 identifiers per request.
 MAX_DELETE_IDS = 50
 MAX_EXPORT_IDS = 50
+
+# user_attributes_object.md: the standard attributes; everything else is a custom attribute.
+STANDARD_FIELDS = frozenset(
+    {
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "dob",
+        "country",
+        "language",
+        "time_zone",
+        "home_city",
+        "gender",
+        "email_subscribe",
+        "push_subscribe",
+    }
+)
+# post_users_identifier.md, "Fields to export", plus `subscription_groups` (see `exported`).
+EXPORT_FIELDS = frozenset(
+    {
+        "apps",
+        "attributed_campaign",
+        "attributed_source",
+        "attributed_adgroup",
+        "attributed_ad",
+        "braze_id",
+        "campaigns_received",
+        "canvases_received",
+        "cards_clicked",
+        "country",
+        "created_at",
+        "custom_attributes",
+        "custom_events",
+        "devices",
+        "dob",
+        "email",
+        "email_subscribe",
+        "external_id",
+        "first_name",
+        "gender",
+        "home_city",
+        "language",
+        "last_coordinates",
+        "last_name",
+        "phone",
+        "purchases",
+        "push_subscribe",
+        "push_tokens",
+        "random_bucket",
+        "time_zone",
+        "total_revenue",
+        "uninstalled_at",
+        "user_aliases",
+        "subscription_groups",
+    }
+)
+_EXPORT_SINGLES = ("braze_id", "device_id", "email_address", "phone")
 
 SUBSCRIPTION_ATTRIBUTES = frozenset({"email_subscribe", "push_subscribe"})
 SUBSCRIPTION_STATES = ("opted_in", "subscribed", "unsubscribed")
@@ -215,64 +275,155 @@ def delete(ws: Workspace, body: dict[str, Any]) -> Reply:
     return Reply(201, {"deleted": deleted, "message": "success"})
 
 
-def export(ws: Workspace, body: dict[str, Any]) -> Reply:
-    external_ids = body.get("external_ids") or []
-    aliases = body.get("user_aliases") or []
-    if not isinstance(external_ids, list) or not all(
-        isinstance(item, str) for item in external_ids
-    ):
-        return message(400, "'external_ids' must be an array of strings")
-    if not isinstance(aliases, list):
-        return message(400, "'user_aliases' must be an array of user alias objects")
-    if len(external_ids) > MAX_EXPORT_IDS or len(aliases) > MAX_EXPORT_IDS:
-        return message(400, f"At most {MAX_EXPORT_IDS} identifiers may be exported per request")
-    singles = {
-        "braze_id": body.get("braze_id"),
-        "email": body.get("email_address"),
-        "phone": body.get("phone"),
-    }
-    for key, value in singles.items():
-        if value is not None and not isinstance(value, str):
-            return message(400, f"'{key}' must be a string")
-    if not external_ids and not aliases and all(v is None for v in singles.values()):
-        return message(400, "No user identifiers were given")
+@dataclass(frozen=True)
+class ExportRequest:
+    """A /users/export/ids request, checked."""
 
+    external_ids: tuple[str, ...]
+    aliases: tuple[tuple[str, str], ...]
+    singles: tuple[tuple[str, str], ...]  # (braze_id | device_id | email_address | phone, value)
+    fields: frozenset[str] | None  # None: every field
+
+
+def export(ws: Workspace, body: dict[str, Any]) -> Reply:
+    """post_users_identifier.md: the users named, each narrowed to `fields_to_export` when it is
+    given; identifiers that match no one are listed in `invalid_user_ids`. The page names no
+    status code; Braze answers 201, as /users/track does (a recorded answer:
+    jonallured/braze_ruby, spec/fixtures/responses/export_users/by_ids)."""
+    request = _export_request(body)
+    if isinstance(request, Reply):
+        return request
     found: dict[str, Profile] = {}
     invalid: list[Any] = []
-    for external_id in external_ids:
+    for external_id in request.external_ids:
         profile = ws.by_external.get(external_id)
         if profile is None:
             invalid.append(external_id)
         else:
             found.setdefault(profile.braze_id, profile)
-    for alias in aliases:
-        try:
-            alias_key = _alias_key(alias)
-        except Invalid as exc:
-            return message(400, exc.reason)
+    for alias_key in request.aliases:
         profile = ws.by_alias.get(alias_key)
         if profile is None:
             invalid.append(alias_json(alias_key))
         else:
             found.setdefault(profile.braze_id, profile)
-    for kind, value in singles.items():
-        if value is None:
-            continue
-        if kind == "braze_id":
+    for name, value in request.singles:
+        if name == "braze_id":
             matches = [ws.profiles[value]] if value in ws.profiles else []
+        elif name == "device_id":
+            matches = []  # the emulator keeps no devices
         else:
-            matches = ws.matching(kind, value)
+            matches = ws.matching("email" if name == "email_address" else "phone", value)
         if not matches:
             invalid.append(value)
         for profile in matches:
             found.setdefault(profile.braze_id, profile)
-    payload: dict[str, Any] = {
-        "users": [profile.to_export() for profile in found.values()],
-        "message": "success",
-    }
+    payload: dict[str, Any] = {"users": [exported(p, request.fields) for p in found.values()]}
     if invalid:
-        payload["invalid_user_ids"] = invalid
+        payload["invalid_user_ids"] = invalid  # optional in the page's answer
+    payload["message"] = "success"
     return Reply(201, payload)
+
+
+def _export_request(body: dict[str, Any]) -> ExportRequest | Reply:
+    """post_users_identifier.md: up to 50 `external_ids` and 50 `user_aliases`; `braze_id`; and
+    one of `device_id`, `email_address` or `phone` ("only one of these identifiers can be
+    included per request")."""
+    lists: dict[str, list[Any]] = {}
+    for name in ("external_ids", "user_aliases"):
+        value = body.get(name)
+        if value is None:
+            value = []
+        if not isinstance(value, list):
+            return message(400, f"'{name}' must be an array")
+        if len(value) > MAX_EXPORT_IDS:
+            return message(400, f"'{name}' may hold at most {MAX_EXPORT_IDS} identifiers")
+        lists[name] = value
+    if not all(isinstance(item, str) and item for item in lists["external_ids"]):
+        return message(400, "'external_ids' must be an array of non-empty strings")
+    aliases: list[tuple[str, str]] = []
+    for alias in lists["user_aliases"]:
+        try:
+            aliases.append(_alias_key(alias))
+        except Invalid as exc:
+            return message(400, exc.reason)
+    singles: dict[str, str] = {}
+    for name in _EXPORT_SINGLES:
+        value = body.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.strip():
+            return message(400, f"'{name}' must be a non-empty string")
+        singles[name] = value
+    if len(set(singles) & {"device_id", "email_address", "phone"}) > 1:
+        return message(
+            400, "Only one of 'device_id', 'email_address' or 'phone' may be given per request"
+        )
+    if not lists["external_ids"] and not aliases and not singles:
+        return message(400, "No user identifiers were given")
+    fields, refused = _fields_to_export(body.get("fields_to_export"))
+    if refused is not None:
+        return refused
+    return ExportRequest(
+        tuple(lists["external_ids"]), tuple(aliases), tuple(singles.items()), fields
+    )
+
+
+def _fields_to_export(value: Any) -> tuple[frozenset[str] | None, Reply | None]:
+    if value is None:
+        return None, None  # every field
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        return None, message(400, "'fields_to_export' must be an array of strings")
+    unknown = [name for name in value if name not in EXPORT_FIELDS]
+    if unknown:
+        return None, message(
+            400,
+            f"'fields_to_export' names unknown fields: {', '.join(map(repr, unknown))}; "
+            f"valid fields: {', '.join(sorted(EXPORT_FIELDS))}",
+        )
+    return frozenset(value), None
+
+
+def exported(profile: Profile, fields: frozenset[str] | None) -> dict[str, Any]:
+    """A user as /users/export/ids answers it: standard fields at the top level, custom
+    attributes under `custom_attributes`; fields with no value are left out ("we will include
+    the least data possible"). With `fields`, only those fields."""
+
+    def wanted(name: str) -> bool:
+        return fields is None or name in fields
+
+    user: dict[str, Any] = {}
+    if wanted("created_at"):
+        user["created_at"] = profile.created_at
+    if wanted("external_id") and profile.external_id is not None:
+        user["external_id"] = profile.external_id
+    if wanted("user_aliases"):
+        user["user_aliases"] = [alias_json(alias) for alias in profile.user_aliases]
+    if wanted("braze_id"):
+        user["braze_id"] = profile.braze_id
+    custom: dict[str, Any] = {}
+    for key, value in profile.attributes.items():
+        if key not in STANDARD_FIELDS:
+            custom[key] = clone(value)
+        elif wanted(key):
+            # The page's field table: `phone` is the user's number in E.164 format.
+            normalised = e164(value) if key == "phone" and isinstance(value, str) else None
+            user[key] = normalised or clone(value)
+    if wanted("custom_attributes"):
+        user["custom_attributes"] = custom
+    if wanted("custom_events"):
+        user["custom_events"] = [dict(item) for item in profile.event_summary.values()]
+    if wanted("purchases"):
+        user["purchases"] = [dict(item) for item in profile.purchase_summary.values()]
+    if wanted("subscription_groups"):
+        # The export page documents no subscription groups; this is the shape Braze reads a
+        # user's groups back in (get_list_user_subscription_groups.md): the groups whose state
+        # the user's history set, each `{subscription_group_id, subscription_status}`.
+        user["subscription_groups"] = [
+            {"subscription_group_id": group, "subscription_status": state}
+            for group, state in profile.subscriptions.items()
+        ]
+    return user
 
 
 # Validation helpers

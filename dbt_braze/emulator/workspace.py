@@ -5,6 +5,7 @@ deletions, subscription groups and catalogs, and the data points written. The en
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 
@@ -22,29 +23,11 @@ class Invalid(Exception):
         self.nested = nested
 
 
-STANDARD_FIELDS = frozenset(
-    {
-        "first_name",
-        "last_name",
-        "email",
-        "phone",
-        "dob",
-        "country",
-        "language",
-        "time_zone",
-        "home_city",
-        "gender",
-        "email_subscribe",
-        "push_subscribe",
-        "subscription_groups",
-    }
-)
-
-
 class Profile:
     __slots__ = (
         "attributes",
         "braze_id",
+        "created_s",
         "event_summary",
         "external_id",
         "purchase_summary",
@@ -55,6 +38,7 @@ class Profile:
 
     def __init__(self, braze_id: str, external_id: str | None) -> None:
         self.braze_id = braze_id
+        self.created_s = time.time()  # /users/export/ids answers it as `created_at`
         self.external_id = external_id
         self.user_aliases: list[tuple[str, str]] = []
         self.attributes: dict[str, Any] = {}
@@ -62,6 +46,12 @@ class Profile:
         self.event_summary: dict[str, dict[str, Any]] = {}
         self.purchase_summary: dict[str, dict[str, Any]] = {}
         self.touched = 0
+
+    @property
+    def created_at(self) -> str:
+        """When the profile was created, in ISO 8601 (UTC)."""
+        moment = datetime.fromtimestamp(self.created_s, timezone.utc)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,23 +61,6 @@ class Profile:
             "attributes": clone(self.attributes),
             "subscription_groups": dict(self.subscriptions),
         }
-
-    def to_export(self) -> dict[str, Any]:
-        # users/export/ids puts standard fields at the top level and everything
-        # else under custom_attributes.
-        user: dict[str, Any] = {
-            "external_id": self.external_id,
-            "user_aliases": [alias_json(alias) for alias in self.user_aliases],
-            "braze_id": self.braze_id,
-        }
-        custom: dict[str, Any] = {}
-        for key, value in self.attributes.items():
-            target = user if key in STANDARD_FIELDS else custom
-            target[key] = clone(value)
-        user["custom_attributes"] = custom
-        user["custom_events"] = [dict(item) for item in self.event_summary.values()]
-        user["purchases"] = [dict(item) for item in self.purchase_summary.values()]
-        return user
 
 
 def summarise(summary: dict[str, dict[str, Any]], name: str, when: str, n: int) -> None:
@@ -189,11 +162,9 @@ class Workspace:
         return max(matches, key=lambda p: (p.external_id is not None, p.touched))
 
     def matching(self, kind: str, value: str) -> list[Profile]:
-        if kind == "email":
-            return [
-                p for p in self.profiles.values() if same_email(p.attributes.get("email"), value)
-            ]
-        return [p for p in self.profiles.values() if p.attributes.get(kind) == value]
+        """Profiles whose `email` or `phone` is this one, as Braze compares them."""
+        same = same_email if kind == "email" else same_phone
+        return [p for p in self.profiles.values() if same(p.attributes.get(kind), value)]
 
     def remove(self, profile: Profile) -> None:
         self.profiles.pop(profile.braze_id, None)
@@ -208,8 +179,30 @@ def alias_json(alias: tuple[str, str]) -> dict[str, str]:
 
 
 def same_email(stored: object, wanted: str) -> bool:
-    # Email addresses compare case-insensitively, as mailbox lookups do.
+    # Email addresses compare case-insensitively and without surrounding blanks, as mailbox
+    # lookups do (Braze's pages say no more than that email identifies a user).
     return isinstance(stored, str) and stored.strip().lower() == wanted.strip().lower()
+
+
+def same_phone(stored: object, wanted: str) -> bool:
+    if not isinstance(stored, str):
+        return False
+    key = e164(wanted)
+    return key is not None and e164(stored) == key
+
+
+def e164(phone: str) -> str | None:
+    """A phone number in E.164 form: `+1 (415) 555-0100` -> `+14155550100`.
+
+    user_phone_numbers.md: Braze keeps a number's digits only (`+1 (724) 123-4567` shows as
+    `17241234567`), and reads a 10-digit number without `+` and country code as a U.S. one.
+    None when there are no digits."""
+    digits = "".join(ch for ch in phone if ch.isdigit() and ch.isascii())
+    if not digits:
+        return None
+    if len(digits) == 10 and not phone.strip().startswith("+"):
+        digits = "1" + digits
+    return "+" + digits
 
 
 def clone(value: Any) -> Any:
