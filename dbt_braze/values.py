@@ -2,9 +2,10 @@
 
 Pure functions, no I/O. A column's *type family* (from the type name the adapter reports)
 decides both how the warehouse renders it (dates and timestamps arrive as ISO 8601 text in UTC,
-made by the `sendable` macro, so no session setting or driver conversion can alter them) and
-which converter runs per value. A value Braze would refuse or silently alter is rejected with a
-reason, never truncated. Limits cite Braze's `/users/track` documentation (BRAZE_API.md).
+times of day as text, made by the `sendable` macro, so no session setting or driver conversion
+can alter them) and which converter runs per value. A value Braze would refuse or silently
+alter is rejected with a reason, never truncated. Limits cite Braze's `/users/track`
+documentation (BRAZE_API.md).
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ MAX_ARRAY_ITEMS = 500  # attribute arrays (Braze's default limit)
 MAX_NESTED_BYTES = 100 * 1024  # a nested custom attribute, and an event's properties
 MAX_PURCHASE_PROPERTIES_BYTES = 50 * 1024
 MAX_EXTERNAL_ID_BYTES = 987
+# Integers of any size are sent as they are, up to the digits Python converts to and from
+# text (sys.int_max_str_digits' default); a longer one (PostgreSQL's numeric, DuckDB's BIGNUM)
+# is rejected.
+MAX_INTEGER_DIGITS = 4300
 
 # Type families: what dbt-braze needs to know of a column's type, on any warehouse.
 TEXT, INTEGER, DECIMAL, NUMERIC, FLOAT, BOOLEAN = (
@@ -35,8 +40,13 @@ TEXT, INTEGER, DECIMAL, NUMERIC, FLOAT, BOOLEAN = (
     "float",
     "boolean",
 )
-DATE, TIMESTAMP, TIMESTAMPTZ = "date", "timestamp", "timestamptz"
-JSON, ARRAY, STRUCT, OTHER = "json", "array", "struct", "other"
+DATE, TIMESTAMP, TIMESTAMPTZ, TIME = "date", "timestamp", "timestamptz", "time"
+JSON, ARRAY, STRUCT, UNION, OTHER = "json", "array", "struct", "union", "other"
+MONEY = "money"  # PostgreSQL's money: a number in the database's currency
+# A type no value of which Braze can hold, whatever the value (a map keyed by lists, structs
+# or maps: DuckDB hands those over as {"key": [...], "value": [...]}, which would read as an
+# object of two arrays).
+UNSUPPORTED = "unsupported"
 TEMPORAL_FAMILIES = frozenset({DATE, TIMESTAMP, TIMESTAMPTZ})
 
 _INTEGER_NAMES = frozenset(
@@ -59,6 +69,8 @@ _INTEGER_NAMES = frozenset(
         "usmallint",
         "utinyint",
         "uhugeint",
+        "bignum",  # DuckDB's arbitrary-precision integer, read as its text
+        "varint",  # its name before DuckDB 1.4
         "long",
         "short",
         "byte",
@@ -80,6 +92,14 @@ _TEXT_NAMES = (
     "citext",
     "name",
 )
+_TIME_NAMES = frozenset(
+    ["time", "timetz", "time_ns", "time with time zone", "time without time zone"]
+)
+# `VARCHAR[]`, and DuckDB's fixed-size arrays: `VARCHAR[2]`, `INTEGER[][3]`.
+_ARRAY_SUFFIX = re.compile(r"\[\d*\]$")
+# A map whose keys are lists, structs, maps or unions (`MAP(INTEGER[], VARCHAR)`), anywhere in
+# the type.
+_NESTED_KEY_MAP = re.compile(r"\bmap\((?:struct|map|union|list)\b|\bmap\([^,()]*\[")
 _DECIMAL = re.compile(r"(?:decimal|numeric|number)\s*(?:\(\s*(\d+)\s*(?:,\s*(-?\d+)\s*)?\))?$")
 # Adapters whose semi-structured types (ARRAY, OBJECT, VARIANT) reach Python as JSON text.
 _JSON_TEXT_ARRAYS = frozenset({"snowflake"})
@@ -103,15 +123,19 @@ def type_family(data_type: str, adapter_type: str = "") -> str:
     name = " ".join(data_type.strip().lower().split())
     if not name:
         return OTHER
-    if name.endswith("[]"):
+    if _NESTED_KEY_MAP.search(name):
+        return UNSUPPORTED
+    if _ARRAY_SUFFIX.search(name):
         return ARRAY
     base = name.split("(", 1)[0].split("<", 1)[0].strip()
     if adapter_type in _JSON_TEXT_NESTED and _nested_spark_type(name, base):
         return JSON
     if base in ("array", "list"):
         return JSON if adapter_type in _JSON_TEXT_ARRAYS else ARRAY
-    if base in ("struct", "map", "row", "union"):
+    if base in ("struct", "map", "row"):
         return STRUCT
+    if base == "union":
+        return UNION
     if base in ("json", "jsonb", "variant", "object"):
         return JSON
     if base in (
@@ -126,6 +150,10 @@ def type_family(data_type: str, adapter_type: str = "") -> str:
         return TIMESTAMP
     if base == "date":
         return DATE
+    if base in _TIME_NAMES:
+        return TIME
+    if base == "money":
+        return MONEY
     if base in ("boolean", "bool"):
         return BOOLEAN
     if base in _INTEGER_NAMES:
@@ -176,8 +204,12 @@ def _decimal(value: Decimal, nested: bool) -> int | float:
     if not value.is_finite():
         raise InvalidValue(f"number {value} (Braze takes only finite numbers)")
     # By the column's scale, not the value, so one attribute keeps one JSON type.
-    exponent = value.as_tuple().exponent
+    digits, exponent = value.as_tuple()[1:]
     if isinstance(exponent, int) and exponent >= 0:
+        if len(digits) + exponent > MAX_INTEGER_DIGITS:
+            raise InvalidValue(
+                f"integer of {len(digits) + exponent} digits (at most {MAX_INTEGER_DIGITS} are sent)"
+            )
         return int(value)
     number = float(value)
     if not math.isfinite(number):
@@ -193,6 +225,26 @@ def _timestamp(value: dt.datetime, nested: bool) -> Any:
 def _date(value: dt.date, nested: bool) -> Any:
     text = value.isoformat()
     return {"$time": text} if nested else text
+
+
+def _time(value: dt.time, nested: bool) -> str:
+    """`HH:MM:SS`, a fraction without trailing zeros, an offset as `+HH[:MM[:SS]]`: the text
+    DuckDB and PostgreSQL give a time (the `time_text` macro), so one attribute keeps one form
+    whichever way its value came."""
+    text = value.replace(tzinfo=None).isoformat()
+    if "." in text:
+        text = text.rstrip("0")
+    offset = value.utcoffset()
+    if offset is not None:
+        seconds = int(offset.total_seconds())
+        hours, rest = divmod(abs(seconds), 3600)
+        minutes, seconds_part = divmod(rest, 60)
+        text += ("-" if seconds < 0 else "+") + f"{hours:02d}"
+        if minutes or seconds_part:
+            text += f":{minutes:02d}"
+        if seconds_part:
+            text += f":{seconds_part:02d}"
+    return text
 
 
 def _array(value: list[Any] | tuple[Any, ...], nested: bool) -> list[Any]:
@@ -223,6 +275,19 @@ def _array(value: list[Any] | tuple[Any, ...], nested: bool) -> list[Any]:
     return items
 
 
+def _binary(value: Any, nested: bool) -> Any:
+    raise InvalidValue(
+        "binary data, which Braze cannot store: encode it as text (hex, base64) in the model"
+    )
+
+
+def _interval(value: dt.timedelta, nested: bool) -> Any:
+    raise InvalidValue(
+        "an interval, which Braze cannot store: turn it into a number (of seconds, of days) "
+        "in the model"
+    )
+
+
 def _object(value: dict[Any, Any], nested: bool) -> dict[str, Any]:
     return {_nested_key(k): _nested_value(v) for k, v in value.items()}
 
@@ -251,11 +316,15 @@ _BY_TYPE: dict[type, Callable[[Any, bool], Any]] = {
     Decimal: _decimal,
     dt.datetime: _timestamp,
     dt.date: _date,
-    dt.time: lambda value, nested: str(value),
+    dt.time: _time,
     uuid.UUID: lambda value, nested: str(value),
     list: _array,
     tuple: _array,
     dict: _object,
+    dt.timedelta: _interval,
+    bytes: _binary,
+    bytearray: _binary,
+    memoryview: _binary,
 }
 
 
@@ -286,8 +355,20 @@ def time_text(value: Any) -> str:
     raise InvalidValue(f"time {value!r} is not a timestamp")
 
 
+# A map's keys (DuckDB's MAP(INTEGER, ...), MAP(DATE, ...)) become text as the warehouse's
+# JSON has them; keys of other types (bytes, an interval) have no text Braze should get.
+_KEY_TYPES = (str, int, float, Decimal, dt.date, uuid.UUID)
+
+
 def _nested_key(key: Any) -> str:
-    text = str(key)
+    if isinstance(key, bool):
+        text = "true" if key else "false"
+    elif isinstance(key, dt.time):
+        text = _time(key, True)
+    elif isinstance(key, _KEY_TYPES):
+        text = str(key)
+    else:
+        raise InvalidValue(f"a nested key of type {type(key).__name__}, which Braze cannot take")
     if not text:
         raise InvalidValue("empty key in a nested object, which Braze forbids")
     if "." in text or "$" in text:
@@ -390,9 +471,85 @@ def _scaled_decimal_value(value: Any) -> Any:
 
 
 def _array_value(value: Any) -> Any:
-    if type(value) is list:
+    if type(value) is list or type(value) is tuple:  # a tuple: DuckDB's fixed-size arrays
         return _array(value, False)
+    if type(value) is str:  # PostgreSQL: an array psycopg2 does not decode, as its text
+        return _array(_postgres_array_items(value), False)
     return None if value is None else to_json_value(value)
+
+
+_INTEGER_TEXT = re.compile(r"-?[0-9]+")
+
+
+def _integer_value(value: Any) -> Any:
+    if value is None or type(value) is int:
+        return value
+    if type(value) is str and _INTEGER_TEXT.fullmatch(value):  # DuckDB's BIGNUM: its digits
+        digits = len(value.lstrip("-"))
+        if digits > MAX_INTEGER_DIGITS:
+            raise InvalidValue(
+                f"integer of {digits} digits (at most {MAX_INTEGER_DIGITS} are sent)"
+            )
+        return int(value)
+    return to_json_value(value)
+
+
+def _unsupported_type(value: Any) -> Any:
+    if value is None:
+        return None
+    raise InvalidValue(
+        "a map keyed by lists, structs or maps, which Braze cannot store (its nested keys are "
+        "text): key it by text or numbers in the model"
+    )
+
+
+def _postgres_array_items(text: str) -> list[Any]:
+    """The items of a PostgreSQL array's text (`{a,"b c",NULL}`, `[0:1]={a,b}`), which psycopg2
+    hands over for an array of a type it does not decode itself (an enum, uuid, citext): each
+    item's text, as psycopg2 hands over a value of that type, None for NULL, a list for an
+    inner array."""
+    start = text.find("]={") + 2 if text.startswith("[") else 0  # `[0:1]=`: bounds, if any
+    stack: list[list[Any]] = []
+    result: list[Any] | None = None
+    i, end = start, len(text)
+    while i < end:
+        char = text[i]
+        if char == "{":
+            inner: list[Any] = []
+            if stack:
+                stack[-1].append(inner)
+            elif result is None:
+                result = inner
+            else:
+                break
+            stack.append(inner)
+            i += 1
+        elif not stack:
+            break
+        elif char == "}":
+            stack.pop()
+            i += 1
+        elif char == ",":
+            i += 1
+        elif char == '"':
+            item, i = [], i + 1
+            while i < end and text[i] != '"':
+                if text[i] == "\\":
+                    i += 1
+                item.append(text[i : i + 1])
+                i += 1
+            stack[-1].append("".join(item))
+            i += 1
+        else:
+            j = i
+            while j < end and text[j] not in ",}":
+                j += 1
+            token = text[i:j]
+            stack[-1].append(None if token.upper() == "NULL" else token)
+            i = j
+    if result is None or stack or i < end:
+        raise InvalidValue(f"array text {text[:60]!r} that cannot be read")
+    return result
 
 
 _CONVERTERS: dict[str, Callable[[Any], Any]] = {
@@ -401,11 +558,14 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     DATE: _iso_date,
     JSON: _from_json_text,
     TEXT: _text_value,
-    INTEGER: _as_is(int),
+    INTEGER: _integer_value,
     BOOLEAN: _as_is(bool),
     DECIMAL: _scaled_decimal_value,
+    MONEY: _scaled_decimal_value,  # read as a numeric (the `sendable` macro)
     NUMERIC: _decimal_value,
     ARRAY: _array_value,
+    TIME: _text_value,  # the warehouse's text, where the `time_text` macro makes it
+    UNSUPPORTED: _unsupported_type,
 }
 
 
@@ -426,4 +586,12 @@ def time_converter(family: str) -> Callable[[Any], str]:
         return midnight
     if family in (TIMESTAMP, TIMESTAMPTZ):
         return lambda value: time_text(_iso_timestamp(value))
+    if family == TIME:
+
+        def time_of_day(value: Any) -> str:
+            if value is None:
+                return time_text(value)  # raises, saying so
+            raise InvalidValue(f"time {value!r} is a time of day, without a date")
+
+        return time_of_day
     return time_text  # text is passed as it is; datetimes from other adapters converted

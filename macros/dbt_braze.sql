@@ -67,7 +67,9 @@
 {#-
   Canonical text of a value: two values compare equal exactly when their texts do, whatever
   the session's settings. `family` is the column's type family (dbt_braze/values.py): dates
-  and timestamps render as ISO 8601 in UTC, the rest as the warehouse's own text.
+  and timestamps render as ISO 8601 in UTC, a union (DuckDB) as its JSON, which names its
+  member (its own text, `2`, is the same for the number 2 and the text '2'), the rest as the
+  warehouse's own text.
 -#}
 {% macro canonical_text(expression, family='other') %}
   {{ return(adapter.dispatch('canonical_text', 'dbt_braze')(expression, family)) }}
@@ -75,6 +77,8 @@
 {% macro default__canonical_text(expression, family) -%}
   {%- if family in ('date', 'timestamp', 'timestamptz') -%}
     {{ dbt_braze.iso_text(expression, family) }}
+  {%- elif family == 'union' -%}
+    cast(to_json({{ expression }}) as {{ dbt_braze.text_type() }})
   {%- else -%}
     cast({{ expression }} as {{ dbt_braze.text_type() }})
   {%- endif -%}
@@ -83,8 +87,8 @@
 {#-
   A value as it is read for sending. Dates and timestamps travel as ISO 8601 text in UTC made
   by the warehouse: no driver conversion (which fails or alters years outside 1..9999 and
-  infinity) and no session time zone touches them. JSON travels as its text. Other values
-  travel as they are.
+  infinity) and no session time zone touches them. Times of day travel as the warehouse's text
+  where it is known (`time_text`). JSON travels as its text. Other values travel as they are.
 -#}
 {% macro sendable(expression, family='other') %}
   {{ return(adapter.dispatch('sendable', 'dbt_braze')(expression, family)) }}
@@ -135,11 +139,29 @@
 {% macro utc_timestamp(expression, family) %}
   {{ return(adapter.dispatch('utc_timestamp', 'dbt_braze')(expression, family)) }}
 {% endmacro %}
+  {%- elif family == 'time' -%}
+    {{ dbt_braze.time_text(expression) }}
 {% macro default__utc_timestamp(expression, family) -%}
   {%- if family == 'timestamptz' -%}
     timezone('UTC', {{ expression }})
   {%- else -%}
     cast({{ expression }} as {{ dbt.type_timestamp() }})
+{#-
+  A time of day as text: `12:34:56`, a fraction without trailing zeros, an offset as
+  `+HH[:MM[:SS]]`, as DuckDB and PostgreSQL write it. The drivers would alter some: psycopg2
+  reads `24:00:00` as midnight, DuckDB's drops a TIME_NS's nanoseconds. Elsewhere the value
+  as it is, which values.py writes in the same form.
+-#}
+{% macro time_text(expression) %}
+  {{ return(adapter.dispatch('time_text', 'dbt_braze')(expression)) }}
+{% endmacro %}
+{% macro default__time_text(expression) -%}
+  {{ expression }}
+{%- endmacro %}
+{% macro duckdb__time_text(expression) -%}
+  cast({{ expression }} as varchar)
+{%- endmacro %}
+
   {%- endif -%}
 {%- endmacro %}
 
@@ -498,7 +520,7 @@
       else 'cast(cast(' ~ e ~ ' as varchar) as double)' -%}
   {%- set rendered = {
     'text': ['to_json(' ~ e ~ ')', 'length(' ~ e ~ ') <= 255'],
-    'integer': ['cast(' ~ e ~ ' as varchar)', 'true'],
+    'integer': ['cast(' ~ e ~ ' as varchar)', 'typeof(' ~ e ~ ") not in ('BIGNUM', 'VARINT')"],
     'boolean': ['case when ' ~ e ~ " then 'true' when not " ~ e ~ " then 'false' end", 'true'],
     'float': ['cast(' ~ double ~ ' as varchar)', 'isfinite(' ~ double ~ ')'],
     'decimal': ['cast(' ~ double ~ ' as varchar)', 'isfinite(' ~ double ~ ')'],
@@ -507,7 +529,8 @@
     'timestamptz': [dbt_braze.iso_timestamp_json(e), dbt_braze.iso_pattern_match(e, 'timestamp')],
     'array': [
       'to_json(' ~ e ~ ')',
-      "typeof(" ~ e ~ ") = 'VARCHAR[]' and len(" ~ e ~ ') <= 500 and len(list_filter(' ~ e
+      "regexp_full_match(typeof(" ~ e ~ "), 'VARCHAR\\[[0-9]*\\]') and len(" ~ e ~ ') <= 500'
+      ~ ' and len(list_filter(' ~ e
       ~ ', lambda item: item is null or length(cast(item as varchar)) > 255)) = 0'
     ],
   } -%}
@@ -534,7 +557,7 @@
   {%- elif rule == 'number' and family in ('integer', 'float', 'decimal') -%}
     {{ return(value) }}
   {%- elif rule == 'quantity' and family == 'integer' -%}
-    {{ return([value[0], e ~ ' between 1 and 100']) }}
+    {{ return([value[0], value[1] ~ ' and ' ~ e ~ ' between 1 and 100']) }}
   {%- else -%}
     {{ return(none) }}
   {%- endif -%}
@@ -549,6 +572,11 @@
 
 {% macro regex_full_match(e, pattern) %}
   {{ return(adapter.dispatch('regex_full_match', 'dbt_braze')(e, pattern)) }}
+{#-
+  DuckDB: integers but a BIGNUM, which may have more digits than Python sends
+  (values.MAX_INTEGER_DIGITS); arrays of text only, a VARCHAR[] or a fixed-size VARCHAR[2],
+  item by item; times as their text (duckdb__time_text).
+-#}
 {% endmacro %}
 {% macro default__regex_full_match(e, pattern) -%}
   regexp_full_match({{ e }}, {{ dbt_braze.literal(pattern) }})
@@ -562,6 +590,7 @@
 {#- Record acknowledged rows as delivered: one INSERT of their rows, by seq range, from the
     frozen delta (a removed key's row records the removal). -#}
 {% macro attribute_commit_sql(state, pending, state_columns, ranges, generation) %}
+    'time': ['to_json(' ~ e ~ ')', 'true'],
   {{ return(adapter.dispatch('attribute_commit_sql', 'dbt_braze')(state, pending, state_columns, ranges, generation)) }}
 {% endmacro %}
 {% macro default__attribute_commit_sql(state, pending, state_columns, ranges, generation) %}

@@ -21,6 +21,31 @@
   ]) }}
 {% endmacro %}
 
+{#-
+  money's text follows lc_monetary (`$1,234.50`): it is read, and compared, as the numeric it
+  is (values.py's `money` family: a number).
+-#}
+{% macro postgres__canonical_text(expression, family) -%}
+  {%- if family == 'money' -%}
+    cast(cast({{ expression }} as numeric) as text)
+  {%- else -%}
+    {{ dbt_braze.default__canonical_text(expression, family) }}
+  {%- endif -%}
+{%- endmacro %}
+
+{% macro postgres__sendable(expression, family) -%}
+  {%- if family == 'money' -%}
+    cast({{ expression }} as numeric)
+  {%- else -%}
+    {{ dbt_braze.default__sendable(expression, family) }}
+  {%- endif -%}
+{%- endmacro %}
+
+{#- See default__time_text: PostgreSQL writes times in that form whatever the DateStyle. -#}
+{% macro postgres__time_text(expression) -%}
+  cast({{ expression }} as text)
+{%- endmacro %}
+
 {% macro postgres__iso_text(expression, family) -%}
   {%- set value = dbt_braze.utc_timestamp(expression, family) if family != 'date' else expression -%}
   case
@@ -50,7 +75,8 @@
   infinities fail the bounds, beyond which float8 overflows or underflows. Floats: not `real`,
   whose text psycopg2 reads as the shortest float4 (19.99) where float8 would print its widened
   value (19.989999771118164). Arrays: only of text (pg_typeof; items are cast to text so that
-  any array type binds), of one dimension.
+  any array type binds), of one dimension. Money: read as a numeric (postgres__sendable), as a
+  decimal. Times: read as text (postgres__time_text).
 -#}
 {% macro postgres__json_value(e, family) %}
   {%- set quoted = "'\"' || " ~ e ~ " || '\"'" -%}
@@ -69,6 +95,7 @@
       number,
       'abs(' ~ e ~ ') < 1e300 and (' ~ e ~ ' = 0 or abs(' ~ e ~ ') > 1e-300)'
     ],
+    'time': ['cast(to_json(' ~ e ~ ') as text)', 'true'],
     'date': [quoted, dbt_braze.iso_pattern_match(e, 'date')],
     'timestamp': [dbt_braze.iso_timestamp_json(e), dbt_braze.iso_pattern_match(e, 'timestamp')],
     'timestamptz': [dbt_braze.iso_timestamp_json(e), dbt_braze.iso_pattern_match(e, 'timestamp')],
@@ -80,6 +107,7 @@
       ~ ' from unnest(' ~ e ~ ') as item) else false end'
     ],
   } -%}
+  {%- do rendered.update({'money': rendered['decimal']}) -%}
   {{ return(rendered.get(family)) }}
 {% endmacro %}
 

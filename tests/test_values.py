@@ -9,7 +9,17 @@ from typing import Any
 
 import pytest
 
-from dbt_braze.values import InvalidValue, to_json_value
+from dbt_braze.values import (
+    ARRAY,
+    INTEGER,
+    TIME,
+    UNSUPPORTED,
+    InvalidValue,
+    converter,
+    time_converter,
+    to_json_value,
+    type_family,
+)
 
 UTC = dt.timezone.utc
 
@@ -182,3 +192,164 @@ def test_values_braze_cannot_store_are_rejected(value: Any) -> None:
 def test_bytes_inside_a_nested_object_are_rejected() -> None:
     with pytest.raises(InvalidValue):
         to_json_value({"blob": b"\x00\x01"})
+
+
+# ----------------------------------------------------------------------------- type families
+
+
+@pytest.mark.parametrize(
+    ("data_type", "family"),
+    [
+        # DuckDB, as DESCRIBE names them
+        ("VARCHAR[2]", "array"),
+        ("INTEGER[3]", "array"),
+        ("VARCHAR[2][]", "array"),
+        ("INTEGER[][2]", "array"),
+        ("STRUCT(a VARCHAR)[2]", "array"),
+        ("MAP(VARCHAR, INTEGER)", "struct"),
+        ("MAP(VARCHAR, INTEGER[])", "struct"),
+        ("MAP(INTEGER[], VARCHAR)", "unsupported"),
+        ("MAP(VARCHAR[2], INTEGER)", "unsupported"),
+        ("STRUCT(m MAP(STRUCT(a INTEGER), VARCHAR))", "unsupported"),
+        ("STRUCT(a INTEGER, b VARCHAR)", "struct"),
+        ("UNION(num INTEGER, str VARCHAR)", "union"),
+        ("ENUM('sad', 'ok', 'happy')", "other"),
+        ("BLOB", "other"),
+        ("INTERVAL", "other"),
+        ("UUID", "other"),
+        ("BIT", "other"),
+        ("TIME", "time"),
+        ("TIME WITH TIME ZONE", "time"),
+        ("TIME_NS", "time"),
+        ("HUGEINT", "integer"),
+        ("UHUGEINT", "integer"),
+        ("BIGNUM", "integer"),
+        ("VARINT", "integer"),
+        # PostgreSQL, as information_schema.columns names them (dbt-postgres reads those)
+        ("ARRAY", "array"),
+        ("USER-DEFINED", "other"),
+        ("uuid", "other"),
+        ("time without time zone", "time"),
+        ("time with time zone", "time"),
+        ("interval", "other"),
+        ("bytea", "other"),
+        ("money", "money"),
+        ("inet", "other"),
+        ("jsonb", "json"),
+        ("json", "json"),
+        ("numeric(38,0)", "integer"),
+    ],
+)
+def test_each_type_name_has_the_family_its_values_are_read_by(data_type: str, family: str) -> None:
+    assert type_family(data_type) == family
+
+
+def test_a_fixed_size_arrays_items_are_judged_as_a_lists_are() -> None:
+    convert = converter(type_family("VARCHAR[2]"))
+
+    assert convert(("a", "b")) == ["a", "b"]
+    with pytest.raises(InvalidValue, match="300 characters"):
+        convert(("a", "x" * 300))
+    with pytest.raises(InvalidValue, match="null inside an array"):
+        convert(("a", None))
+
+
+@pytest.mark.parametrize(
+    ("text", "items"),
+    [
+        ("{ok,sad}", ["ok", "sad"]),
+        ('{a,"b c","x\\"y",""}', ["a", "b c", 'x"y', ""]),
+        ('{"NULL"}', ["NULL"]),
+        ("[0:1]={a,b}", ["a", "b"]),
+        ("{}", []),
+    ],
+)
+def test_a_postgresql_array_psycopg2_hands_over_as_text_is_read_item_by_item(
+    text: str, items: list[str]
+) -> None:
+    # enum[], uuid[], citext[]: psycopg2 decodes only the array types it knows
+    assert converter(ARRAY)(text) == items
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("{a,NULL}", "null inside an array"),
+        ("{{a},{b}}", "an array inside an array"),
+        ("{a", "cannot be read"),
+        ("(1,2)", "cannot be read"),
+    ],
+)
+def test_a_postgresql_array_text_braze_cannot_take_is_rejected(text: str, reason: str) -> None:
+    with pytest.raises(InvalidValue, match=re.escape(reason)):
+        converter(ARRAY)(text)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (dt.time(12, 34, 56), "12:34:56"),
+        (dt.time(12, 34, 56, 500000), "12:34:56.5"),
+        (dt.time(0, 0, 0, 1), "00:00:00.000001"),
+        (dt.time(12, 34, 56, tzinfo=dt.timezone(dt.timedelta(hours=2))), "12:34:56+02"),
+        (dt.time(1, 2, 3, tzinfo=dt.timezone(-dt.timedelta(minutes=30))), "01:02:03-00:30"),
+        (dt.time(1, 2, 3, tzinfo=dt.timezone(dt.timedelta(seconds=3661))), "01:02:03+01:01:01"),
+        (dt.time(1, 2, 3, tzinfo=UTC), "01:02:03+00"),
+    ],
+)
+def test_a_time_of_day_is_written_as_duckdb_and_postgresql_write_it(
+    value: dt.time, text: str
+) -> None:
+    assert to_json_value(value) == text
+    assert converter(TIME)(value) == text
+    assert to_json_value({"t": value}) == {"t": text}
+
+
+def test_a_time_of_day_is_not_an_event_time() -> None:
+    with pytest.raises(InvalidValue, match="time of day"):
+        time_converter(TIME)("12:34:56")
+
+
+def test_an_integer_read_as_its_digits_is_sent_as_an_integer() -> None:
+    # DuckDB's BIGNUM arrives as text
+    assert converter(INTEGER)("-123456789012345678901234567890") == -123456789012345678901234567890
+    assert converter(INTEGER)(7) == 7
+
+
+@pytest.mark.parametrize("value", ["9" * 4301, Decimal("9" * 4301), Decimal("1E+4400")])
+def test_an_integer_of_more_digits_than_python_writes_is_rejected(value: Any) -> None:
+    with pytest.raises(InvalidValue, match="digits"):
+        converter(INTEGER)(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"\x00", "binary data"),
+        (memoryview(b"\x00"), "binary data"),
+        (dt.timedelta(days=1), "an interval"),
+    ],
+    ids=["bytes", "memoryview", "interval"],
+)
+def test_binary_data_and_intervals_are_rejected_saying_what_to_do(value: Any, reason: str) -> None:
+    with pytest.raises(InvalidValue, match=f"{reason}, which Braze cannot store: .* in the model"):
+        to_json_value(value)
+
+
+def test_map_keys_become_text_as_the_warehouses_json_has_them() -> None:
+    assert to_json_value({True: 1, 2: 2, dt.date(2024, 1, 1): 3}) == {
+        "true": 1,
+        "2": 2,
+        "2024-01-01": 3,
+    }
+    with pytest.raises(InvalidValue, match="nested key of type bytes"):
+        to_json_value({b"k": 1})
+
+
+def test_a_map_keyed_by_lists_is_rejected_whatever_its_value() -> None:
+    # DuckDB hands MAP(INTEGER[], VARCHAR) over as {"key": [...], "value": [...]}
+    convert = converter(UNSUPPORTED)
+
+    assert convert(None) is None
+    with pytest.raises(InvalidValue, match="a map keyed by lists"):
+        convert({"key": [[1]], "value": ["x"]})

@@ -398,3 +398,233 @@ def test_an_object_rendered_whole_over_the_properties_limit_is_rejected_as_pytho
     assert [json.loads(obj)["external_id"] for obj in fast["sent"]] == ["small"]
     rejected = [("big", f"properties over {limit}", "local validation")]
     assert fast["rejections"] == slow["rejections"] == rejected
+
+
+def test_an_item_over_255_characters_in_a_fixed_size_array_is_rejected_as_in_a_list(
+    project: Project,
+) -> None:
+    # DuckDB's VARCHAR[2] holds a fixed number of items; each is judged as a VARCHAR[]'s are.
+    # PostgreSQL's arrays have no fixed size: text[] for both columns there.
+    pg = project.warehouse == "postgres"
+    fixed, listed, array = ("text[]", "text[]", "array") if pg else ("varchar[2]", "varchar[]", "")
+    long = "repeat('x', 300)"
+    rows = [
+        ("long-fixed", f"{array}['a', {long}]", "null"),
+        ("long-list", "null", f"{array}['a', {long}]"),
+        ("short", f"{array}['a', 'b']", f"{array}['c']"),
+    ]
+    project.model(
+        "braze_users",
+        " union all ".join(
+            f"select '{uid}' as user_id, cast({pair} as {fixed}) as pair, "
+            f"cast({tags} as {listed}) as tags"
+            for uid, pair, tags in rows
+        ),
+        {"object": "users", "identifier": {"external_id": "user_id"}},
+    )
+    project.build()
+
+    run = project.sync()
+
+    assert run.returncode == 1, run.output
+    rows_rejected = project.sql(
+        f"select identifier, reason, source from {project.state_schema}.braze_rejections"
+    )
+    rejected = {uid: reason for uid, reason, _ in rows_rejected}
+    assert set(rejected) == {"long-fixed", "long-list"}
+    # judged before sending, as Python judges a list: never left to Braze
+    assert {source for _, _, source in rows_rejected} == {"local validation"}, rows_rejected
+    assert all("300 characters" in reason for reason in rejected.values()), rejected
+    assert project.emulator.user_attributes(external_id="long-fixed") is None
+    assert project.emulator.user_attributes(external_id="long-list") is None
+    assert project.emulator.user_attributes(external_id="short") == {
+        "pair": ["a", "b"],
+        "tags": ["c"],
+    }
+    assert all("x" * 256 not in json.dumps(r.body) for r in project.emulator.data_requests)
+
+
+# Every other type a column may have, one value per row, the rest of the row null: what Braze
+# gets of it (a JSON value, or a fragment of the rejection's reason), the same whether the
+# warehouse renders the row or Python builds it. column -> (DuckDB type, PostgreSQL type);
+# a type a warehouse lacks is text there, and that warehouse has no row for it.
+TYPES: dict[str, tuple[str, str]] = {
+    "pair": ("varchar[2]", "text[]"),
+    "ints": ("integer[3]", "integer[]"),
+    "grid": ("varchar[2][]", "text[]"),
+    "m": ("map(varchar, integer)", "jsonb"),
+    "mb": ("map(boolean, varchar)", "jsonb"),
+    "mk": ("map(integer[], varchar)", "text"),
+    "st": ("struct(a integer, b varchar, t time)", "public.pair"),
+    "un": ("union(num integer, str varchar)", "text"),
+    "en": ("enum('sad', 'ok')", "public.mood"),
+    "ens": ("enum('sad', 'ok')[]", "public.mood[]"),
+    "uus": ("uuid[]", "uuid[]"),
+    "bl": ("blob", "bytea"),
+    "iv": ("interval", "interval"),
+    "uu": ("uuid", "uuid"),
+    "ti": ("time", "time"),
+    "tz": ("timetz", "timetz"),
+    "tn": ("time_ns", "text"),
+    "bi": ("bit", "bit(4)"),
+    "hu": ("hugeint", "numeric(38,0)"),
+    "uh": ("uhugeint", "text"),
+    "bn": ("bignum", "numeric"),
+    "mo": ("text", "money"),
+    "ip": ("text", "inet"),
+    "jb": ("json", "jsonb"),
+}
+PG_TYPES = (
+    "create type public.mood as enum ('sad', 'ok');"
+    "create type public.pair as (a integer, b text, t time)"
+)
+UUID = "123e4567-e89b-12d3-a456-426614174000"
+NINES = "9" * 38
+
+
+class Rejected(str):
+    """What Braze gets of a value that is rejected: a fragment of the reason."""
+
+
+# (column, DuckDB literal, PostgreSQL literal, what Braze gets, the warehouses that render
+# it); a literal None where the warehouse has no such value.
+VALUES: list[tuple[str, str | None, str | None, Any, set[str]]] = [
+    ("pair", "['a', 'b']", "array['a', 'b']", ["a", "b"], {"duckdb", "postgres"}),
+    (
+        "pair",
+        "['a', repeat('x', 300)]",
+        "array['a', repeat('x', 300)]",
+        Rejected("300 characters"),
+        set(),
+    ),
+    ("pair", "['a', null]", "array['a', null]", Rejected("null inside an array"), set()),
+    ("ints", "[1, 2, 3]", "array[1, 2, 3]", [1, 2, 3], set()),
+    ("grid", "[['a', 'b']]", "array[array['a', 'b']]", Rejected("array inside an array"), set()),
+    ("m", "map {'a': 1}", "'{\"a\": 1}'", {"a": 1}, set()),
+    ("mb", "map {true: 'x'}", '\'{"true": "x"}\'', {"true": "x"}, set()),
+    ("mk", "map {[1]: 'x'}", None, Rejected("a map keyed by lists"), set()),
+    (
+        "st",
+        "{'a': 1, 'b': 'x', 't': time '12:34:56.5'}",
+        None,
+        {"a": 1, "b": "x", "t": "12:34:56.5"},
+        set(),
+    ),
+    # A composite type is read as its text (an enum or citext is USER-DEFINED to dbt too)
+    ("st", None, "row(1, 'x', time '12:34:56.5')", "(1,x,12:34:56.5)", set()),
+    ("un", "union_value(num := 2)", None, 2, set()),
+    ("un", "union_value(str := '2')", None, "2", set()),
+    ("en", "'ok'", "'ok'", "ok", set()),
+    ("ens", "['ok', 'sad']", "array['ok', 'sad']", ["ok", "sad"], set()),
+    ("uus", f"['{UUID}']", f"array['{UUID}']", [UUID], set()),
+    ("bl", "'\\x00\\x01'", "'\\x0001'", Rejected("binary data"), set()),
+    ("iv", "interval '1 day'", "interval '1 day'", Rejected("an interval"), set()),
+    ("uu", f"'{UUID}'", f"'{UUID}'", UUID, set()),
+    ("ti", "time '12:34:56.5'", "time '12:34:56.5'", "12:34:56.5", {"duckdb", "postgres"}),
+    ("ti", "time '24:00:00'", "time '24:00:00'", "24:00:00", {"duckdb", "postgres"}),
+    (
+        "ti",
+        "time '00:00:00.000001'",
+        "time '00:00:00.000001'",
+        "00:00:00.000001",
+        {"duckdb", "postgres"},
+    ),
+    ("tz", "timetz '12:34:56+02'", "timetz '12:34:56+02'", "12:34:56+02", {"duckdb", "postgres"}),
+    (
+        "tz",
+        "timetz '01:02:03.25-00:30'",
+        "timetz '01:02:03.25-00:30'",
+        "01:02:03.25-00:30",
+        {"duckdb", "postgres"},
+    ),
+    ("tn", "'01:02:03.123456789'", None, "01:02:03.123456789", {"duckdb"}),
+    ("bi", "'0101'", "'0101'", "0101", set()),
+    ("hu", NINES, NINES, int(NINES), {"duckdb", "postgres"}),
+    ("hu", "-" + NINES, "-" + NINES, -int(NINES), {"duckdb", "postgres"}),
+    (
+        "uh",
+        "340282366920938463463374607431768211455",
+        None,
+        340282366920938463463374607431768211455,
+        {"duckdb"},
+    ),
+    (
+        "bn",
+        "'123456789012345678901234567890'",
+        "'123456789012345678901234567890'",
+        123456789012345678901234567890,
+        set(),
+    ),
+    ("bn", "repeat('9', 5000)", "repeat('9', 5000)", Rejected("integer of 5000 digits"), set()),
+    ("mo", None, "1234.5", 1234.5, {"postgres"}),
+    ("mo", None, "-0.01", -0.01, {"postgres"}),
+    ("ip", None, "'192.168.0.1'", "192.168.0.1", set()),
+    ("ip", None, "'10.0.0.0/8'", "10.0.0.0/8", set()),
+    ("jb", '\'{"a": [1, "x"]}\'', '\'{"a": [1, "x"]}\'', {"a": [1, "x"]}, set()),
+]
+
+
+def _types_table(project: Project) -> list[tuple[str, Any, bool]]:
+    """The source table: a row per value the warehouse has; per row, its user id, what Braze
+    gets and whether the warehouse renders it."""
+    pg = project.warehouse == "postgres"
+    if pg:
+        project.sql(PG_TYPES)
+    selects, expected = [], []
+    for i, (column, duck, postgres, outcome, rendered_on) in enumerate(VALUES):
+        literal = postgres if pg else duck
+        if literal is None:
+            continue
+        uid = f"t{i:03d}"
+        values = ", ".join(
+            f"cast({literal if c == column else 'null'} as {types[pg]}) as {c}"
+            for c, types in TYPES.items()
+        )
+        selects.append(f"select '{uid}' as user_id, {values}")
+        expected.append((uid, outcome, project.warehouse in rendered_on))
+    project.model(
+        "source_table", "{{ config(materialized='table') }} " + " union all ".join(selects), None
+    )
+    return expected
+
+
+@pytest.mark.parametrize("kind", ["users", "events"])
+def test_every_type_reaches_braze_the_same_whether_the_warehouse_or_python_renders_it(
+    project: Project, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    expected = _types_table(project)
+    _, _, meta = KINDS[kind]
+    names = "attributes" if kind == "users" else "properties"
+    for prefix in ("fast", "slow"):
+        project.model(
+            f"{prefix}_{kind}",
+            f"select '{prefix}-' || user_id as user_id, 'o-' || user_id as object_id, "
+            "'signed up' as event_name, timestamp '2026-01-01 00:00:00' as ts, "
+            + ", ".join(TYPES)
+            + " from {{ ref('source_table') }}",
+            meta | {"identifier": {"external_id": "user_id"}, names: {c: c for c in TYPES}},
+        )
+    project.build()
+
+    outcome = _both(project, kind, monkeypatch)
+
+    fast, slow = outcome["fast"], outcome["slow"]
+    assert fast["sent"] == slow["sent"]
+    assert fast["points"] == slow["points"]
+    assert fast["rejections"] == slow["rejections"]
+    sent = {}
+    for text in fast["sent"]:
+        obj = json.loads(text)
+        values = obj.get("properties", {}) if kind == "events" else obj
+        sent[obj["external_id"]] = {k: v for k, v in values.items() if k in TYPES}
+    reasons = {uid: reason for uid, reason, _ in fast["rejections"]}
+    assert {source for _, _, source in fast["rejections"]} <= {"local validation"}
+    for uid, value, _ in expected:
+        if isinstance(value, Rejected):
+            assert value in reasons.get(uid, ""), (uid, value, reasons.get(uid), sent.get(uid))
+            assert uid not in sent, (uid, sent[uid])
+        else:
+            assert uid not in reasons, (uid, reasons[uid])
+            assert [json.dumps(v) for v in sent[uid].values()] == [json.dumps(value)], sent[uid]
+    # the warehouse rendered what it vouches for, no more, no less
+    assert fast["rendered"] == sum(rendered for _, _, rendered in expected)
