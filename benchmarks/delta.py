@@ -21,7 +21,7 @@ from dbt_braze.manifest import load_manifest
 from dbt_braze.project import declared_syncs
 from dbt_braze.runlog import RunLog
 from dbt_braze.state import AttributeState
-from dbt_braze.warehouse import open_warehouse
+from dbt_braze.warehouse import open_warehouse, project_context
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--users", type=int, default=1_000_000)
@@ -34,7 +34,7 @@ with tempfile.TemporaryDirectory() as tmp:
     manifest = load_manifest(root / "target")
     (model,) = manifest.models
     (sync,), _, _ = declared_syncs([model])
-    with open_warehouse(root, None, None, manifest.path) as wh:
+    with open_warehouse(project_context(root), manifest.path) as wh:
         found = wh.columns(model.database, model.schema, model.alias)
         names, types = [c.name for c in found], [c.data_type for c in found]
         resolved, _ = resolve_fields(sync, names, "warehouse", types, wh.type)

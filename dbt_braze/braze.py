@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import re
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import orjson
 import requests
@@ -33,6 +34,7 @@ from dbt_braze.errors import (
 from dbt_braze.payloads import (
     DELETE_LISTS,
     DELETE_PATH,
+    EXPORT_PATH,
     MAX_TRACK_OBJECTS,
     TRACK_ARRAYS,
     TRACK_PATH,
@@ -107,14 +109,6 @@ class Batch:
             return None
         objects, encoded = zip(*kept, strict=True)
         return Batch(tuple(objects), tuple(encoded))
-
-    def for_resend(self) -> Batch:
-        """The batch as it is sent again after a send whose fate is unknown: a catalog create
-        becomes a replace, which creates or overwrites, so a create that did happen is no error."""
-        resend = self.route.resend_as
-        if resend is None:
-            return self
-        return Batch(tuple(o._replace(route=resend) for o in self.objects), self.encoded)
 
 
 def encode(obj: BrazeObject) -> bytes:
@@ -371,12 +365,53 @@ class BrazeClient:
         self._catalogs = found
         return found
 
+    # Reading back (dbt-braze verify): free of data points, never a write.
+
+    def export_users(self, kind: str, keys: list[str], label: str | None) -> list[dict[str, Any]]:
+        """`POST /users/export/ids` (post_users_identifier.md): the users these identifiers
+        name. External ids and aliases go 50 to a request, the other kinds one at a time."""
+        body: dict[str, Any]
+        if kind == "external_id":
+            body = {"external_ids": keys}
+        elif kind == "user_alias":
+            body = {"user_aliases": [{"alias_name": k, "alias_label": label} for k in keys]}
+        else:
+            (key,) = keys
+            body = {{"braze_id": "braze_id", "email": "email_address", "phone": "phone"}[kind]: key}
+        _, answer = self._request("POST", EXPORT_PATH, orjson.dumps(body))
+        users = answer.get("users")
+        if not isinstance(users, list):
+            raise BrazeUnavailable(f"{EXPORT_PATH} answered without a list of users")
+        return [u for u in users if isinstance(u, dict)]
+
+    def catalog_item(self, catalog: str, item_id: str) -> dict[str, Any] | None:
+        """`GET /catalogs/{name}/items/{id}` (get_catalog_item_details.md); None: no such item."""
+        path = f"/catalogs/{catalog}/items/{quote(item_id, safe='')}"
+        response, answer = self._request("GET", path, None, missing_ok=True)
+        if response.status == 404:
+            return None
+        items = answer.get("items")
+        return (
+            items[0] if isinstance(items, list) and items and isinstance(items[0], dict) else None
+        )
+
+    def catalog_items_page(
+        self, catalog: str, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of `GET /catalogs/{name}/items` (get_catalog_items_details_bulk.md) and
+        the next page's cursor, from the `Link` header (None: the last page)."""
+        path = f"/catalogs/{catalog}/items" + (f"?cursor={quote(cursor)}" if cursor else "")
+        response, answer = self._request("GET", path, None)
+        items = [i for i in answer.get("items") or [] if isinstance(i, dict)]
+        return items, _next_cursor(response.headers.get("Link"))
+
     def _request(
-        self, method: str, path: str, payload: bytes | None
+        self, method: str, path: str, payload: bytes | None, missing_ok: bool = False
     ) -> tuple[Response, dict[str, Any]]:
         """The response and Braze's JSON answer, or a typed error. Only a well-formed answer
         counts: a 2xx whose body is not Braze's (a proxy's or captive portal's page, JSON
-        without `message`) is a failed request, retried like a 5xx, never an acknowledgement."""
+        without `message`) is a failed request, retried like a 5xx, never an acknowledgement.
+        `missing_ok`: a 404 is an answer (a read of something that is not there)."""
         try:
             raw = self._origin.urlopen(
                 method,
@@ -413,6 +448,8 @@ class BrazeClient:
                     f"{status} from {path} with `errors` that is not a list", status
                 )
             return response, answer
+        if status == 404 and missing_ok and _json(response) is not None:
+            return response, _json(response) or {}
         message = _message(response)
         if status in (401, 403):
             raise BrazeAuthError(_auth_hint(status, message, self.endpoint), status)
@@ -433,6 +470,19 @@ class BrazeClient:
                 f"Braze answered {status}: {message}", status, maybe_processed=status != 503
             )
         raise BrazeError(f"Braze answered {status} for {path}: {message}", status)
+
+
+_NEXT = re.compile(r"<([^>]*)>\s*;\s*rel=\"?next\"?")
+
+
+def _next_cursor(link: str | None) -> str | None:
+    """The cursor of the `rel="next"` link of a Link header (a path or a URL)."""
+    for part in (link or "").split(","):
+        found = _NEXT.search(part)
+        if found:
+            values = parse_qs(urlsplit(found.group(1)).query).get("cursor")
+            return values[0] if values else None
+    return None
 
 
 def _refused_items(answer: dict[str, Any] | None, keys: set[str]) -> dict[str, str]:

@@ -1,61 +1,45 @@
 """`dbt-braze build`: `dbt build` in this process, through dbt's programmatic runner, then a sync
-of the selected models that built: dbt's start-up paid once, one exit code for CI.
+of the models dbt built and tested clean: dbt's start-up paid once, one exit code for CI.
 
-The build's own arguments say what the sync covers: its `--select`/`--exclude` (and `-s`, `-m`,
-`--models`), `--target`, `--project-dir` and `--profiles-dir`. Models whose build failed are in
-dbt's run_results.json, so the sync skips them, saying why.
+The command line is split by name: the sync's own options are the sync's (cli.py), every other
+argument is dbt build's, and the sync reads the project, target, vars and selection dbt
+resolves from them (warehouse.DbtContext). dbt's verdict gates the sync: if dbt could not build
+the project, nothing syncs; otherwise the sync skips the models `run_results.json` does not
+vouch for (manifest.gated_models).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
-# dbt's exit codes: 0 success, 1 a node failed, 2 dbt itself could not run.
-DBT_FAILED, DBT_ERROR = 1, 2
+from dbt_braze.errors import DbtBrazeError
 
-_SELECT = ("--select", "-s", "--models", "-m")
-_EXCLUDE = ("--exclude",)
-_SINGLE = {"--target": "target", "-t": "target", "--project-dir": "project_dir"}
-_SINGLE |= {"--profiles-dir": "profiles_dir"}
+# dbt's exit codes: 0 success, 1 a node failed (or a test), 2 dbt itself could not run.
+DBT_OK, DBT_FAILED, DBT_ERROR = 0, 1, 2
 
 
-@dataclass
-class BuildScope:
-    """What of a `dbt build` command line the sync shares."""
+class DbtBuildError(DbtBrazeError):
+    """dbt could not build the project (a compile error, arguments it refuses): nothing syncs,
+    and the exit code is dbt's."""
 
-    select: list[str] = field(default_factory=list)
-    exclude: list[str] = field(default_factory=list)
-    target: str | None = None
-    project_dir: str | None = None
-    profiles_dir: str | None = None
+    exit_code = DBT_ERROR
 
 
-def scope_of(args: list[str]) -> BuildScope:
-    """Read the selection, target and directories from dbt build's arguments."""
-    scope = BuildScope()
-    i = 0
-    while i < len(args):
-        arg, value = args[i], None
-        if arg.startswith("--") and "=" in arg:
-            arg, value = arg.split("=", 1)
-        if arg in _SELECT or arg in _EXCLUDE:
-            into = scope.select if arg in _SELECT else scope.exclude
-            if value is not None:
-                into.append(value)
-            while i + 1 < len(args) and not args[i + 1].startswith("-"):
-                i += 1
-                into.append(args[i])
-        elif arg in _SINGLE:
-            if value is None and i + 1 < len(args):
-                i += 1
-                value = args[i]
-            setattr(scope, _SINGLE[arg], value)
-        i += 1
-    return scope
+@dataclass(frozen=True)
+class DbtOutcome:
+    exit_code: int  # dbt's
+    message: str = ""
+
+    @property
+    def built(self) -> bool:
+        """Whether dbt ran the build (its nodes may still have failed)."""
+        return self.exit_code != DBT_ERROR
+
+    def error(self) -> DbtBuildError:
+        return DbtBuildError(self.message)
 
 
-def run_dbt_build(args: list[str]) -> int:
+def run_dbt_build(args: list[str]) -> DbtOutcome:
     """`dbt build` with these arguments, in this process, its output as dbt prints it."""
     from dbt.cli.main import dbtRunner
     from dbt_common.events.event_manager_client import cleanup_event_logger
@@ -66,9 +50,14 @@ def run_dbt_build(args: list[str]) -> int:
         # dbt leaves its loggers registered; the sync's own SQL would land in dbt.log.
         cleanup_event_logger()
     if result.exception is not None:
-        return DBT_ERROR
-    return 0 if result.success else DBT_FAILED
-
-
-def project_path(scope: BuildScope) -> Path:
-    return Path(scope.project_dir or ".").resolve()
+        first = (str(result.exception).strip().splitlines() or [""])[0]
+        return DbtOutcome(
+            DBT_ERROR, f"dbt build could not build the project ({first}): nothing was synced"
+        )
+    if not result.success:
+        return DbtOutcome(
+            DBT_FAILED,
+            "dbt build failed for some nodes: the models it did not build and test clean were "
+            "not synced (see the table)",
+        )
+    return DbtOutcome(DBT_OK)

@@ -9,17 +9,49 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
-from dbt_braze.errors import EXIT_ABORTED, EXIT_USAGE, DbtBrazeError
+from dbt_braze.errors import EXIT_ABORTED, EXIT_REJECTED, EXIT_USAGE, DbtBrazeError
 from dbt_braze.redaction import redact
 
 if TYPE_CHECKING:
+    from dbt_braze.build import DbtOutcome
     from dbt_braze.sync import SyncOptions
 
+class _Commands(TyperGroup):
+    """dbt's selection takes several values after one flag (`-s a b`); click takes one per
+    flag. The sync's commands get `-s a -s b`, as dbt reads them."""
+
+    MULTI = frozenset({"-s", "--select", "-m", "--models", "--exclude"})
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] in ("sync", "verify", "validate"):
+            args = _one_value_per_flag(args, self.MULTI)
+        return super().parse_args(ctx, args)
+
+
+def _one_value_per_flag(args: list[str], flags: frozenset[str]) -> list[str]:
+    out: list[str] = []
+    flag = None
+    for arg in args:
+        if arg in flags:
+            flag = arg
+            out.append(arg)
+            continue
+        if flag is not None and not arg.startswith("-") and out and out[-1] != flag:
+            out += [flag, arg]
+            continue
+        if arg.startswith("-"):
+            flag = None
+        out.append(arg)
+    return out
+
+
 app = typer.Typer(
+    cls=_Commands,
     add_completion=False,
     no_args_is_help=True,
     help="Sync dbt models to Braze, sending only what changed.",
@@ -30,9 +62,11 @@ app = typer.Typer(
 )
 
 ProjectDir = Annotated[
-    Path,
+    Path | None,
     typer.Option(
-        "--project-dir", metavar="DIR", help="The dbt project (default: current directory)."
+        "--project-dir",
+        metavar="DIR",
+        help="The dbt project (dbt's rules: DBT_PROJECT_DIR, then the current directory).",
     ),
 ]
 ProfilesDir = Annotated[
@@ -51,7 +85,55 @@ Select = Annotated[
 Exclude = Annotated[
     list[str] | None, typer.Option("--exclude", metavar="SPEC", help="Models to leave out.")
 ]
+Selector = Annotated[
+    str | None, typer.Option("--selector", metavar="NAME", help="A selector of selectors.yml.")
+]
+Vars = Annotated[
+    str | None, typer.Option("--vars", metavar="YAML", help="dbt variables, as dbt takes them.")
+]
+TargetPath = Annotated[
+    str | None,
+    typer.Option(
+        "--target-path", metavar="DIR", help="dbt's target path (default: DBT_TARGET_PATH, ...)."
+    ),
+]
+State = Annotated[
+    str | None,
+    typer.Option("--state", metavar="DIR", help="Artifacts for state: selection (dbt's)."),
+]
+Defer = Annotated[bool, typer.Option("--defer", help="As dbt's --defer (with --state).")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
+
+
+def _dbt_args(
+    project_dir: Path | None,
+    profiles_dir: Path | None,
+    target: str | None,
+    select: list[str] | None,
+    exclude: list[str] | None,
+    selector: str | None,
+    variables: str | None,
+    target_path: str | None,
+    state: str | None,
+    defer: bool,
+) -> tuple[str, ...]:
+    """dbt's arguments as given (what is not given, dbt resolves its own way: DBT_*)."""
+    args: list[str] = []
+    for flag, value in (
+        ("--project-dir", project_dir),
+        ("--profiles-dir", profiles_dir),
+        ("--target", target),
+        ("--selector", selector),
+        ("--vars", variables),
+        ("--target-path", target_path),
+        ("--state", state),
+    ):
+        if value is not None:
+            args += [flag, str(value)]
+    for flag, specs in (("--select", select), ("--exclude", exclude)):
+        if specs:
+            args += [flag, *specs]
+    return (*args, "--defer") if defer else tuple(args)
 
 
 class OutputFormat(str, enum.Enum):
@@ -108,78 +190,119 @@ def _handled(
         raise typer.Exit(code) from None
 
 
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would be sent; send nothing.")]
+FULL_REFRESH_HELP = (
+    "Forget the users' sync state and send every attribute again (delivered events and "
+    "purchases are not sent again: see --resend-events)."
+)
+ResendEvents = Annotated[
+    bool,
+    typer.Option(
+        "--resend-events",
+        help="Send the selected models' delivered events and purchases again. Braze keeps no "
+        "dedupe: they become duplicates.",
+    ),
+]
+Baseline = Annotated[
+    bool, typer.Option("--baseline", help="Record the models as delivered without sending.")
+]
+AllowLargeDeletes = Annotated[
+    bool,
+    typer.Option(
+        "--allow-large-deletes",
+        help="Let a model unset or delete more than 20% (and more than 10) of the users or "
+        "items it delivered; without it the run stops that model (exit 3).",
+    ),
+]
+NewWorkspace = Annotated[
+    bool,
+    typer.Option(
+        "--new-workspace",
+        help="BRAZE_API_KEY is another Braze workspace on an endpoint this target synced to "
+        "before (staging and production on one cluster): it gets its own state, and so "
+        "everything, once.",
+    ),
+]
+SameWorkspace = Annotated[
+    str | None,
+    typer.Option(
+        "--same-workspace",
+        metavar="ID",
+        help="BRAZE_API_KEY (or the endpoint) is new, but reaches the recorded workspace ID (a "
+        "rotated key): its state carries on and nothing is sent again.",
+    ),
+]
+RestEndpoint = Annotated[
+    str | None,
+    typer.Option(
+        "--rest-endpoint",
+        metavar="URL",
+        envvar="BRAZE_REST_ENDPOINT",
+        show_envvar=True,
+        help="Your Braze REST endpoint, e.g. https://rest.iad-01.braze.com.",
+    ),
+]
+ConnectTimeout = Annotated[
+    float, typer.Option(metavar="SECONDS", help="Seconds to connect to Braze.")
+]
+ReadTimeout = Annotated[
+    float, typer.Option(metavar="SECONDS", help="Seconds to wait for Braze's answer.")
+]
+Concurrency = Annotated[
+    int, typer.Option(min=1, max=256, metavar="N", help="Requests in flight at once.")
+]
+RateLimit = Annotated[
+    int,
+    typer.Option(
+        min=1, metavar="N", help="Requests per window to stay under (Braze's default: 3000)."
+    ),
+]
+RateWindow = Annotated[
+    float, typer.Option(min=0.1, metavar="SECONDS", help="The rate limit's window in seconds.")
+]
+MaxRetries = Annotated[
+    int,
+    typer.Option(
+        min=0, metavar="N", help="Retries per request for 5xx, timeouts and lost connections."
+    ),
+]
+LockTimeout = Annotated[
+    float,
+    typer.Option(
+        min=0,
+        metavar="SECONDS",
+        help="Seconds to wait while another run of this project and target is running.",
+    ),
+]
+
+
 @app.command()
 def sync(
-    project_dir: ProjectDir = Path("."),
+    project_dir: ProjectDir = None,
     profiles_dir: ProfilesDir = None,
     target: Target = None,
     select: Select = None,
     exclude: Exclude = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Show what would be sent; send nothing.")
-    ] = False,
-    full_refresh: Annotated[
-        bool,
-        typer.Option(
-            "--full-refresh",
-            help="Forget the users' sync state and send every attribute again (delivered "
-            "events and purchases are not sent again: see --resend-events).",
-        ),
-    ] = False,
-    resend_events: Annotated[
-        bool,
-        typer.Option(
-            "--resend-events",
-            help="Send the selected models' delivered events and purchases again. Braze keeps "
-            "no dedupe: they become duplicates.",
-        ),
-    ] = False,
-    baseline: Annotated[
-        bool, typer.Option("--baseline", help="Record the models as delivered without sending.")
-    ] = False,
-    allow_large_deletes: Annotated[bool, typer.Option("--allow-large-deletes")] = False,
-    rest_endpoint: Annotated[
-        str | None,
-        typer.Option(
-            "--rest-endpoint",
-            metavar="URL",
-            envvar="BRAZE_REST_ENDPOINT",
-            show_envvar=True,
-            help="Your Braze REST endpoint, e.g. https://rest.iad-01.braze.com.",
-        ),
-    ] = None,
-    connect_timeout: Annotated[
-        float, typer.Option(metavar="SECONDS", help="Seconds to connect to Braze.")
-    ] = 10.0,
-    read_timeout: Annotated[
-        float, typer.Option(metavar="SECONDS", help="Seconds to wait for Braze's answer.")
-    ] = 60.0,
-    concurrency: Annotated[
-        int, typer.Option(min=1, max=256, metavar="N", help="Requests in flight at once.")
-    ] = 16,
-    rate_limit: Annotated[
-        int,
-        typer.Option(
-            min=1, metavar="N", help="Requests per window to stay under (Braze's default: 3000)."
-        ),
-    ] = 3000,
-    rate_window: Annotated[
-        float, typer.Option(min=0.1, metavar="SECONDS", help="The rate limit's window in seconds.")
-    ] = 3.0,
-    max_retries: Annotated[
-        int,
-        typer.Option(
-            min=0, metavar="N", help="Retries per request for 5xx, timeouts and lost connections."
-        ),
-    ] = 6,
-    lock_timeout: Annotated[
-        float,
-        typer.Option(
-            min=0,
-            metavar="SECONDS",
-            help="Seconds to wait while another run of this project and target is running.",
-        ),
-    ] = 60.0,
+    selector: Selector = None,
+    variables: Vars = None,
+    target_path: TargetPath = None,
+    state: State = None,
+    defer: Defer = False,
+    dry_run: DryRun = False,
+    full_refresh: Annotated[bool, typer.Option("--full-refresh", help=FULL_REFRESH_HELP)] = False,
+    resend_events: ResendEvents = False,
+    baseline: Baseline = False,
+    allow_large_deletes: AllowLargeDeletes = False,
+    new_workspace: NewWorkspace = False,
+    same_workspace: SameWorkspace = None,
+    rest_endpoint: RestEndpoint = None,
+    connect_timeout: ConnectTimeout = 10.0,
+    read_timeout: ReadTimeout = 60.0,
+    concurrency: Concurrency = 16,
+    rate_limit: RateLimit = 3000,
+    rate_window: RateWindow = 3.0,
+    max_retries: MaxRetries = 6,
+    lock_timeout: LockTimeout = 60.0,
     output: Output = OutputFormat.text,
     quiet: Quiet = False,
     debug: Debug = False,
@@ -188,42 +311,53 @@ def sync(
 
     The API key is read from BRAZE_API_KEY only.
     """
-    from dbt_braze.redaction import api_key_from_environment
-    from dbt_braze.sync import SyncOptions
-
-    options = SyncOptions(
-        project_dir=project_dir.resolve(),
-        profiles_dir=profiles_dir.resolve() if profiles_dir else None,
-        target=target,
-        select=tuple(select or ()),
-        exclude=tuple(exclude or ()),
-        dry_run=dry_run,
-        full_refresh=full_refresh,
-        resend_events=resend_events,
-        baseline=baseline,
-        allow_large_deletes=allow_large_deletes,
-        rest_endpoint=rest_endpoint,
-        api_key=api_key_from_environment(),
-        connect_timeout=connect_timeout,
-        read_timeout=read_timeout,
-        concurrency=concurrency,
-        rate_limit=rate_limit,
-        rate_window=rate_window,
-        max_retries=max_retries,
-        lock_timeout=lock_timeout,
+    dbt_args = _dbt_args(
+        None, profiles_dir, target, select, exclude, selector, variables, target_path, state, defer
     )
+    options = _sync_options(locals(), project_dir=project_dir, dbt_args=dbt_args)
     raise typer.Exit(_run_sync(options, output.value, quiet, debug))
 
 
-def _run_sync(options: SyncOptions, output: str, quiet: bool, debug: bool) -> int:
+# The sync's own options, shared by `sync` and `build` (SyncOptions' fields of the same names).
+_SYNC_FIELDS = (
+    "dry_run",
+    "full_refresh",
+    "resend_events",
+    "baseline",
+    "allow_large_deletes",
+    "new_workspace",
+    "same_workspace",
+    "rest_endpoint",
+    "connect_timeout",
+    "read_timeout",
+    "concurrency",
+    "rate_limit",
+    "rate_window",
+    "max_retries",
+    "lock_timeout",
+)
+
+
+def _sync_options(given: dict[str, object], **more: object) -> SyncOptions:
+    from dbt_braze.redaction import api_key_from_environment
+    from dbt_braze.sync import SyncOptions
+
+    fields = {name: given[name] for name in _SYNC_FIELDS}
+    return SyncOptions(api_key=api_key_from_environment(), **fields, **more)  # type: ignore[arg-type]
+
+
+def _run_sync(
+    options: SyncOptions, output: str, quiet: bool, debug: bool, dbt: DbtOutcome | None = None
+) -> int:
     """A sync as the commands run it: the plan and summary (or the results document) on
-    stdout, logs on stderr, the results file whatever the exit, and its exit code."""
+    stdout, logs on stderr, the results file whatever the exit, and its exit code. `dbt`: what
+    the `dbt build` before it came to: when dbt could not build the project, nothing syncs;
+    the exit code (the summary's too) is the worse of dbt's and the sync's."""
     import io
     import json
     import os
     import uuid
 
-    from dbt_braze.project import results_dir
     from dbt_braze.report import LiveReporter, Reporter, SyncReport
     from dbt_braze.sync import run_sync
 
@@ -236,7 +370,7 @@ def _run_sync(options: SyncOptions, output: str, quiet: bool, debug: bool) -> in
         if error is not None:
             report.fail(error, code)
         report.finish()
-        where = results_dir(options.project_dir)
+        where = report.results_dir or _project_target(options.project_dir)
         if where is not None:
             report.write(where)
         if output == "json":
@@ -247,65 +381,229 @@ def _run_sync(options: SyncOptions, output: str, quiet: bool, debug: bool) -> in
             with open(summary_file, "a", encoding="utf-8") as f:
                 f.write(reporter.markdown(report))
 
+    def worse_of_dbt() -> None:
+        if dbt is not None and dbt.exit_code > report.exit_code:
+            report.exit_code, report.message = dbt.exit_code, dbt.message
+
     with _handled(debug, finish):
+        if dbt is not None and not dbt.built:
+            raise dbt.error()
         run_sync(options, reporter, report)
+    worse_of_dbt()
     finish(None, report.exit_code)
     if report.message and report.exit_code:
         _error(report.message)
     return report.exit_code
 
 
+def _project_target(project_dir: Path | None) -> Path | None:
+    """Where the results file goes when dbt could not say (its project or profile failed to
+    load): the project's `target/`, if there is a project."""
+    root = project_dir or Path(os.environ.get("DBT_PROJECT_DIR") or ".")
+    return root / "target" if (root / "dbt_project.yml").is_file() else None
+
+
 @app.command(
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     add_help_option=False,
 )
-def build(ctx: typer.Context) -> None:
-    """`dbt build [ARGS]`, then a sync of the selected models that built, in one process.
+def build(
+    ctx: typer.Context,
+    dry_run: DryRun = False,
+    full_refresh: Annotated[
+        bool,
+        typer.Option(
+            "--braze-full-refresh",
+            help=FULL_REFRESH_HELP + " (--full-refresh is dbt's: it rebuilds incremental models.)",
+        ),
+    ] = False,
+    resend_events: ResendEvents = False,
+    baseline: Baseline = False,
+    allow_large_deletes: AllowLargeDeletes = False,
+    new_workspace: NewWorkspace = False,
+    same_workspace: SameWorkspace = None,
+    rest_endpoint: RestEndpoint = None,
+    connect_timeout: ConnectTimeout = 10.0,
+    read_timeout: ReadTimeout = 60.0,
+    concurrency: Concurrency = 16,
+    rate_limit: RateLimit = 3000,
+    rate_window: RateWindow = 3.0,
+    max_retries: MaxRetries = 6,
+    lock_timeout: LockTimeout = 60.0,
+    output: Output = OutputFormat.text,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """`dbt build [ARGS]` in this process, then a sync of the models it built and tested clean.
 
-    Takes dbt build's arguments; the sync covers the same --select/--exclude, --target,
-    --project-dir and --profiles-dir. dbt prints as it always does; the exit code is dbt's
-    if dbt failed, else the sync's. Models whose build failed are skipped, saying why.
+    The sync's options (those of dbt-braze sync, --braze-full-refresh for its --full-refresh)
+    are the sync's; every other argument is dbt build's, and the sync reads the project, target,
+    vars and selection dbt resolved from them (DBT_* variables included). If dbt cannot build
+    the project, nothing is synced and the exit code is dbt's. A model syncs only if it built
+    and its data tests, and those of the models it depends on, passed or only warned; the
+    others are skipped, saying why. The exit code is the worse of dbt's and the sync's.
     """
-    from dbt_braze.build import project_path, run_dbt_build, scope_of
-    from dbt_braze.redaction import api_key_from_environment
-    from dbt_braze.sync import SyncOptions
+    from dbt_braze.build import run_dbt_build
 
     args = list(ctx.args)
     if "--help" in args or "-h" in args:
         typer.echo(ctx.get_help())
-        typer.echo(
-            "\nThe sync's other options are dbt-braze sync's defaults; see dbt build --help."
-        )
+        typer.echo("\nEvery other argument is dbt build's: see dbt build --help.")
         raise typer.Exit(0)
-    dbt_exit = run_dbt_build(args)
-    scope = scope_of(args)
-    options = SyncOptions(
-        project_dir=project_path(scope),
-        profiles_dir=Path(scope.profiles_dir).resolve() if scope.profiles_dir else None,
-        target=scope.target,
-        select=tuple(scope.select),
-        exclude=tuple(scope.exclude),
+    options = _sync_options(locals(), dbt_args=tuple(args), dbt_command="build")
+    dbt = run_dbt_build(args)
+    raise typer.Exit(_run_sync(options, output.value, quiet, debug, dbt))
+
+
+@app.command()
+def verify(
+    project_dir: ProjectDir = None,
+    profiles_dir: ProfilesDir = None,
+    target: Target = None,
+    select: Select = None,
+    exclude: Exclude = None,
+    selector: Selector = None,
+    variables: Vars = None,
+    target_path: TargetPath = None,
+    sample: Annotated[
+        int,
+        typer.Option(
+            "--sample", min=1, metavar="N", help="Check N users or items per model, at random."
+        ),
+    ] = 100,
+    check_all: Annotated[
+        bool, typer.Option("--all", help="Check every user and item the state records.")
+    ] = False,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="Forget what differs in the state, so the next sync sends it again (verify "
+            "itself never writes to Braze).",
+        ),
+    ] = False,
+    rest_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--rest-endpoint",
+            metavar="URL",
+            envvar="BRAZE_REST_ENDPOINT",
+            show_envvar=True,
+            help="Your Braze REST endpoint.",
+        ),
+    ] = None,
+    export_rate_limit: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="/users/export/ids requests per minute (250 on workspaces created after "
+            "2024-08-22, 2,500 before).",
+        ),
+    ] = 250,
+    catalog_read_rate_limit: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Catalog item GET requests per minute.")
+    ] = 50,
+    debug: Debug = False,
+) -> None:
+    """Read synced users and catalog items back from Braze and compare them with the state.
+
+    Exit 0: no drift; 1: drift found (written to braze_drift). Reads cost no data points.
+    """
+    from dbt_braze.redaction import api_key_from_environment
+    from dbt_braze.verify import VerifyOptions, run_verify
+
+    options = VerifyOptions(
+        _dbt_args(
+            project_dir,
+            profiles_dir,
+            target,
+            select,
+            exclude,
+            selector,
+            variables,
+            target_path,
+            None,
+            False,
+        ),
+        sample=None if check_all else sample,
+        repair=repair,
+        rest_endpoint=rest_endpoint,
         api_key=api_key_from_environment(),
-        rest_endpoint=os.environ.get("BRAZE_REST_ENDPOINT"),
+        export_per_minute=export_rate_limit,
+        catalog_reads_per_minute=catalog_read_rate_limit,
     )
-    sync_exit = _run_sync(options, OutputFormat.text.value, quiet=False, debug=False)
-    raise typer.Exit(dbt_exit or sync_exit)
+    with _handled(debug):
+        report = run_verify(options, lambda line: typer.echo(redact(line), err=True))
+    for line in _verify_lines(report):
+        typer.echo(redact(line))
+    raise typer.Exit(EXIT_REJECTED if report.drift else 0)
+
+
+def _verify_lines(report: object) -> list[str]:
+    from dbt_braze.report import table_lines
+    from dbt_braze.verify import EXAMPLES, VerifyReport
+
+    assert isinstance(report, VerifyReport)
+    header = ("model", "object", "checked", "matching", "different", "missing", "pending")
+    rows = [
+        (m.name, m.object, m.checked, m.matching, m.different, m.missing, m.pending)
+        for m in report.models
+    ]
+    lines = table_lines(header, rows)
+    for m in report.models:
+        if m.message:
+            lines.append(f"{m.name}: {m.message}")
+        for d in m.differences[:EXAMPLES]:
+            if d.attribute:
+                lines.append(
+                    f"{m.name}: {d.identifier}.{d.attribute}: the state records {d.state_value!r}"
+                    f" as delivered, Braze holds {d.braze_value}"
+                )
+            else:
+                lines.append(f"{m.name}: {d.identifier}: Braze has no such user or item")
+    if report.drift:
+        lines.append(f"{report.drift} drifted user(s) or item(s), recorded in {report.drift_table}")
+        if report.repaired:
+            lines.append(f"forgot {report.repaired} of them in the state: the next sync sends them")
+        else:
+            lines.append("run with --repair to have the next sync send them again")
+    else:
+        lines.append(f"no drift in {report.workspace}")
+    return lines
 
 
 @app.command()
 def validate(
-    project_dir: ProjectDir = Path("."),
+    project_dir: ProjectDir = None,
+    profiles_dir: ProfilesDir = None,
+    target: Target = None,
     select: Select = None,
     exclude: Exclude = None,
+    selector: Selector = None,
+    variables: Vars = None,
+    target_path: TargetPath = None,
     debug: Debug = False,
 ) -> None:
-    """Check every model's `meta.braze` against the manifest; no writes, no network."""
+    """Check every model's `meta.braze` against the project as it is now (dbt parses it again
+    if it changed since); no warehouse, no network."""
     from dbt_braze.project import validate_project
+    from dbt_braze.warehouse import dbt_context
 
+    args = _dbt_args(
+        project_dir,
+        profiles_dir,
+        target,
+        select,
+        exclude,
+        selector,
+        variables,
+        target_path,
+        None,
+        False,
+    )
     with _handled(debug):
-        checked, problems, notes = validate_project(
-            project_dir.resolve(), tuple(select or ()), tuple(exclude or ())
-        )
+        checked, problems, notes = validate_project(dbt_context("build", args))
     for note in notes:
         typer.echo(note, err=True)
     if problems:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import queue
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from dbt_braze.errors import WarehouseError
+from dbt_braze.errors import LockLost, WarehouseError
 from dbt_braze.runlog import RunLog
 from dbt_braze.warehouse import Warehouse
 
@@ -26,8 +27,18 @@ class Committer:
     most the requests in flight plus about two groups of acknowledgements are sent again.
     """
 
-    def __init__(self, runs: list[ModelRun], log: RunLog, run_id: str, warehouse: Warehouse):
+    def __init__(
+        self,
+        runs: list[ModelRun],
+        log: RunLog,
+        run_id: str,
+        warehouse: Warehouse,
+        fence: Callable[[], None] = lambda: None,
+    ):
+        """`fence`: raises when this run may no longer record anything (lock.RunLock.check),
+        called before every commit."""
         self.runs = runs
+        self.fence = fence
         self.log = log
         self.run_id = run_id
         self.last = time.monotonic()
@@ -58,8 +69,7 @@ class Committer:
                 run.rejections = {} if run.rejections is not None else None
         self.waiting = 0
         self.last = time.monotonic()
-        if self.error is not None:
-            raise WarehouseError(f"recording delivered rows failed: {self.error}") from self.error
+        self._raise()
         if group:
             self._groups.put(group)  # waits while the previous group is still waiting
 
@@ -68,6 +78,11 @@ class Committer:
         self.flush()
         self._groups.put(None)
         self._thread.join()
+        self._raise()
+
+    def _raise(self) -> None:
+        if isinstance(self.error, LockLost):
+            raise self.error
         if self.error is not None:
             raise WarehouseError(f"recording delivered rows failed: {self.error}") from self.error
 
@@ -76,6 +91,7 @@ class Committer:
             if self.error is not None:
                 continue  # keep draining so the sender never blocks on a dead writer
             try:
+                self.fence()
                 for run, seqs, rejections in group:
                     run.state.commit(seqs)
                     for source, rows in rejections.items():

@@ -11,12 +11,12 @@ command for that one model.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dbt_braze.errors import ConfigProblem
 from dbt_braze.kinds import kind_of
 from dbt_braze.runlog import SyncModels
-from dbt_braze.state import ModelState, SyncedModel, legacy_state_table
+from dbt_braze.state import KEY_RULES, ModelState, SyncedModel, state_table_name
 
 # command(model name, flag) -> the exact command line that does it for that model alone
 Command = Callable[[str, str], str]
@@ -45,11 +45,61 @@ def _same_identifier(recorded: str, current: str) -> bool:
     return recorded == current
 
 
+def _without_rules(signature: str) -> str:
+    """`email (case-insensitive): email [text]` -> `email: email [text]`."""
+    for rule in KEY_RULES.values():
+        signature = signature.replace(f"{rule}: ", ": ", 1)
+    return signature
+
+
+def _kind_and_label(signature: str) -> tuple[str, str]:
+    """`user_alias: name (crm) [text]` -> ("user_alias", "crm"); what identifies, apart from
+    the column and its type."""
+    kind, _, rest = _without_rules(signature).partition(": ")
+    rest = _without_family(rest)
+    label = rest.rsplit(" (", 1)[1].rstrip(")") if rest.endswith(")") else ""
+    return kind, label
+
+
+# A changed identifier (or event id) names what Braze received when at least this share of
+# the rows that could match do (the fewer of the model's rows and the keys delivered): what
+# Braze would see is unchanged, so the state carries on. Below it, the run is refused.
+SAME_KEYS_SHARE = 0.5
+
+
+def follow_key_rules(
+    states: Sequence[ModelState], registry: SyncModels, dry_run: bool
+) -> list[str]:
+    """State keyed before its keys followed Braze's matching rules (emails case-insensitively,
+    phone numbers in E.164): its keys are rewritten by them once, sending nothing."""
+    recorded = registry.all()
+    notes = []
+    for state in states:
+        former = recorded.get(state.resolved.sync.unique_id)
+        current = state.identifier_signature
+        if former is None or former.identifier == current or _without_rules(current) == current:
+            continue
+        if not _same_identifier(former.identifier, _without_rules(current)):
+            continue
+        state.apply_key_rules(in_copy=dry_run)
+        registry.record(replace(former, identifier=current))
+        kind = state.resolved.sync.identifier.kind
+        notes.append(
+            f"{state.resolved.sync.name}: its state's {kind} keys now follow Braze's matching rule"
+            f"{KEY_RULES[kind]}; rows Braze takes for one user are one"
+        )
+    return notes
+
+
 def carry_over_renames(
-    states: Sequence[ModelState], registry: SyncModels, declared: Collection[str]
+    states: Sequence[ModelState],
+    registry: SyncModels,
+    declared: Collection[str],
+    dry_run: bool = False,
 ) -> tuple[list[str], list[ConfigProblem]]:
     """Models with `renamed_from`: their former self's state becomes theirs (once, on their
-    first sync). Returns what was carried over, and problems."""
+    first sync). Returns what was carried over, and problems. A dry run changes nothing: it
+    compares with the former state where it is."""
     recorded = registry.all()
     notes: list[str] = []
     problems: list[ConfigProblem] = []
@@ -80,14 +130,15 @@ def carry_over_renames(
                 )
             )
             continue
-        state.adopt(former.state_table or legacy_state_table(former.unique_id, former.name))
+        table = former.state_table or state_table_name(former.unique_id, former.name)
+        if dry_run:
+            state.state_table = table  # compared with where it is (registry: in memory)
+        else:
+            state.adopt(table)
         registry.forget(former.unique_id)
-        registry.record(
-            SyncedModel(
-                sync.unique_id, sync.object, former.identifier, former.object_id, state.state_table
-            )
-        )
-        notes.append(f"{sync.name}: carried over the sync state of `{former.unique_id}`")
+        registry.record(replace(former, unique_id=sync.unique_id, state_table=state.state_table))
+        done = "would carry over" if dry_run else "carried over"
+        notes.append(f"{sync.name}: {done} the sync state of `{former.unique_id}`")
     return notes, problems
 
 
@@ -97,52 +148,118 @@ def check_continuity(
     declared: Collection[str],
     allowed: Permissions,
     command: Command,
-) -> list[ConfigProblem]:
-    """Every change that would make delivered rows look new, as problems."""
+) -> tuple[list[str], list[ConfigProblem]]:
+    """Every change that would make delivered rows look new, as problems; changes that leave
+    them as they were, as notes."""
     recorded = registry.all()
     problems: list[ConfigProblem] = []
+    notes: list[str] = []
     for state in states:
         former = recorded.get(state.resolved.sync.unique_id)
         if former is None:
             problems += _vanished_overlap(state, recorded, declared, allowed, command)
         else:
-            problems += _changed_keys(state, former, allowed, command)
-    return problems
+            problems += _changed_keys(state, former, allowed, command, notes)
+    return notes, problems
 
 
 def _changed_keys(
-    state: ModelState, former: SyncedModel, allowed: Permissions, command: Command
+    state: ModelState,
+    former: SyncedModel,
+    allowed: Permissions,
+    command: Command,
+    notes: list[str],
 ) -> list[ConfigProblem]:
+    """A changed identifier, or a changed event or purchase id (its column or its type), is
+    refused, unless the model's keys still name what Braze received (`cast(id as varchar)` of
+    an integer id: the same texts), which costs nothing and is only noted."""
     sync = state.resolved.sync
+    kind = kind_of(sync.object)
     problems = []
     identifier = state.identifier_signature
+    # The model's code changed: an identifier's or an id's expression may have (as far as the
+    # manifest shows); what Braze would see is then checked as for a changed column.
+    recoded = bool(former.code and state.code and former.code != state.code)
     changed = former.identifier and not _same_identifier(former.identifier, identifier)
+    if recoded and kind.state_class.versioned and former.identifier and not changed:
+        recoded_match = state.match_with_delivered()
+        if not _same_keys(*recoded_match) and recoded_match[2] and not allowed.full_refresh:
+            problems.append(
+                ConfigProblem(
+                    sync.name,
+                    "identifier",
+                    f"the model's code changed, and its `{sync.identifier.column}` values no "
+                    f"longer match what it delivered ({_matched(recoded_match)}): "
+                    + kind.rekeyed(sync, command(sync.name, "--full-refresh")),
+                )
+            )
+    # Users and catalog items are keyed by their identifier; events by their own id.
+    keyed_by_identifier = kind.state_class.versioned
     if changed and not allowed.full_refresh:
-        refresh = command(sync.name, "--full-refresh")
-        problems.append(
-            ConfigProblem(
-                sync.name,
-                "identifier",
-                f"changed from `{former.identifier}` to `{identifier}`: "
-                + kind_of(sync.object).rekeyed(sync, refresh),
+        same_kind = _kind_and_label(former.identifier) == _kind_and_label(identifier)
+        matched = state.match_with_delivered() if same_kind and keyed_by_identifier else None
+        if matched is not None and _same_keys(*matched):
+            notes.append(
+                f"{sync.name}: identifier changed from `{former.identifier}` to `{identifier}`; "
+                f"{matched[0]} of its {matched[1]} rows still name users it delivered to, so its "
+                "state carries on"
             )
-        )
+        else:
+            refresh = command(sync.name, "--full-refresh")
+            found = f" ({_matched(matched)})" if matched is not None else ""
+            problems.append(
+                ConfigProblem(
+                    sync.name,
+                    "identifier",
+                    f"changed from `{former.identifier}` to `{identifier}`{found}: "
+                    + kind.rekeyed(sync, refresh),
+                )
+            )
     object_id = state.object_id_signature
-    was, now = _family(former.object_id), _family(object_id)
-    if was and now and was != now and not (allowed.resend_events or allowed.baseline):
-        noun = kind_of(sync.object).noun
-        problems.append(
-            ConfigProblem(
-                sync.name,
-                sync.id_field or "",
-                f"changed type from {was} to {now}: the ids delivered no longer match, so every "
-                f"one of its {noun} would be sent again (Braze keeps duplicates). Cast it back "
-                f"in the model; or record the current rows as delivered, sending none: "
-                f"`{command(sync.name, '--baseline')}`; or send them all again: "
-                f"`{command(sync.name, '--resend-events')}`",
+    if (
+        former.object_id
+        and object_id
+        and (recoded or not _same_identifier(former.object_id.lower(), object_id.lower()))
+        and not (allowed.resend_events or allowed.baseline)
+    ):
+        matched = state.match_with_delivered()
+        if _same_keys(*matched) or not matched[2]:
+            if former.object_id != object_id:
+                notes.append(
+                    f"{sync.name}: {sync.id_field} changed from `{former.object_id}` to "
+                    f"`{object_id}`; {matched[0]} of its {matched[1]} rows are ids it "
+                    "delivered, so its state carries on"
+                )
+        else:
+            problems.append(
+                ConfigProblem(
+                    sync.name,
+                    sync.id_field or "",
+                    f"{_id_change(former.object_id, object_id)} ({_matched(matched)}): "
+                    f"the ids delivered no longer match, so its {kind.noun} would be sent "
+                    "again (Braze keeps duplicates). Change it back in the model; or record "
+                    f"the current rows as delivered, sending none: "
+                    f"`{command(sync.name, '--baseline')}`; or send them all again: "
+                    f"`{command(sync.name, '--resend-events')}`",
+                )
             )
-        )
     return problems
+
+
+def _id_change(was: str, now: str) -> str:
+    if was == now:
+        return f"the model's code changed, and its ids (`{now}`) no longer match what it delivered"
+    return f"changed from `{was}` to `{now}`"
+
+
+def _same_keys(matching: int, rows: int, delivered: int) -> bool:
+    could = min(rows, delivered)
+    return matching > 0 and matching >= SAME_KEYS_SHARE * could
+
+
+def _matched(matched: tuple[int, int, int]) -> str:
+    matching, rows, delivered = matched
+    return f"{matching} of its {rows} rows match the {delivered} delivered"
 
 
 def _vanished_overlap(
@@ -165,7 +282,7 @@ def _vanished_overlap(
     for former in recorded.values():
         if former.unique_id in declared or former.object != sync.object:
             continue
-        table = former.state_table or legacy_state_table(former.unique_id, former.name)
+        table = former.state_table or state_table_name(former.unique_id, former.name)
         overlap = state.overlap(table)
         if not overlap:
             continue

@@ -138,7 +138,6 @@ class Deliverer:
                             "(Braze has no deduplication). Stopped; what was acknowledged is "
                             "recorded. If Braze is slow rather than down, raise --read-timeout"
                         ) from None
-                    outcome.batch = batch = batch.for_resend()
                 attempt += 1
                 if attempt > self.policy.max_retries:
                     raise RetriesExhausted(

@@ -83,6 +83,11 @@ def run_demo(workdir: Path | None) -> int:
             shutil.rmtree(destination)
         shutil.copytree(origin, destination, ignore=shutil.ignore_patterns(*leftovers))
     (project / "packages.yml").write_text(f"packages:\n  - local: {installed}\n")
+    # dbt and the sync run from different directories here: the database's path, absolute.
+    profile = project / "profiles.yml"
+    profile.write_text(
+        profile.read_text().replace("path: sample.duckdb", f"path: {project / 'sample.duckdb'}")
+    )
     _say(f"Sample project copied to {project}\n")
 
     _dbt(project, "deps")
@@ -95,7 +100,9 @@ def run_demo(workdir: Path | None) -> int:
             "products",
             {"title": "string", "category": "string", "price": "number", "in_stock": "boolean"},
         )
-        options = SyncOptions(project_dir=project, rest_endpoint=emulator.url, api_key=DEMO_KEY)
+        options = SyncOptions(
+            project_dir=project, profiles_dir=project, rest_endpoint=emulator.url, api_key=DEMO_KEY
+        )
 
         _say("== First sync: everything is new ==")
         first = run_sync(options, reporter)

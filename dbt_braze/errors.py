@@ -73,6 +73,11 @@ class LockHeld(Aborted):
     """Another run of this project and target holds the warehouse lock."""
 
 
+class LockLost(Aborted):
+    """This run's lease on the lock ran out, or another run took it over: it stops before
+    committing or sending more."""
+
+
 class Interrupted(Aborted):
     """Ctrl-C or SIGTERM: sending stopped between requests."""
 

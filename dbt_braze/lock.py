@@ -5,9 +5,17 @@ works where rows cannot be updated or deleted in place (plain Spark tables) and 
 insert per heartbeat on columnar warehouses. A run holds the lock when, after appending its
 `acquire`, it sees no other live holder: two runs that start together both see each other and
 both step back (then retry after a random pause), and a run that sees only itself knows any
-later one will see it. A holder appends a heartbeat every HEARTBEAT_SECONDS; one silent for
-STALE_SECONDS (killed, its machine gone) no longer counts, nor one on this machine whose process
-has died.
+later one will see it.
+
+The lock is a lease. A holder appends a heartbeat every HEARTBEAT_SECONDS; one silent for
+STALE_SECONDS (killed, its machine gone, cut off from the warehouse) no longer counts, and
+another run may take over. A holder knows its own lease only by its last heartbeat the
+warehouse took: once that is LEASE_SECONDS old (well before others may take over), or a
+heartbeat finds its lock released or another run holding, it has lost the lock, and `check()`,
+called before every commit and every request sent, stops it (the fencing). A holder whose
+process is gone is released at once only where that is sound: on this machine (same host name,
+same boot) and in this pid namespace; two containers with one host name never judge each
+other's pids.
 """
 
 from __future__ import annotations
@@ -23,11 +31,15 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from dbt_braze.errors import LockHeld
+from dbt_braze.errors import LockHeld, LockLost
+from dbt_braze.runlog import add_missing_columns
 from dbt_braze.warehouse import Warehouse
 
 HEARTBEAT_SECONDS = 15.0
 STALE_SECONDS = 120.0
+# A holder stops well before others may take over: two missed beats' margin, for the time a
+# heartbeat takes and clocks that run at slightly different rates.
+LEASE_SECONDS = STALE_SECONDS - 2 * HEARTBEAT_SECONDS
 MIN_ATTEMPTS = 3  # two runs starting together step back; a few tries settle who goes
 
 
@@ -40,6 +52,7 @@ class Holder:
     started_at: dt.datetime
     last_seen: dt.datetime
     expired: bool
+    scope: str = ""  # where its pid means something (process_scope()); "": unknown
 
     def __str__(self) -> str:
         return (
@@ -47,6 +60,18 @@ class Holder:
             f"pid {self.pid}, started {self.started_at:%Y-%m-%d %H:%M:%S} UTC, "
             f"last seen {self.last_seen:%H:%M:%S} UTC"
         )
+
+
+def process_scope() -> str:
+    """This boot of this machine and this process's pid namespace: where a pid names one
+    process. "" where they cannot be read (not Linux): pids are then never judged."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            boot = f.read().strip()
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+    return f"{boot} {namespace}"
 
 
 def _process_alive(pid: int) -> bool:
@@ -74,7 +99,10 @@ class RunLock:
         self.description = f"{description}, user {getpass.getuser()}"
         self.host = socket.gethostname()
         self.pid = os.getpid()
+        self.scope = process_scope()
         self.lock_id: str | None = None
+        self._confirmed = 0.0  # time.monotonic() of the last heartbeat the warehouse took
+        self.lost: str | None = None  # why this run no longer holds the lock
         self._sleep = sleep
         self._on_wait = on_wait
         self._stop = threading.Event()
@@ -92,6 +120,7 @@ class RunLock:
         """Take the lock, waiting up to `timeout` seconds for a live holder to finish."""
         wh = self.warehouse
         wh.run(wh.render("lock_table_sql"))
+        add_missing_columns(wh, "braze_sync_lock", [("scope", None)])
         deadline = time.monotonic() + timeout
         attempt = 0
         while True:
@@ -101,6 +130,7 @@ class RunLock:
             others = [h for h in self.holders() if h.lock_id != lock_id]
             if not others:
                 self.lock_id = lock_id
+                self._confirmed = time.monotonic()
                 self._compact()
                 self._thread = wh.start_thread(self._beat, "dbt_braze_lock")
                 return
@@ -122,11 +152,23 @@ class RunLock:
         wh = self.warehouse
         rows = wh.fetch(wh.render("lock_holders_sql", stale_seconds=int(STALE_SECONDS)))
         live: list[Holder] = []
-        for lock_id, host, pid, description, started, seen, expired in rows:
+        for lock_id, host, pid, description, started, seen, expired, scope in rows:
             holder = Holder(
-                str(lock_id), str(host), int(pid), str(description), started, seen, bool(expired)
+                str(lock_id),
+                str(host),
+                int(pid),
+                str(description),
+                started,
+                seen,
+                bool(expired),
+                str(scope or ""),
             )
-            dead = holder.host == self.host and not _process_alive(holder.pid)
+            dead = (
+                holder.host == self.host
+                and bool(self.scope)
+                and holder.scope == self.scope
+                and not _process_alive(holder.pid)
+            )
             if holder.expired or dead:
                 if dead:
                     self._append(holder.lock_id, "release", holder)
@@ -143,11 +185,43 @@ class RunLock:
             self._append(self.lock_id, "release")
             self.lock_id = None
 
+    def check(self) -> None:
+        """The fence: raises LockLost once this run no longer holds the lock for sure."""
+        if self.lock_id is None:
+            return
+        if self.lost is None and time.monotonic() - self._confirmed > LEASE_SECONDS:
+            self.lost = (
+                f"no heartbeat reached the warehouse for {LEASE_SECONDS:g} s, after which "
+                "another run may take the lock over"
+            )
+        if self.lost is not None:
+            raise LockLost(
+                f"this run lost the lock of this project and target ({self.lost}): it stopped "
+                "before committing or sending more. What Braze acknowledged before is "
+                "recorded; what it acknowledged since is sent again by the next run"
+            )
+
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_SECONDS):
-            if self.lock_id is not None:
-                with contextlib.suppress(Exception):  # a missed beat is retried next time
-                    self._append(self.lock_id, "heartbeat")
+            lock_id = self.lock_id
+            if lock_id is None or self.lost is not None:
+                continue
+            try:
+                self._append(lock_id, "heartbeat")
+                holders = self.holders()
+            except Exception:  # a missed beat is retried next time; the lease tells
+                continue
+            mine = [h for h in holders if h.lock_id == lock_id]
+            others = [h for h in holders if h.lock_id != lock_id]
+            if not mine:
+                self.lost = "its lock was released, or expired, by the warehouse's clock"
+            elif others:
+                self.lost = f"another run holds it now: {others[0]}"
+            else:
+                self._confirmed = time.monotonic()
+                continue
+            with contextlib.suppress(Exception):
+                self._append(lock_id, "lost")
 
     def _append(self, lock_id: str, event: str, holder: Holder | None = None) -> None:
         wh = self.warehouse
@@ -159,6 +233,7 @@ class RunLock:
                 host=holder.host if holder else self.host,
                 pid=holder.pid if holder else self.pid,
                 description=holder.description if holder else self.description,
+                scope=holder.scope if holder else self.scope,
             )
         )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ class BrazeModel:
     custom_schema: str | None = None
     custom_database: str | None = None
     node: dict[str, object] | None = None
+    checksum: str = ""  # of the model's SQL: changed code may change what identifies a row
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,11 @@ class Manifest:
     package_macros: frozenset[str]  # names of the dbt_braze package's macros
     # Models whose meta has a key that looks like `braze` but is not: (model name, key)
     near_misses: tuple[tuple[str, str], ...] = ()
+    all_models: frozenset[str] = frozenset()  # the name of every model of the project
+    # The graph dbt's verdict travels along (gated_models): each model's parent models, and
+    # the models each data test is attached to.
+    parents: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    tested: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def near_miss_warnings(self) -> list[str]:
         return [
@@ -81,9 +87,21 @@ def load_manifest(target_dir: Path) -> Manifest:
 
     models: list[BrazeModel] = []
     near_misses: list[tuple[str, str]] = []
+    names: set[str] = set()
+    parents: dict[str, tuple[str, ...]] = {}
+    tested: dict[str, tuple[str, ...]] = {}
     for unique_id, node in (raw.get("nodes") or {}).items():
+        upstream = tuple(
+            n for n in (node.get("depends_on") or {}).get("nodes") or [] if n.startswith("model.")
+        )
+        if node.get("resource_type") == "test":
+            attached = node.get("attached_node")
+            tested[unique_id] = (attached,) if attached else upstream
+            continue
         if node.get("resource_type") != "model":
             continue
+        parents[unique_id] = upstream
+        names.add(str(node.get("name", unique_id)))
         meta = braze_meta(node)
         if meta is None:
             near_misses += [(node.get("name", unique_id), k) for k in _braze_lookalikes(node)]
@@ -103,6 +121,7 @@ def load_manifest(target_dir: Path) -> Manifest:
                 custom_schema=(node.get("config") or {}).get("schema"),
                 custom_database=(node.get("config") or {}).get("database"),
                 node={k: node.get(k) for k in _NODE_KEYS},
+                checksum=str((node.get("checksum") or {}).get("checksum") or ""),
             )
         )
     macros = frozenset(
@@ -110,7 +129,9 @@ def load_manifest(target_dir: Path) -> Manifest:
         for m in (raw.get("macros") or {}).values()
         if m.get("package_name") == PACKAGE
     )
-    return Manifest(path, tuple(models), macros, tuple(near_misses))
+    return Manifest(
+        path, tuple(models), macros, tuple(near_misses), frozenset(names), parents, tested
+    )
 
 
 def _braze_lookalikes(node: dict[str, Any]) -> list[str]:
@@ -127,9 +148,16 @@ def _braze_lookalikes(node: dict[str, Any]) -> list[str]:
     )
 
 
-def failed_models(target_dir: Path) -> dict[str, str]:
-    """unique_id -> status, for models whose last dbt run did not succeed."""
-    path = target_dir / "run_results.json"
+# Outcomes of dbt's last invocation that stop a model from syncing (a test that only warns,
+# `severity: warn`, does not).
+_FAILED = frozenset({"error", "fail", "skipped", "runtime error"})
+
+
+def gated_models(manifest: Manifest) -> dict[str, str]:
+    """unique_id -> why, for the models dbt's last invocation (`run_results.json`) did not
+    vouch for: a model that failed or was skipped, a model one of whose data tests failed or
+    errored, and every model downstream of either (as `dbt build` itself skips them)."""
+    path = manifest.path.parent / "run_results.json"
     if not path.exists():
         return {}
     try:
@@ -137,12 +165,38 @@ def failed_models(target_dir: Path) -> dict[str, str]:
             raw = json.load(f)
     except (OSError, ValueError):
         return {}
-    return {
-        r["unique_id"]: r.get("status", "")
-        for r in raw.get("results") or []
-        if r.get("unique_id", "").startswith("model.")
-        and r.get("status") in ("error", "fail", "skipped", "runtime error")
-    }
+    why: dict[str, str] = {}
+    for result in raw.get("results") or []:
+        unique_id, status = str(result.get("unique_id", "")), str(result.get("status", ""))
+        if status not in _FAILED:
+            continue
+        if unique_id.startswith("model."):
+            why.setdefault(unique_id, f"its last dbt run ended with `{status}`")
+        elif unique_id in manifest.tested:
+            test = unique_id.split(".")[2] if unique_id.count(".") >= 2 else unique_id
+            for model in manifest.tested[unique_id]:
+                why.setdefault(model, f"its test `{test}` ended with `{status}`")
+    gated: dict[str, str] = {}
+    for model in manifest.parents:
+        reason = _gated(model, manifest.parents, why, set())
+        if reason is not None:
+            gated[model] = reason
+    return gated
+
+
+def _gated(
+    model: str, parents: dict[str, tuple[str, ...]], why: dict[str, str], seen: set[str]
+) -> str | None:
+    if model in why:
+        return why[model]
+    seen.add(model)
+    for parent in parents.get(model, ()):
+        if parent in seen:
+            continue
+        if _gated(parent, parents, why, seen) is not None:
+            name = parent.split(".")[2] if parent.count(".") >= 2 else parent
+            return f"upstream model `{name}`: {_gated(parent, parents, why, set())}"
+    return None
 
 
 def select_by_name(models: Iterable[BrazeModel], names: Iterable[str]) -> list[BrazeModel] | None:
@@ -154,31 +208,11 @@ def select_by_name(models: Iterable[BrazeModel], names: Iterable[str]) -> list[B
     return [m for m in models if m.name in wanted or m.unique_id in wanted]
 
 
-def dbt_selection(
-    project_dir: Path,
-    profiles_dir: Path | None,
-    target: str | None,
-    select: tuple[str, ...],
-    exclude: tuple[str, ...],
-) -> set[str]:
-    """unique_ids of the models dbt's own `ls` selects: tags, paths, graph operators, ..."""
-    from dbt.cli.main import dbtRunner
-    from dbt_common.events.event_manager_client import cleanup_event_logger
-
+def dbt_selection(selection_args: list[str]) -> set[str]:
+    """unique_ids of the models dbt's own `ls` selects: tags, paths, graph operators, selectors,
+    state, ... `selection_args`: the project, profile and target, then the selection."""
     args = ["ls", "--resource-type", "model", "--output", "json", "--output-keys", "unique_id"]
-    args += ["--project-dir", str(project_dir), "--log-level", "none", "--no-write-json", "-q"]
-    if profiles_dir:
-        args += ["--profiles-dir", str(profiles_dir)]
-    if target:
-        args += ["--target", target]
-    for flag, specs in (("--select", select), ("--exclude", exclude)):
-        if specs:
-            args += [flag, *specs]
-    try:
-        result = dbtRunner().invoke(args)
-    finally:
-        # dbt leaves its loggers registered; our own SQL would land in the project's dbt.log.
-        cleanup_event_logger()
+    result = _invoke([*args, "--log-level", "none", "--no-write-json", "-q", *selection_args])
     if not result.success:
         reason = result.exception or "dbt ls failed"
         raise SelectionError(f"dbt could not resolve the selection: {reason}")
@@ -190,3 +224,23 @@ def dbt_selection(
         except (ValueError, KeyError, TypeError):
             continue
     return selected
+
+
+def parse_project(location_args: list[str]) -> None:
+    """`dbt parse` in this process: the manifest written again from the project as it is."""
+    result = _invoke(["parse", "--log-level", "none", "-q", *location_args])
+    if not result.success:
+        reason = result.exception or "dbt parse failed"
+        raise ManifestError(f"dbt could not parse the project: {reason}")
+
+
+def _invoke(args: list[str]) -> Any:
+    """dbt's programmatic runner (its documented API), its loggers cleaned up after: they would
+    otherwise take dbt-braze's own SQL into the project's dbt.log."""
+    from dbt.cli.main import dbtRunner
+    from dbt_common.events.event_manager_client import cleanup_event_logger
+
+    try:
+        return dbtRunner().invoke(args)
+    finally:
+        cleanup_event_logger()

@@ -32,9 +32,6 @@ class Route:
     max_items: int
     budget: str
     by_user: bool = False
-    # how the request is sent again after a send whose fate is unknown (a create that may
-    # have happened becomes a replace)
-    resend_as: Route | None = None
 
     @property
     def label(self) -> str:
@@ -49,6 +46,10 @@ ATTRIBUTES = Route("POST", TRACK_PATH, "attributes", MAX_TRACK_OBJECTS, "track",
 EVENTS = Route("POST", TRACK_PATH, "events", MAX_TRACK_OBJECTS, "track", by_user=True)
 PURCHASES = Route("POST", TRACK_PATH, "purchases", MAX_TRACK_OBJECTS, "track", by_user=True)
 TRACK_ARRAYS = ("attributes", "events", "purchases")
+
+# /users/export/ids: reading profiles back (verify); 50 external ids or aliases per request.
+EXPORT_PATH = "/users/export/ids"
+MAX_EXPORT_IDS = 50
 
 # /users/delete: one identifier list of at most 50, by identifier kind.
 DELETE_PATH = "/users/delete"
@@ -65,12 +66,8 @@ DELETES = {
 
 
 def catalog_route(catalog: str, method: str) -> Route:
-    """The asynchronous catalog item endpoints: 50 items per request, one shared budget. A
-    create sent again, after a send whose fate is unknown, is a replace (PUT creates items that
-    do not exist), so an item created by the lost request is no error."""
-    path = f"/catalogs/{catalog}/items"
-    resend_as = Route("PUT", path, "items", 50, "catalogs") if method == "POST" else None
-    return Route(method, path, "items", 50, "catalogs", resend_as=resend_as)
+    """The asynchronous catalog item endpoints: 50 items per request, one shared budget."""
+    return Route(method, f"/catalogs/{catalog}/items", "items", 50, "catalogs")
 
 
 class AttributeDelta(NamedTuple):

@@ -3,21 +3,27 @@ their specs, and whether they fit the warehouse and the target being synced."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+from dbt_braze import __version__
 from dbt_braze.config import parse_draft, resolve_fields
-from dbt_braze.errors import ConfigProblem, UsageError
+from dbt_braze.errors import ConfigErrors, ConfigProblem, ManifestError, SelectionError, UsageError
 from dbt_braze.kinds import kind_of
 from dbt_braze.manifest import (
     BrazeModel,
     Manifest,
     dbt_selection,
+    gated_models,
     load_manifest,
+    parse_project,
     select_by_name,
 )
 from dbt_braze.spec import Identifier, ModelSync, ResolvedSync
 from dbt_braze.state import AttributeState
-from dbt_braze.warehouse import Warehouse, WarehouseError, default_profiles_dir
+from dbt_braze.warehouse import DbtContext, Warehouse, WarehouseError, open_warehouse
 
 REQUIRED_MACROS = ("version", "attribute_delta_sql", "id_delta_sql", "create_log_tables_sql")
 PACKAGES_SNIPPET = """\
@@ -27,51 +33,91 @@ packages:
 # then run `dbt deps` and `dbt parse` (or `dbt build`)"""
 
 
-def target_dir(project_dir: Path) -> Path:
-    """The project's `target-path` (dbt's default: target)."""
-    import os
-
-    if env := os.environ.get("DBT_TARGET_PATH"):
-        return (project_dir / env).resolve()
-    project_file = project_dir / "dbt_project.yml"
-    if not project_file.exists():
-        raise UsageError(
-            f"{project_dir} is not a dbt project (no dbt_project.yml); use --project-dir"
-        )
-    import yaml
-
-    try:
-        config = yaml.safe_load(project_file.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise UsageError(f"cannot read {project_file}: {e}") from None
-    return (project_dir / str(config.get("target-path") or "target")).resolve()
-
-
-def results_dir(project_dir: Path) -> Path | None:
-    """Where the results file goes: the project's target path; None when there is no project."""
-    try:
-        return target_dir(project_dir)
-    except UsageError:
-        return None
-
-
-def selected_models(
-    manifest: Manifest,
-    project_dir: Path,
-    select: tuple[str, ...] = (),
-    exclude: tuple[str, ...] = (),
-    profiles_dir: Path | None = None,
-    target: str | None = None,
-) -> list[BrazeModel]:
-    """The selected models that declare meta.braze (default: all of them)."""
-    if not select and not exclude:
+def selected_models(manifest: Manifest, context: DbtContext) -> list[BrazeModel]:
+    """The selected models that declare meta.braze (default: all of them), as dbt selects for
+    the context's command line (--select, --exclude, --selector, --state). Plain model names
+    are matched without starting dbt; a name that is no model of the project is an error naming
+    the closest, as is a selection that matches no model at all."""
+    select = context.select
+    if not select and context.plain_selection:
         return list(manifest.models)
-    chosen = select_by_name(manifest.models, select) if not exclude else None
-    if chosen is not None:
-        return chosen
-    profiles = profiles_dir or default_profiles_dir(project_dir)
-    ids = dbt_selection(project_dir, profiles, target, select, exclude)
+    if context.plain_selection and all(_is_name(spec) for spec in select):
+        unknown = [name for name in select if name not in manifest.all_models]
+        if unknown:
+            raise SelectionError(_no_such_model(unknown[0], manifest))
+        chosen = select_by_name(manifest.models, select)
+        if chosen is not None:
+            return chosen
+    ids = dbt_selection(context.location_args() + context.selection_args())
+    if not ids:
+        shown = " ".join(context.selection_args())
+        raise SelectionError(
+            f"the selection `{shown}` matches no model of the project"
+            + (f" ({_closest(select[0], manifest)})" if len(select) == 1 else "")
+        )
     return [m for m in manifest.models if m.unique_id in ids]
+
+
+def _is_name(spec: str) -> bool:
+    """A plain model name (no method, path, graph operator or wildcard)."""
+    return bool(spec) and not any(c in spec for c in ":+@*/,? ") and "." not in spec
+
+
+def _no_such_model(name: str, manifest: Manifest) -> str:
+    return f"--select {name}: the project has no model `{name}`" + (
+        f" ({_closest(name, manifest)})" if manifest.all_models else ""
+    )
+
+
+def _closest(name: str, manifest: Manifest) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, manifest.all_models, n=1, cutoff=0.5)
+    return f"did you mean `{close[0]}`?" if close else "see `dbt ls --resource-type model`"
+
+
+def check_manifest_fresh(manifest: Manifest, context: DbtContext) -> None:
+    """dbt-braze reads `meta.braze` from the manifest: a project file edited after dbt last
+    wrote it (a model's YAML, its SQL, dbt_project.yml) would be synced as it was. Stops with
+    the fix instead."""
+    newer = newer_than_manifest(manifest, context)
+    if newer is not None:
+        raise ManifestError(
+            f"{manifest.path} is older than {newer}: dbt has not parsed the project since it "
+            "was edited, and dbt-braze would sync the configuration as it was. Run `dbt parse` "
+            "(or dbt build) first"
+        )
+
+
+def newer_than_manifest(manifest: Manifest, context: DbtContext) -> Path | None:
+    """The project file (SQL, YAML, Python) edited last after the manifest was written, if any."""
+    written = manifest.path.stat().st_mtime
+    config = context.config
+    root = context.project_dir
+    folders = [
+        *config.model_paths,
+        *config.macro_paths,
+        *config.snapshot_paths,
+        *config.seed_paths,
+        *config.test_paths,
+        *config.analysis_paths,
+    ]
+    candidates = [root / "dbt_project.yml"]
+    for folder in dict.fromkeys(folders):
+        base = root / folder
+        if base.is_dir():
+            candidates += [
+                p for p in base.rglob("*") if p.suffix in (".sql", ".yml", ".yaml", ".py")
+            ]
+    newest: tuple[float, Path] | None = None
+    for path in candidates:
+        try:
+            edited = path.stat().st_mtime
+        except OSError:
+            continue
+        if edited > written and (newest is None or edited > newest[0]):
+            newest = (edited, path)
+    return newest[1] if newest is not None else None
 
 
 def declared_syncs(
@@ -90,14 +136,18 @@ def declared_syncs(
     return syncs, drafts, problems
 
 
-def validate_project(
-    project_dir: Path, select: tuple[str, ...], exclude: tuple[str, ...]
-) -> tuple[int, list[ConfigProblem], list[str]]:
-    """Every model's meta.braze against its documented columns: (models, problems, notes)."""
-    manifest = load_manifest(target_dir(project_dir))
-    chosen = selected_models(manifest, project_dir, select, exclude)
+def validate_project(context: DbtContext) -> tuple[int, list[ConfigProblem], list[str]]:
+    """Every model's meta.braze against its documented columns: (models, problems, notes). A
+    manifest older than the project's files is parsed again first (dbt parse, in-process)."""
+    manifest = load_manifest(context.target_path)
+    notes: list[str] = []
+    if newer_than_manifest(manifest, context) is not None:
+        parse_project(context.location_args())
+        manifest = load_manifest(context.target_path)
+        notes.append("the project changed since dbt last parsed it: parsed it again (dbt parse)")
+    chosen = selected_models(manifest, context)
     syncs, drafts, problems = declared_syncs(chosen)
-    notes: list[str] = [f"WARNING {w}" for w in manifest.near_miss_warnings()]
+    notes += [f"WARNING {w}" for w in manifest.near_miss_warnings()]
     models = {m.unique_id: m for m in chosen}
     for sync in syncs + drafts:
         documented = models[sync.unique_id].documented_columns
@@ -191,3 +241,67 @@ def check_columns(
         if found is not None:
             resolved.append(found)
     return resolved, problems
+
+
+@dataclass(frozen=True)
+class OpenProject:
+    warehouse: Warehouse
+    resolved: list[ResolvedSync]  # the selected models' syncs, checked against the warehouse
+    models: list[BrazeModel]  # the selected models that declare meta.braze and built
+    declared: frozenset[str]  # every model of the project that declares meta.braze
+
+
+@contextmanager
+def open_project(
+    context: DbtContext,
+    *,
+    warn: Callable[[str], None],
+    skip: Callable[[BrazeModel, str], None],
+    wait_seconds: float = 0.0,
+    before_open: Callable[[], None] = lambda: None,
+) -> Iterator[OpenProject | None]:
+    """The selected models' syncs, checked against the manifest and then the warehouse, with
+    the warehouse open; None when no selected model declares meta.braze. Every configuration
+    problem is raised at once (ConfigErrors), before anything else happens. `skip`: a model
+    whose last dbt run failed, and why; `before_open`: called once the configuration is valid,
+    before the warehouse is opened (what else must be valid, checked first)."""
+    manifest = load_manifest(context.target_path)
+    check_manifest_fresh(manifest, context)
+    for warning in manifest.near_miss_warnings():
+        warn(warning)
+    chosen = selected_models(manifest, context)
+    gated = gated_models(manifest)
+    for model in [m for m in chosen if m.unique_id in gated]:
+        skip(model, gated[model.unique_id])
+    chosen = [m for m in chosen if m.unique_id not in gated]
+    syncs, drafts, problems = declared_syncs(chosen)
+    if not syncs and not drafts:
+        if problems:
+            raise ConfigErrors(problems)
+        yield None
+        return
+    missing = [m for m in REQUIRED_MACROS if m not in manifest.package_macros]
+    if missing:
+        raise UsageError(
+            "the dbt_braze package's macros are not in the manifest "
+            f"(missing {', '.join(missing)}). Add the package to your project:\n{PACKAGES_SNIPPET}"
+        )
+    before_open()
+    with open_warehouse(context, manifest.path, wait_seconds=wait_seconds, on_wait=warn) as wh:
+        version = str(wh.render("version")).strip()
+        if version != __version__:
+            raise UsageError(
+                f"the dbt_braze package in this project is version {version}, the command is "
+                f"{__version__}: install matching versions (`dbt deps` after updating "
+                f"packages.yml, or pip install dbt-braze=={version}).\n{PACKAGES_SNIPPET}"
+            )
+        check_target(wh, chosen, context.target)
+        models = {m.unique_id: m for m in chosen}
+        resolved, column_problems = check_columns(wh, models, syncs + drafts)
+        problems += column_problems
+        if problems:
+            raise ConfigErrors(problems)
+        for warning in shared_attributes(resolved):
+            warn(warning)
+        declared = frozenset(m.unique_id for m in manifest.models)
+        yield OpenProject(wh, resolved, chosen, declared)

@@ -7,6 +7,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -94,6 +95,10 @@ class SyncReport:
     # What Braze received, whichever models' objects the requests carried.
     totals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REQUEST_COUNTERS, 0))
     rejections_table: str = ""  # braze_rejections, as the warehouse names it
+    # The Braze workspace whose state the run used (dbt_braze/workspace.py): its id and endpoint.
+    workspace_id: str = ""
+    workspace_endpoint: str = ""
+    results_dir: Path | None = None  # the project's target path, once dbt resolved it
     # Statements sent to the warehouse (a dict shared with the Warehouse, which counts them).
     warehouse_statements: dict[str, int] = field(default_factory=dict)
 
@@ -126,6 +131,7 @@ class SyncReport:
             "run_id": self.run_id,
             "exit_code": self.exit_code,
             "dry_run": self.dry_run,
+            "workspace": {"id": self.workspace_id, "endpoint": self.workspace_endpoint},
             "seconds": round(self.seconds, 3),
             "send_seconds": round(self.send_seconds, 3),
             "message": self.message,
@@ -244,12 +250,7 @@ class Reporter:
         out.flush()
 
     def summary_lines(self, report: SyncReport) -> list[str]:
-        headers, rows = _table(report)
-        widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=True)]
-        lines = [
-            "  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)).rstrip()
-            for row in (headers, *rows)
-        ]
+        lines = table_lines(*_table(report))
         lines += [f"{m.name}: {m.message}" for m in report.models if m.message]
         lines += _rejections(report)
         verb = "dry run" if report.dry_run else "run"
@@ -275,6 +276,15 @@ class Reporter:
         if rejections:
             lines += ["", "```", *rejections, "```"]
         return redact("\n".join(lines)) + "\n"
+
+
+def table_lines(headers: tuple[str, ...], rows: Sequence[tuple[object, ...]]) -> list[str]:
+    """A plain text table, columns as wide as their widest value."""
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=True)]
+    return [
+        "  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)).rstrip()
+        for row in (headers, *rows)
+    ]
 
 
 def _table(report: SyncReport) -> tuple[tuple[str, ...], list[tuple[object, ...]]]:

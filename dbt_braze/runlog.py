@@ -32,19 +32,30 @@ class RunRecord:
     requests: int
     data_points: int
     rejected: int
+    exit_code: int
+    message: str
+
+
+# Columns added after the first version, appended (in this order) to tables written before.
+RUN_COLUMNS = (("workspace_id", None), ("exit_code", "bigint"), ("message", None))
+REJECTION_COLUMNS = (("workspace_id", None),)
 
 
 class RunLog:
-    """`braze_sync_runs` and `braze_rejections`, the tables users query."""
+    """`braze_sync_runs` and `braze_rejections`, the tables users query. `workspace_id`: the
+    Braze workspace the run delivers to (None until known)."""
 
-    def __init__(self, warehouse: Warehouse) -> None:
+    def __init__(self, warehouse: Warehouse, workspace_id: str | None = None) -> None:
         self.warehouse = warehouse
+        self.workspace_id = workspace_id
 
     def prepare(self) -> None:
         wh = self.warehouse
         schema = wh.render("relation", identifier="braze_sync_runs").without_identifier()
         wh.adapter.create_schema(schema)  # commits by itself (a second commit fails on Postgres)
         wh.run(*wh.render("create_log_tables_sql"))
+        add_missing_columns(wh, "braze_sync_runs", RUN_COLUMNS)
+        add_missing_columns(wh, "braze_rejections", REJECTION_COLUMNS)
 
     def record_rejections(
         self, run_id: str, model_unique_id: str, rejections: Sequence[Rejection], source: str
@@ -59,6 +70,7 @@ class RunLog:
                 redact(r.reason),
                 json.dumps(r.payload, default=str) if r.payload is not None else None,
                 now,
+                self.workspace_id,
             ]
             for r in rejections
         ]
@@ -84,6 +96,9 @@ class RunLog:
                     record.requests,
                     record.data_points,
                     record.rejected,
+                    self.workspace_id,
+                    record.exit_code,
+                    redact(record.message),
                 ]
             ],
         )
@@ -95,35 +110,66 @@ class RunLog:
 
 
 class SyncModels:
-    """`sync_models`: one row per model synced to this target."""
+    """`sync_models_<workspace>`: one row per model this target synced to a workspace
+    (`table`; `sync_models` for state written before workspaces were recorded)."""
 
-    COLUMNS = ("object_id", "state_table")  # added after the first version: added if missing
+    # added after the first version: added if missing
+    COLUMNS = ("object_id", "state_table", "code")
 
-    def __init__(self, warehouse: Warehouse) -> None:
+    def __init__(
+        self, warehouse: Warehouse, table: str = "sync_models", in_memory: bool = False
+    ) -> None:
+        """`in_memory` (a dry run, which changes nothing): what is recorded or forgotten is
+        kept in this object only, and read back as if it were in the table."""
         self.warehouse = warehouse
+        self.table = table
+        self.in_memory = in_memory
+        self._overlay: dict[str, SyncedModel | None] = {}
+
+    def exists(self) -> bool:
+        wh = self.warehouse
+        return wh.exists(wh.render("relation", identifier=self.table))
 
     def prepare(self) -> None:
+        if self.in_memory:
+            return
         wh = self.warehouse
-        wh.run(wh.render("create_sync_models_sql"))
-        table = wh.render("relation", identifier="sync_models")
-        existing = {
-            c.name.lower() for c in wh.columns(table.database, table.schema, table.identifier)
-        }
-        for column in self.COLUMNS:
-            if column not in existing:
-                wh.run(wh.render("add_column_sql", identifier="sync_models", column=column))
+        wh.run(wh.render("create_sync_models_sql", table=self.table))
+        add_missing_columns(wh, self.table, [(c, None) for c in self.COLUMNS])
 
     def all(self) -> dict[str, SyncedModel]:
+        recorded = self._recorded()
+        for unique_id, model in self._overlay.items():
+            if model is None:
+                recorded.pop(unique_id, None)
+            else:
+                recorded[unique_id] = model
+        return recorded
+
+    def _recorded(self) -> dict[str, SyncedModel]:
         wh = self.warehouse
-        rows = wh.fetch(wh.render("sync_models_sql"))
+        if not self.exists():
+            return {}
+        relation = wh.render("relation", identifier=self.table)
+        columns = wh.columns(relation.database, relation.schema, relation.identifier)
+        code = any(c.name.lower() == "code" for c in columns)
+        rows = wh.fetch(wh.render("sync_models_sql", table=self.table, code=code))
         return {
             str(uid): SyncedModel(
-                str(uid), str(obj), str(ident or ""), str(oid or ""), str(table or "")
+                str(uid),
+                str(obj),
+                str(ident or ""),
+                str(oid or ""),
+                str(table or ""),
+                str(checksum or ""),
             )
-            for uid, obj, ident, oid, table in rows
+            for uid, obj, ident, oid, table, checksum in rows
         }
 
     def record(self, model: SyncedModel) -> None:
+        if self.in_memory:
+            self._overlay[model.unique_id] = model
+            return
         wh = self.warehouse
         row = [
             model.unique_id,
@@ -132,10 +178,29 @@ class SyncModels:
             _utc_now(),
             model.object_id,
             model.state_table,
+            model.code,
         ]
-        wh.run(*wh.render("record_sync_model_sql", row=_sql_values(row)))
+        wh.run(*wh.render("record_sync_model_sql", row=_sql_values(row), table=self.table))
 
     def forget(self, unique_id: str) -> None:
+        if self.in_memory:
+            self._overlay[unique_id] = None
+            return
         wh = self.warehouse
         (now,) = _sql_values([_utc_now()])
-        wh.run(wh.render("forget_sync_model_sql", model_unique_id=unique_id, at=now))
+        wh.run(
+            wh.render("forget_sync_model_sql", model_unique_id=unique_id, at=now, table=self.table)
+        )
+
+
+def add_missing_columns(
+    wh: Warehouse, table: str, columns: Sequence[tuple[str, str | None]]
+) -> None:
+    """Columns (name, type; None: text) a table written by an earlier version lacks."""
+    relation = wh.render("relation", identifier=table)
+    existing = {
+        c.name.lower() for c in wh.columns(relation.database, relation.schema, relation.identifier)
+    }
+    for column, type_ in columns:
+        if column not in existing:
+            wh.run(wh.render("add_column_sql", identifier=table, column=column, type=type_))

@@ -46,6 +46,9 @@ class SyncedModel:
     identifier: str  # ModelState.identifier_signature when last synced
     object_id: str  # ModelState.object_id_signature ("" for users, and before it was recorded)
     state_table: str  # "" before it was recorded
+    # The model's code (the manifest's checksum of its SQL) when last synced: what identifies a
+    # row may change by an expression, not only by its column or type. "" before recorded.
+    code: str = ""
 
     @property
     def name(self) -> str:
@@ -93,9 +96,10 @@ def _table_name(prefix: str, sync_unique_id: str, name: str, run_id: str = "") -
     return f"{prefix}_{slug}{suffix}"
 
 
-def legacy_state_table(unique_id: str, name: str) -> str:
-    """The state table of a model recorded before sync_models named it."""
-    return _table_name("state", unique_id, name)
+def state_table_name(unique_id: str, name: str, workspace: str = "") -> str:
+    """A model's state table in a workspace's state ("": state written before workspaces were
+    recorded, and before sync_models named each model's table)."""
+    return _table_name("state", unique_id, name, workspace)
 
 
 def drop_leftover_work_tables(warehouse: Warehouse, run_id: str) -> list[str]:
@@ -108,6 +112,11 @@ def drop_leftover_work_tables(warehouse: Warehouse, run_id: str) -> list[str]:
             warehouse.run(warehouse.render("drop_table_sql", identifier=name))
             dropped.append(name)
     return dropped
+
+
+# How Braze matches an identifier, where it is not as written (the `key_text` macro): recorded
+# in the identifier's signature, so state keyed before the rule applied is rewritten by it.
+KEY_RULES = {"email": " (case-insensitive)", "phone": " (E.164)"}
 
 
 def state_column(attribute: str) -> str:
@@ -128,15 +137,19 @@ class ModelState:
         resolved: ResolvedSync,
         run_id: str = "",
         run_started: dt.datetime | None = None,
+        workspace: str = "",
     ) -> None:
+        """`workspace`: the id of the Braze workspace whose state this is (workspace.py); ""
+        for state written before workspaces were recorded."""
         self.warehouse = warehouse
         self.resolved = resolved
         self.run_started = run_started or _utc_now()
         self._commit_sql: Callable[[list[tuple[int, int]]], list[str]] | None = None
+        self.code = ""  # the model's code checksum, from the manifest (SyncedModel.code)
         self.committed = False  # whether this run recorded anything
         self.counts = DeltaCounts(0, 0, 0, 0)
         sync = resolved.sync
-        self.state_table = _table_name("state", sync.unique_id, sync.name)
+        self.state_table = state_table_name(sync.unique_id, sync.name, workspace)
         self.pending_table = _table_name("pending", sync.unique_id, sync.name, run_id)
         self.empty_table = _table_name("empty", sync.unique_id, sync.name, run_id)
         self._empty_state = False
@@ -146,6 +159,15 @@ class ModelState:
         """The model column whose canonical text keys state rows."""
         return self.resolved.identifier_column
 
+    @property
+    def key_identity(self) -> str | None:
+        """How Braze matches the state's keys (`key_text`): the identifier's kind, for keys
+        that are user identifiers; None: as they are."""
+        return self.resolved.sync.identifier.kind
+
+    def _key(self, column: str, identity: str | None) -> dict[str, str | None]:
+        return self._column(column) | {"identity": identity}
+
     # -------------------------------------------------------------------- preparation
     def duplicates(self) -> list[tuple[str, int]]:
         """Keys the model holds more than once (a few, with their counts)."""
@@ -154,6 +176,7 @@ class ModelState:
             model=self.resolved.sync.relation,
             column=self.key_column,
             family=self.resolved.family(self.key_column),
+            identity=self.key_identity,
         )
         return [(str(value), int(n)) for value, n in self.warehouse.fetch(sql)]
 
@@ -170,8 +193,9 @@ class ModelState:
         return int(count)
 
     def exists(self, table: str | None = None) -> bool:
-        relation = self.warehouse.render("relation", identifier=table or self.state_table)
-        return bool(self.warehouse.columns(relation.database, relation.schema, relation.identifier))
+        return self.warehouse.exists(
+            self.warehouse.render("relation", identifier=table or self.state_table)
+        )
 
     def overlap(self, table: str) -> int:
         """How many of the model's keys another model's state table records as delivered."""
@@ -181,7 +205,7 @@ class ModelState:
         sql = wh.render(
             "state_overlap_sql",
             model=self.resolved.sync.relation,
-            key=self._column(self.key_column),
+            key=self._key(self.key_column, self.key_identity),
             state=table,
             state_key=self.state_key,
             versioned=self.versioned,
@@ -210,6 +234,7 @@ class ModelState:
             self.identifier_signature,
             self.object_id_signature,
             self.state_table,
+            self.code,
         )
 
     @property
@@ -220,7 +245,23 @@ class ModelState:
         identifier = resolved.sync.identifier
         label = f" ({identifier.alias_label})" if identifier.alias_label else ""
         family = resolved.family(resolved.identifier_column)
-        return f"{identifier.kind}: {identifier.column}{label} [{family}]"
+        rule = KEY_RULES.get(identifier.kind, "")
+        return f"{identifier.kind}{rule}: {identifier.column}{label} [{family}]"
+
+    def match_with_delivered(self) -> tuple[int, int, int]:
+        """(rows of the model whose key the state records as delivered, rows of the model,
+        keys delivered): whether a changed identifier still names what Braze received."""
+        total = self._count_model()
+        return self.overlap(self.state_table), total, self.delivered()
+
+    def _count_model(self) -> int:
+        wh = self.warehouse
+        (count,) = wh.fetch(wh.render("count_rows_sql", model=self.resolved.sync.relation))[0]
+        return int(count)
+
+    def apply_key_rules(self, in_copy: bool) -> None:
+        """State keyed before keys followed Braze's matching rules (KEY_RULES): its keys are
+        rewritten by them, in place, or (a dry run) in a copy this run compares with."""
 
     @property
     def object_id_signature(self) -> str:
@@ -232,6 +273,29 @@ class ModelState:
         self.state_table = self.empty_table
         self._empty_state = True
         self.warehouse.run(self.warehouse.render("drop_table_sql", identifier=self.state_table))
+
+    def prepare_unaltered(self) -> None:
+        """prepare() for a dry run, which changes nothing: where a run would create the state
+        (a first sync) or alter it (an attribute added), a work table of this run stands in."""
+        wh = self.warehouse
+        if self._empty_state:  # already this run's own work table
+            pass
+        elif not self.exists():
+            self.use_empty_state()
+        elif self._would_alter():
+            wh.run(wh.render("drop_table_sql", identifier=self.empty_table))
+            wh.run(
+                wh.render(
+                    "copy_table_sql", identifier=self.state_table, new_identifier=self.empty_table
+                )
+            )
+            self.state_table = self.empty_table
+            self._empty_state = True
+        self.prepare()
+
+    def _would_alter(self) -> bool:
+        """Whether prepare() would alter the existing state table."""
+        return False
 
     def drop_empty_state(self) -> None:
         if self._empty_state:
@@ -258,7 +322,7 @@ class ModelState:
             wh.render(
                 self.delta_macro,
                 model=sync.relation,
-                key=self._column(self.resolved.identifier_column),
+                key=self._key(self.resolved.identifier_column, self.resolved.sync.identifier.kind),
                 state=self.state_table,
                 pending=self.pending_table,
                 **self._delta_arguments(carried),
@@ -374,11 +438,36 @@ class AttributeState(ModelState):
         (generation,) = wh.fetch(wh.render("next_generation_sql", state=self.state_table))[0]
         self.generation = int(generation)
 
+    def _would_alter(self) -> bool:
+        wh = self.warehouse
+        state = wh.render("relation", identifier=self.state_table)
+        existing = {
+            c.name.lower() for c in wh.columns(state.database, state.schema, state.identifier)
+        }
+        wanted = self.state_columns + [column for column, _ in wh.render("state_version_columns")]
+        return any(column.lower() not in existing for column in wanted)
+
     def delivered(self) -> int:
         """How many keys the current state holds."""
         wh = self.warehouse
         live, _ = wh.fetch(wh.render("attribute_state_size_sql", state=self.state_table))[0]
         return int(live)
+
+    def apply_key_rules(self, in_copy: bool) -> None:
+        wh = self.warehouse
+        if not self.exists():
+            return
+        if in_copy:
+            wh.run(wh.render("drop_table_sql", identifier=self.empty_table))
+            wh.run(
+                wh.render(
+                    "copy_table_sql", identifier=self.state_table, new_identifier=self.empty_table
+                )
+            )
+            self.state_table = self.empty_table
+            self._empty_state = True
+        key = {"family": "text", "identity": self.resolved.sync.identifier.kind}
+        wh.run(*wh.render("rekey_state_sql", state=self.state_table, key=key))
 
     def compact(self) -> None:
         """Once per run that replaced or removed delivered rows: delete the state rows that are
@@ -446,9 +535,16 @@ class IdState(ModelState):
         return self.resolved.field(self.resolved.sync.id_field or "") or ""
 
     @property
+    def key_identity(self) -> str | None:
+        return None  # an event's or a purchase's id is compared as it is
+
+    @property
     def object_id_signature(self) -> str:
+        """The id's column as the configuration names it (warehouses fold case differently)
+        and its type family."""
         column = self.key_column
-        return f"{column} [{self.resolved.family(column)}]"
+        named = self.resolved.sync.field(self.resolved.sync.id_field or "") or column
+        return f"{named} [{self.resolved.family(column)}]"
 
     def prepare(self) -> None:
         self.warehouse.run(self.warehouse.render("id_state_sql", state=self.state_table))

@@ -11,17 +11,21 @@ import heapq
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from operator import attrgetter
 from pathlib import Path
 
-from dbt_braze import __version__
 from dbt_braze.braze import BrazeClient, batches
 from dbt_braze.committer import Committer
-from dbt_braze.continuity import Permissions, carry_over_renames, check_continuity
+from dbt_braze.continuity import (
+    Permissions,
+    carry_over_renames,
+    check_continuity,
+    follow_key_rules,
+)
 from dbt_braze.delivery import DEFAULT_WORKERS, Deliverer, Outcome, Pool, RetryPolicy
 from dbt_braze.errors import (
     EXIT_ABORTED,
@@ -33,25 +37,21 @@ from dbt_braze.errors import (
 )
 from dbt_braze.kinds import Builder, ObjectKind, kind_of
 from dbt_braze.lock import RunLock
-from dbt_braze.manifest import BrazeModel, failed_models, load_manifest
+from dbt_braze.manifest import BrazeModel
 from dbt_braze.payloads import BrazeObject, Rejection
-from dbt_braze.project import (
-    PACKAGES_SNIPPET,
-    REQUIRED_MACROS,
-    check_columns,
-    check_target,
-    declared_syncs,
-    selected_models,
-    shared_attributes,
-    target_dir,
-)
+from dbt_braze.project import open_project
 from dbt_braze.ratelimit import RateLimiter
 from dbt_braze.report import REQUEST_COUNTERS, ModelReport, Reporter, SyncReport
 from dbt_braze.runlog import RunLog, RunRecord, SyncModels
 from dbt_braze.signals import StopSignals
 from dbt_braze.spec import ResolvedSync
 from dbt_braze.state import DeltaCounts, ModelState, _utc_now, drop_leftover_work_tables
-from dbt_braze.warehouse import Warehouse, WarehouseError, open_warehouse
+from dbt_braze.warehouse import Warehouse, WarehouseError, dbt_context
+from dbt_braze.workspace import (
+    Workspace,
+    Workspaces,
+    claim_legacy_state,
+)
 
 # The rate budgets of Braze's endpoints other than /users/track (BRAZE_API.md); /users/track's
 # is --rate-limit per --rate-window.
@@ -63,11 +63,17 @@ RATE_BUDGETS = {
 
 @dataclass(frozen=True)
 class SyncOptions:
-    project_dir: Path
+    # Which project, profile, target and models, as dbt's arguments (dbt resolves them, DBT_*
+    # variables included: see warehouse.DbtContext); None: dbt's default.
+    project_dir: Path | None = None
     profiles_dir: Path | None = None
     target: str | None = None
     select: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    # dbt's other arguments (--selector, --vars, --state, ...), and the dbt command they are
+    # arguments of (`build` for dbt-braze build: its whole command line).
+    dbt_args: tuple[str, ...] = ()
+    dbt_command: str = "build"
     dry_run: bool = False
     full_refresh: bool = False
     resend_events: bool = False
@@ -82,6 +88,10 @@ class SyncOptions:
     rate_window: float = 3.0
     max_retries: int = RetryPolicy.max_retries
     lock_timeout: float = 60.0  # seconds to wait for another run of this project and target
+    # An endpoint and key never seen: another workspace on a known endpoint (new_workspace), or
+    # the known workspace of that id (a rotated key, say).
+    new_workspace: bool = False
+    same_workspace: str | None = None
 
 
 @dataclass
@@ -136,86 +146,74 @@ def run_sync(
 
 
 def _sync(options: SyncOptions, reporter: Reporter, report: SyncReport) -> SyncReport:
-    project_dir = options.project_dir.resolve()
-    tdir = target_dir(project_dir)
-    manifest = load_manifest(tdir)
-    for warning in manifest.near_miss_warnings():
-        reporter.warn(warning)
     if options.dry_run and options.baseline:
         raise UsageError(
             "--dry-run and --baseline exclude each other: --baseline sends nothing either"
         )
-    chosen = selected_models(
-        manifest,
-        project_dir,
-        options.select,
-        options.exclude,
-        options.profiles_dir,
-        options.target,
-    )
-    failed = failed_models(tdir)
-    for model in [m for m in chosen if m.unique_id in failed]:
-        reason = f"its last dbt run ended with `{failed[model.unique_id]}`"
+    client = None
+
+    def connect() -> None:
+        nonlocal client
+        if not options.dry_run:  # a baseline records deliveries to a workspace: its key says which
+            client = BrazeClient(
+                options.rest_endpoint or "",
+                options.api_key,
+                connect_timeout=options.connect_timeout,
+                read_timeout=options.read_timeout,
+                pool_size=options.concurrency,
+            )
+
+    def skip(model: BrazeModel, reason: str) -> None:
         skipped = ModelReport(model.unique_id, model.name, _declared_object(model), "skipped")
         skipped.message = f"skipped: {reason}"
         report.models.append(skipped)
         reporter.warn(f"{model.name}: skipped, {reason}")
-    chosen = [m for m in chosen if m.unique_id not in failed]
-    syncs, drafts, problems = declared_syncs(chosen)
-    if not syncs and not drafts:
-        if problems:
-            raise ConfigErrors(problems)
-        reporter.warn("no selected model declares meta.braze: nothing to sync")
-        return report
 
-    missing = [m for m in REQUIRED_MACROS if m not in manifest.package_macros]
-    if missing:
-        raise UsageError(
-            "the dbt_braze package's macros are not in the manifest "
-            f"(missing {', '.join(missing)}). Add the package to your project:\n{PACKAGES_SNIPPET}"
-        )
-
-    client = None
-    if not options.dry_run and not options.baseline:
-        client = BrazeClient(
-            options.rest_endpoint or "",
-            options.api_key,
-            connect_timeout=options.connect_timeout,
-            read_timeout=options.read_timeout,
-            pool_size=options.concurrency,
-        )
-
+    context = dbt_context(options.dbt_command, dbt_arguments(options))
+    report.results_dir = context.target_path
     try:
-        with open_warehouse(
-            project_dir,
-            options.profiles_dir,
-            options.target,
-            manifest.path,
+        with open_project(
+            context,
+            warn=reporter.warn,
+            skip=skip,
             wait_seconds=options.lock_timeout,
-            on_wait=reporter.warn,
-        ) as wh:
-            report.warehouse_statements = wh.statements
-            version = str(wh.render("version")).strip()
-            if version != __version__:
-                raise UsageError(
-                    f"the dbt_braze package in this project is version {version}, the command is "
-                    f"{__version__}: install matching versions (`dbt deps` after updating "
-                    f"packages.yml, or pip install dbt-braze=={version}).\n{PACKAGES_SNIPPET}"
-                )
-            check_target(wh, chosen, options.target)
-            models = {m.unique_id: m for m in chosen}
-            resolved, column_problems = check_columns(wh, models, syncs + drafts)
-            problems += column_problems
-            if problems:
-                raise ConfigErrors(problems)
-            for warning in shared_attributes(resolved):
-                reporter.warn(warning)
-            declared = frozenset(m.unique_id for m in manifest.models)
-            _run(wh, resolved, client, options, reporter, report, declared)
+            before_open=connect,
+        ) as project:
+            if project is None:
+                reporter.warn("no selected model declares meta.braze: nothing to sync")
+                return report
+            report.warehouse_statements = project.warehouse.statements
+            checksums = {m.unique_id: m.checksum for m in project.models}
+            _run(
+                project.warehouse,
+                project.resolved,
+                client,
+                options,
+                reporter,
+                report,
+                project.declared,
+                checksums,
+            )
             return report
     finally:
         if client is not None:
             client.close()
+
+
+def dbt_arguments(options: SyncOptions) -> list[str]:
+    """The dbt command line the options stand for (dbt resolves it: warehouse.dbt_context)."""
+    args: list[str] = []
+    for flag, value in (
+        ("--project-dir", options.project_dir),
+        ("--profiles-dir", options.profiles_dir),
+        ("--target", options.target),
+    ):
+        if value is not None:
+            args += [flag, str(value)]
+    for flag, specs in (("--select", options.select), ("--exclude", options.exclude)):
+        if specs:
+            args += [flag, *specs]
+    return args + list(options.dbt_args)
 
 
 def _declared_object(model: BrazeModel) -> str:
@@ -231,21 +229,65 @@ def _run(
     reporter: Reporter,
     sync_report: SyncReport,
     declared: frozenset[str],
+    checksums: dict[str, str],
 ) -> None:
-    """`declared`: every model of the project that declares meta.braze, selected or not."""
+    """`declared`: every model of the project that declares meta.braze, selected or not;
+    `checksums`: each model's code checksum."""
     log = RunLog(wh)
     log.prepare()  # the schema, too, which state tables need
     sync_report.rejections_table = str(wh.render("relation", identifier="braze_rejections"))
     lock = RunLock(wh, sync_report.run_id, _describe_run(options), on_wait=reporter.warn)
     with lock.held(options.lock_timeout):
         drop_leftover_work_tables(wh, sync_report.run_id)
-        _run_locked(wh, resolved, client, options, reporter, sync_report, log, declared)
+        if client is not None:
+            client.check_key()  # a wrong key fails now, and is never recorded as a workspace
+        workspace = _workspace(wh, options, reporter)
+        sync_report.workspace_id, sync_report.workspace_endpoint = workspace.id, workspace.endpoint
+        log.workspace_id = workspace.id or None
+        _run_locked(
+            wh,
+            resolved,
+            client,
+            options,
+            reporter,
+            sync_report,
+            log,
+            declared,
+            workspace,
+            checksums,
+            lock.check,
+        )
+
+
+def _workspace(wh: Warehouse, options: SyncOptions, reporter: Reporter) -> Workspace:
+    """The Braze workspace whose state this run reads and records (workspace.py). A dry run
+    records nothing: credentials it does not recognise compare with an empty state."""
+    workspaces = Workspaces(wh)
+    if options.dry_run:
+        found = workspaces.find(options.rest_endpoint, options.api_key)
+        if found is not None:
+            return found
+        if not workspaces.recorded() and SyncModels(wh).exists():
+            return Workspace("", "")  # the state from before workspaces, which a run claims
+        where = options.rest_endpoint or "the workspace"
+        reporter.info(f"no sync to {where} recorded yet: comparing with an empty state")
+        return Workspace("", options.rest_endpoint or "", new=True)
+    workspace, notes = workspaces.resolve(
+        options.rest_endpoint or "",
+        options.api_key or "",
+        options.new_workspace,
+        options.same_workspace,
+    )
+    notes += claim_legacy_state(wh, workspace)
+    for note in notes:
+        reporter.info(note)
+    return workspace
 
 
 def _command_for(options: SyncOptions, model: str, flag: str) -> str:
     """The command line that runs `flag` for this one model, as the user runs dbt-braze."""
     parts = ["dbt-braze sync"]
-    if options.project_dir.resolve() != Path.cwd().resolve():
+    if options.project_dir is not None and options.project_dir.resolve() != Path.cwd().resolve():
         parts.append(f"--project-dir {options.project_dir}")
     if options.target:
         parts.append(f"--target {options.target}")
@@ -272,26 +314,37 @@ def _run_locked(
     sync_report: SyncReport,
     log: RunLog,
     declared: frozenset[str],
+    workspace: Workspace,
+    checksums: dict[str, str],
+    fence: Callable[[], None],
 ) -> None:
+    """`checksums`: each model's code checksum, from the manifest; `fence`: raises once the run
+    no longer holds the lock (RunLock.check), before every commit and every request."""
     run_id = sync_report.run_id
     started_at = _utc_now()
     kinds = [kind_of(item.sync.object) for item in resolved]
     states = [
-        kind.state(wh, item, run_id, started_at) for kind, item in zip(kinds, resolved, strict=True)
+        kind.state(wh, item, run_id, started_at, workspace.id)
+        for kind, item in zip(kinds, resolved, strict=True)
     ]
-    registry = SyncModels(wh)
+    for state in states:
+        state.code = checksums.get(state.resolved.sync.unique_id, "")
+    registry = SyncModels(wh, workspace.registry, in_memory=options.dry_run)
     registry.prepare()
-    notes, problems = carry_over_renames(states, registry, declared)
+    notes, problems = carry_over_renames(states, registry, declared, options.dry_run)
     for note in notes:
         reporter.info(note)
+    for note in follow_key_rules(states, registry, options.dry_run):
+        reporter.info(note)
     allowed = Permissions(options.full_refresh, options.resend_events, options.baseline)
-    problems += check_continuity(
+    notes, more = check_continuity(
         states, registry, declared, allowed, partial(_command_for, options)
     )
+    problems += more
+    for note in notes:
+        reporter.info(note)
     if problems:
         raise ConfigErrors(problems)
-    if client is not None:
-        client.check_key()  # a wrong key fails now, not after the deltas, nor never
     runs: list[ModelRun] = []
     reports: list[ModelReport] = []
     failure: BaseException | None = None
@@ -305,12 +358,15 @@ def _run_locked(
             model_started = time.monotonic()
             # --full-refresh forgets users' and catalogs' state; delivered events and
             # purchases are sent again only when asked by name (Braze keeps duplicates).
-            if resending[kind.resent_by]:
+            if resending[kind.resent_by] or (workspace.new and options.dry_run):
                 if options.dry_run:
                     state.use_empty_state()  # what it would send, the real state untouched
                 else:
                     state.forget()
-            state.prepare()
+            if options.dry_run:
+                state.prepare_unaltered()
+            else:
+                state.prepare()
             duplicates = state.duplicates()
             if duplicates:
                 shown = ", ".join(f"{value!r} ({n} rows)" for value, n in duplicates)
@@ -319,8 +375,7 @@ def _run_locked(
                 )
                 reporter.error(f"{sync.name}: {report.message}")
                 continue
-            if not options.dry_run:
-                registry.record(state.synced_model())
+            registry.record(state.synced_model())
             builder = kind.builder(index, item)
             report.counts = state.freeze(builder.carried)
             run = ModelRun(index, item, kind, state, builder, report)
@@ -362,9 +417,9 @@ def _run_locked(
             assert client is not None
             sending = time.monotonic()
             try:
-                committer = Committer(runs, log, run_id, wh)
+                committer = Committer(runs, log, run_id, wh, fence)
                 with _young_objects_only():
-                    _deliver(runs, client, options, reporter, committer, sync_report.totals)
+                    _deliver(runs, client, options, reporter, committer, sync_report.totals, fence)
                 for run in runs:
                     run.state.compact()
             finally:
@@ -377,17 +432,20 @@ def _run_locked(
     finally:
         sync_report.apportion(reports)
         _close_run(runs, reports, log, run_id, started_at, failure, reporter, options.dry_run)
-    # The exit code the run has (a dry run: the one the real run would have).
+    sync_report.exit_code, sync_report.message = _outcome(reports)
+
+
+def _outcome(reports: list[ModelReport]) -> tuple[int, str]:
+    """The exit code a finished run has (a dry run: the one the real run would have), and
+    why, when it is not 0."""
     aborted = [r for r in reports if r.status == "aborted"]  # the delete guard stopped a model
     if aborted:
-        sync_report.exit_code = EXIT_ABORTED
-        sync_report.message = (
+        return EXIT_ABORTED, (
             f"the large-delete guard stopped {len(aborted)} model(s); nothing was sent for them"
         )
-    elif any(r.status in ("partial", "failed") or r.rejected for r in reports):
-        sync_report.exit_code = EXIT_REJECTED
-    else:
-        sync_report.exit_code = EXIT_OK
+    if any(r.status in ("partial", "failed") or r.rejected for r in reports):
+        return EXIT_REJECTED, ""
+    return EXIT_OK, ""
 
 
 def _close_run(
@@ -409,6 +467,11 @@ def _close_run(
                 report.status = "aborted"
             else:
                 report.status = "partial" if report.rejected else "success"
+    if failure is None:
+        exit_code, message = _outcome(reports)
+    else:
+        exit_code = getattr(failure, "exit_code", EXIT_ABORTED)
+        message = str(failure) or type(failure).__name__
     try:
         for run in runs:
             run.record_rejections(log, run_id)
@@ -428,6 +491,8 @@ def _close_run(
                     round(report.requests),
                     report.data_points,
                     report.rejected,
+                    exit_code,
+                    report.message or message,
                 )
             )
     except WarehouseError as e:
@@ -501,6 +566,7 @@ def _deliver(
     reporter: Reporter,
     committer: Committer,
     totals: dict[str, int],
+    fence: Callable[[], None],
 ) -> None:
     by_index = {run.index: run for run in runs}
     limiters = {budget: RateLimiter(*limit) for budget, limit in RATE_BUDGETS.items()}
@@ -518,6 +584,7 @@ def _deliver(
             for batch in batches(merged):
                 if stop.requested:
                     break
+                fence()
                 pool.submit(batch)
                 if pool.failed:
                     break

@@ -11,19 +11,20 @@ each its own query (`Warehouse.reads_pages`).
 from __future__ import annotations
 
 import contextvars
+import json
 import os
 import queue
 import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dbt_braze.errors import LockHeld, WarehouseError
+from dbt_braze.errors import LockHeld, UsageError, WarehouseError
 
 PACKAGE = "dbt_braze"
 STREAM_BATCH_ROWS = 5_000
@@ -232,6 +233,16 @@ class Warehouse:
             raise WarehouseError(_first_line(e)) from e
         return [Column(c.name, str(c.data_type)) for c in found]
 
+    def exists(self, relation: Any) -> bool:
+        """Whether a table (a dbt Relation) exists. Not by asking for its columns: some
+        adapters raise for a table that does not exist rather than answering none."""
+        schema = relation.without_identifier()
+        wanted = (relation.identifier or "").lower()
+        try:
+            return any((r.identifier or "").lower() == wanted for r in self.list_tables(schema))
+        except WarehouseError:
+            return False  # no such schema
+
     def list_tables(self, schema: Any) -> list[Any]:
         """The relations in a schema (a dbt Relation without identifier)."""
         try:
@@ -245,21 +256,152 @@ class Warehouse:
             self.adapter.connections.rollback_if_open()
 
 
+@dataclass(frozen=True)
+class DbtContext:
+    """One dbt command line as dbt resolves it: its flags, the DBT_* environment variables,
+    dbt_project.yml and the profile (dbt's own Flags and RuntimeConfig). dbt-braze asks this
+    instead of copying dbt's rules, so it opens the project, target, target path and database
+    dbt opens for the same command line and environment."""
+
+    command: str
+    args: tuple[str, ...]
+    flags: Any
+    config: Any  # dbt's RuntimeConfig
+
+    @property
+    def project_dir(self) -> Path:
+        return Path(self.config.project_root).resolve()
+
+    @property
+    def target_path(self) -> Path:
+        return (self.project_dir / str(self.config.target_path)).resolve()
+
+    @property
+    def target(self) -> str:
+        return str(self.config.target_name)
+
+    @property
+    def profiles_dir(self) -> Path:
+        return Path(str(self.flags.PROFILES_DIR)).resolve()
+
+    @property
+    def select(self) -> tuple[str, ...]:
+        return tuple(getattr(self.flags, "SELECT", None) or ())
+
+    @property
+    def plain_selection(self) -> bool:
+        """Only --select (no exclude, selector or state): names in it match without dbt ls."""
+        flags = self.flags
+        return not (
+            getattr(flags, "EXCLUDE", None)
+            or getattr(flags, "SELECTOR", None)
+            or getattr(flags, "STATE", None)
+        )
+
+    def location_args(self) -> list[str]:
+        """The arguments that make another dbt command open this project, profile and target."""
+        args = ["--project-dir", str(self.project_dir), "--profiles-dir", str(self.profiles_dir)]
+        args += ["--target", self.target, "--target-path", str(self.target_path)]
+        if self.config.cli_vars:
+            args += ["--vars", json.dumps(self.config.cli_vars)]
+        return args
+
+    def selection_args(self) -> list[str]:
+        """The arguments that make `dbt ls` select what this command line selects."""
+        flags = self.flags
+        args: list[str] = []
+        for flag, name in (("--select", "SELECT"), ("--exclude", "EXCLUDE")):
+            value = getattr(flags, name, None)
+            if value:
+                args += [flag, *value]
+        for flag, name in (("--selector", "SELECTOR"), ("--state", "STATE")):
+            value = getattr(flags, name, None)
+            if value:
+                args += [flag, str(value)]
+        if getattr(flags, "DEFER", False):
+            args.append("--defer")
+        if getattr(flags, "FAVOR_STATE", False):
+            args.append("--favor-state")
+        return args
+
+
+def dbt_context(command: str, args: Sequence[str]) -> DbtContext:
+    """`dbt <command> <args>` as dbt resolves it (see DbtContext). A command line dbt refuses, or
+    a project or profile it cannot load, is a UsageError that says which."""
+    import click
+    from dbt_common.context import set_invocation_context
+
+    set_invocation_context(os.environ)
+
+    from dbt import tracking
+    from dbt.cli.flags import Flags
+    from dbt.cli.main import cli
+    from dbt.config.runtime import RuntimeConfig
+    from dbt.flags import set_flags
+
+    try:
+        parent = cli.make_context("dbt", [], resilient_parsing=True)
+        context = cli.commands[command].make_context(command, list(args), parent=parent)
+        flags = Flags(context)
+    except click.ClickException as e:
+        message = e.format_message()
+        if "profiles-dir" in message:
+            raise UsageError(
+                f"no dbt profile: {message} dbt reads profiles.yml from --profiles-dir, "
+                "DBT_PROFILES_DIR, the current directory, then ~/.dbt"
+            ) from None
+        shown = " ".join(args)
+        raise UsageError(f"dbt refuses `{command} {shown}`: {message}") from None
+    try:
+        set_flags(flags)
+        tracking.do_not_track()
+        config = RuntimeConfig.from_args(flags)
+    except Exception as e:
+        raise UsageError(_load_problem(e, flags)) from e
+    return DbtContext(command, tuple(args), flags, config)
+
+
+def project_context(
+    project_dir: Path, profiles_dir: Path | None = None, target: str | None = None
+) -> DbtContext:
+    """The context of `dbt build --project-dir ... [--profiles-dir ...] [--target ...]`."""
+    args = ["--project-dir", str(project_dir)]
+    if profiles_dir is not None:
+        args += ["--profiles-dir", str(profiles_dir)]
+    if target is not None:
+        args += ["--target", target]
+    return dbt_context("build", args)
+
+
+def _load_problem(error: BaseException, flags: Any) -> str:
+    """What dbt could not load (dbt_project.yml, the profile, the target), and what to set."""
+    text = _first_line(error)
+    lowered = text.lower()
+    if "profile" in lowered or "target" in lowered or "credentials" in lowered:
+        where = getattr(flags, "PROFILES_DIR", None)
+        return (
+            f"dbt cannot load the profile: {text}. dbt reads profiles.yml from --profiles-dir, "
+            f"DBT_PROFILES_DIR, the project directory or ~/.dbt (here: {where}), and the target "
+            "from --target, DBT_TARGET or the profile's `target`"
+        )
+    return (
+        f"dbt cannot load the project: {text}. Run from the project's directory, or give "
+        "--project-dir (or set DBT_PROJECT_DIR)"
+    )
+
+
 @contextmanager
 def open_warehouse(
-    project_dir: Path,
-    profiles_dir: Path | None,
-    target: str | None,
+    context: DbtContext,
     manifest_path: Path,
-    variables: dict[str, Any] | None = None,
     wait_seconds: float = 0.0,
     on_wait: Callable[[str], None] = lambda message: None,
 ) -> Iterator[Warehouse]:
-    """Open the adapter of the project's profile, with the package's macros loaded.
+    """Open the adapter of the context's profile and target, with the package's macros loaded.
 
     `wait_seconds`: how long to wait for a database file another process holds open (DuckDB
     lets one process at a time open a file)."""
-    config, adapter = _open_adapter(project_dir, profiles_dir, target, manifest_path, variables)
+    config, adapter = _open_adapter(context, manifest_path)
     try:
         warehouse = Warehouse(adapter, config)
         _wait_until_open(adapter, wait_seconds, on_wait)
@@ -269,49 +411,17 @@ def open_warehouse(
         _release(adapter)
 
 
-def _open_adapter(
-    project_dir: Path,
-    profiles_dir: Path | None,
-    target: str | None,
-    manifest_path: Path,
-    variables: dict[str, Any] | None,
-) -> tuple[Any, Any]:
-    from argparse import Namespace
-
-    from dbt_common.context import set_invocation_context
-
-    set_invocation_context(os.environ)
-
-    from dbt import tracking
+def _open_adapter(context: DbtContext, manifest_path: Path) -> tuple[Any, Any]:
     from dbt.adapters.factory import get_adapter, register_adapter, reset_adapters
-    from dbt.config.runtime import RuntimeConfig
     from dbt.context.providers import generate_runtime_macro_context
     from dbt.contracts.graph.manifest import Manifest, WritableManifest
-    from dbt.flags import get_flags, set_from_args
+    from dbt.flags import set_flags
     from dbt.mp_context import get_mp_context
     from dbt_common.events.base_types import EventLevel
 
-    profiles = profiles_dir or default_profiles_dir(project_dir)
-    args = Namespace(
-        project_dir=str(project_dir),
-        profiles_dir=str(profiles),
-        target=target,
-        profile=None,
-        threads=None,
-        vars=variables or {},
-        send_anonymous_usage_stats=False,
-        quiet=True,
-        log_level="none",
-        log_level_file="none",
-    )
-    try:
-        set_from_args(args, None)
-        tracking.do_not_track()
-        config = RuntimeConfig.from_args(get_flags())
-    except Exception as e:
-        raise WarehouseError(f"cannot load the dbt profile: {_first_line(e)}") from e
-    _resolve_relative_duckdb_path(config, project_dir)
-
+    config = context.config
+    set_flags(context.flags)
+    _check_relative_duckdb_path(config)
     reset_adapters()
     register_adapter(config, get_mp_context(), EventLevel.DEBUG)
     adapter = get_adapter(config)
@@ -357,26 +467,25 @@ def _wait_until_open(adapter: Any, wait_seconds: float, on_wait: Callable[[str],
 _FILE_LOCKED = re.compile(r"Could not set lock on file.*?held in (.*?\(PID \d+\))", re.S)
 
 
-def default_profiles_dir(project_dir: Path) -> Path:
-    """dbt's own rule: $DBT_PROFILES_DIR, then the project directory, then ~/.dbt."""
-    if env := os.environ.get("DBT_PROFILES_DIR"):
-        return Path(env)
-    if (project_dir / "profiles.yml").exists():
-        return project_dir
-    return Path.home() / ".dbt"
-
-
-def _resolve_relative_duckdb_path(config: Any, project_dir: Path) -> None:
-    # DuckDB resolves a relative path against the current directory; run from anywhere else
-    # and it silently opens a new, empty database. The project directory is what dbt users mean.
+def _check_relative_duckdb_path(config: Any) -> None:
+    """DuckDB opens a relative `path:` against the current directory, as dbt does: dbt-braze
+    opens what dbt opens from here. Where no such file exists here, DuckDB would silently make
+    an empty database: stop instead, saying where the file is."""
     credentials = config.credentials
     path = getattr(credentials, "path", None)
-    if config.credentials.type != "duckdb" or not isinstance(path, str):
+    if credentials.type != "duckdb" or not isinstance(path, str):
         return
     if path == ":memory:" or path.startswith(("md:", "motherduck:")) or "://" in path:
         return
-    if not os.path.isabs(path):
-        credentials.path = str((project_dir / path).resolve())
+    if os.path.isabs(path) or os.path.exists(path):
+        return
+    beside = Path(config.project_root) / path
+    found = f"; there is one at {beside.resolve()}" if beside.exists() else ""
+    raise UsageError(
+        f"the profile's DuckDB path `{path}` is relative: dbt opens it from the current "
+        f"directory ({Path.cwd()}), where it does not exist{found}. Run dbt and dbt-braze from "
+        "the same directory, or make the path absolute in profiles.yml"
+    )
 
 
 def _release(adapter: Any) -> None:

@@ -85,6 +85,45 @@
 {%- endmacro %}
 
 {#-
+  The text a row is keyed by in the state: the canonical text, compared the way Braze matches
+  the identifier (`key.identity`, the identifier's kind): an email case-insensitively and
+  trimmed, a phone number in E.164 (without the spaces, brackets, dots and hyphens people write
+  in it). Two rows Braze would take for one user have one key (BRAZE_API.md, "Several profiles
+  with one email"; user_profiles.md: phone numbers are matched in E.164).
+-#}
+{% macro key_text(expression, key) -%}
+  {%- set text = dbt_braze.canonical_text(expression, key.family) -%}
+  {%- if key.get('identity') == 'email' -%}
+    lower(trim({{ text }}))
+  {%- elif key.get('identity') == 'phone' -%}
+    {{ dbt_braze.regexp_replace_all('trim(' ~ text ~ ')', '[ ().-]', '') }}
+  {%- else -%}
+    {{ text }}
+  {%- endif -%}
+{%- endmacro %}
+
+{#- Every match of `pattern` in a text replaced (PostgreSQL and DuckDB need the `g` flag; the
+    other warehouses replace every match by default). -#}
+{% macro regexp_replace_all(expression, pattern, replacement) %}
+  {{ return(adapter.dispatch('regexp_replace_all', 'dbt_braze')(expression, pattern, replacement)) }}
+{% endmacro %}
+{% macro default__regexp_replace_all(expression, pattern, replacement) -%}
+  regexp_replace({{ expression }}, {{ dbt_braze.literal(pattern) }}, {{ dbt_braze.literal(replacement) }}, 'g')
+{%- endmacro %}
+{% macro snowflake__regexp_replace_all(expression, pattern, replacement) -%}
+  regexp_replace({{ expression }}, {{ dbt_braze.literal(pattern) }}, {{ dbt_braze.literal(replacement) }})
+{%- endmacro %}
+{% macro spark__regexp_replace_all(expression, pattern, replacement) -%}
+  {{ dbt_braze.snowflake__regexp_replace_all(expression, pattern, replacement) }}
+{%- endmacro %}
+{% macro bigquery__regexp_replace_all(expression, pattern, replacement) -%}
+  {{ dbt_braze.snowflake__regexp_replace_all(expression, pattern, replacement) }}
+{%- endmacro %}
+{% macro redshift__regexp_replace_all(expression, pattern, replacement) -%}
+  {{ dbt_braze.snowflake__regexp_replace_all(expression, pattern, replacement) }}
+{%- endmacro %}
+
+{#-
   A value as it is read for sending. Dates and timestamps travel as ISO 8601 text in UTC made
   by the warehouse: no driver conversion (which fails or alters years outside 1..9999 and
   infinity) and no session time zone touches them. Times of day travel as the warehouse's text
@@ -100,9 +139,27 @@
     {#- As text from every warehouse, decoded once in Python: some drivers (psycopg2) decode
         JSON themselves, and a JSON string would then be read as JSON text a second time. -#}
     {{ dbt_braze.json_text(expression) }}
+  {%- elif family == 'time' -%}
+    {{ dbt_braze.time_text(expression) }}
   {%- else -%}
     {{ expression }}
   {%- endif -%}
+{%- endmacro %}
+
+{#-
+  A time of day as text: `12:34:56`, a fraction without trailing zeros, an offset as
+  `+HH[:MM[:SS]]`, as DuckDB and PostgreSQL write it. The drivers would alter some: psycopg2
+  reads `24:00:00` as midnight, DuckDB's drops a TIME_NS's nanoseconds. Elsewhere the value
+  as it is, which values.py writes in the same form.
+-#}
+{% macro time_text(expression) %}
+  {{ return(adapter.dispatch('time_text', 'dbt_braze')(expression)) }}
+{% endmacro %}
+{% macro default__time_text(expression) -%}
+  {{ expression }}
+{%- endmacro %}
+{% macro duckdb__time_text(expression) -%}
+  cast({{ expression }} as varchar)
 {%- endmacro %}
 
 {#- A JSON value's text (Snowflake and Spark: to_json; BigQuery: to_json_string). -#}
@@ -139,29 +196,11 @@
 {% macro utc_timestamp(expression, family) %}
   {{ return(adapter.dispatch('utc_timestamp', 'dbt_braze')(expression, family)) }}
 {% endmacro %}
-  {%- elif family == 'time' -%}
-    {{ dbt_braze.time_text(expression) }}
 {% macro default__utc_timestamp(expression, family) -%}
   {%- if family == 'timestamptz' -%}
     timezone('UTC', {{ expression }})
   {%- else -%}
     cast({{ expression }} as {{ dbt.type_timestamp() }})
-{#-
-  A time of day as text: `12:34:56`, a fraction without trailing zeros, an offset as
-  `+HH[:MM[:SS]]`, as DuckDB and PostgreSQL write it. The drivers would alter some: psycopg2
-  reads `24:00:00` as midnight, DuckDB's drops a TIME_NS's nanoseconds. Elsewhere the value
-  as it is, which values.py writes in the same form.
--#}
-{% macro time_text(expression) %}
-  {{ return(adapter.dispatch('time_text', 'dbt_braze')(expression)) }}
-{% endmacro %}
-{% macro default__time_text(expression) -%}
-  {{ expression }}
-{%- endmacro %}
-{% macro duckdb__time_text(expression) -%}
-  cast({{ expression }} as varchar)
-{%- endmacro %}
-
   {%- endif -%}
 {%- endmacro %}
 
@@ -234,7 +273,10 @@
       objects_sent bigint,
       requests bigint,
       data_points bigint,
-      rejected bigint
+      rejected bigint,
+      workspace_id {{ text }},
+      exit_code bigint,
+      message {{ text }}
     )
   {% endset %}
   {% set rejections %}
@@ -245,7 +287,8 @@
       source {{ text }},
       reason {{ text }},
       payload {{ text }},
-      rejected_at {{ ts }}
+      rejected_at {{ ts }},
+      workspace_id {{ text }}
     )
   {% endset %}
   {{ return([runs, rejections]) }}
@@ -346,6 +389,20 @@
   {{ return([sql]) }}
 {% endmacro %}
 
+{#- The state's keys rewritten by the rules Braze matches identifiers by (`key_text`): state
+    keyed before the rules applied. -#}
+{% macro rekey_state_sql(state, key) %}
+  {{ return(adapter.dispatch('rekey_state_sql', 'dbt_braze')(state, key)) }}
+{% endmacro %}
+{% macro default__rekey_state_sql(state, key) %}
+  {% set sql %}
+    update {{ dbt_braze.relation(state) }}
+    set braze_key = {{ dbt_braze.key_text('braze_key', key) }}
+    where braze_key is not null
+  {% endset %}
+  {{ return([sql]) }}
+{% endmacro %}
+
 {#- How many keys the current state holds, and how many rows the table: compaction's need. -#}
 {% macro attribute_state_size_sql(state) -%}
   select
@@ -371,7 +428,7 @@
     create table {{ dbt_braze.relation(pending) }} as
     with source as (
       select
-        {{ dbt_braze.canonical_text(dbt_braze.quote(key.column), key.family) }} as braze_key
+        {{ dbt_braze.key_text(dbt_braze.quote(key.column), key) }} as braze_key
         {%- for a in attributes %},
         {{ dbt_braze.sendable(dbt_braze.quote(a.column), a.family) }} as v{{ loop.index0 }},
         {{ dbt_braze.canonical_text(dbt_braze.quote(a.column), a.family) }} as t{{ loop.index0 }}
@@ -514,6 +571,11 @@
 {% macro default__json_value(expression, family) %}
   {{ return(none) }}
 {% endmacro %}
+{#-
+  DuckDB: integers but a BIGNUM, which may have more digits than Python sends
+  (values.MAX_INTEGER_DIGITS); arrays of text only, a VARCHAR[] or a fixed-size VARCHAR[2],
+  item by item; times as their text (duckdb__time_text).
+-#}
 {% macro duckdb__json_value(e, family) %}
   {%- set quoted = "'\"' || " ~ e ~ " || '\"'" -%}
   {%- set double = 'cast(' ~ e ~ ' as double)' if family == 'float'
@@ -527,6 +589,7 @@
     'date': [quoted, dbt_braze.iso_pattern_match(e, 'date')],
     'timestamp': [dbt_braze.iso_timestamp_json(e), dbt_braze.iso_pattern_match(e, 'timestamp')],
     'timestamptz': [dbt_braze.iso_timestamp_json(e), dbt_braze.iso_pattern_match(e, 'timestamp')],
+    'time': ['to_json(' ~ e ~ ')', 'true'],
     'array': [
       'to_json(' ~ e ~ ')',
       "regexp_full_match(typeof(" ~ e ~ "), 'VARCHAR\\[[0-9]*\\]') and len(" ~ e ~ ') <= 500'
@@ -572,11 +635,6 @@
 
 {% macro regex_full_match(e, pattern) %}
   {{ return(adapter.dispatch('regex_full_match', 'dbt_braze')(e, pattern)) }}
-{#-
-  DuckDB: integers but a BIGNUM, which may have more digits than Python sends
-  (values.MAX_INTEGER_DIGITS); arrays of text only, a VARCHAR[] or a fixed-size VARCHAR[2],
-  item by item; times as their text (duckdb__time_text).
--#}
 {% endmacro %}
 {% macro default__regex_full_match(e, pattern) -%}
   regexp_full_match({{ e }}, {{ dbt_braze.literal(pattern) }})
@@ -590,7 +648,6 @@
 {#- Record acknowledged rows as delivered: one INSERT of their rows, by seq range, from the
     frozen delta (a removed key's row records the removal). -#}
 {% macro attribute_commit_sql(state, pending, state_columns, ranges, generation) %}
-    'time': ['to_json(' ~ e ~ ')', 'true'],
   {{ return(adapter.dispatch('attribute_commit_sql', 'dbt_braze')(state, pending, state_columns, ranges, generation)) }}
 {% endmacro %}
 {% macro default__attribute_commit_sql(state, pending, state_columns, ranges, generation) %}
@@ -605,6 +662,94 @@
   {% endset %}
   {{ return([insert]) }}
 {% endmacro %}
+
+
+{# ------------------------------------------------------------------------------ verify #}
+{#-
+  dbt-braze verify (dbt_braze/verify.py): per key of the current state (a random `sample` of
+  them, or every one for none), whether the model still holds it, then per attribute the
+  state's text, the model's canonical text and the model's value as it is sent. key: {column,
+  family, identity}; attributes: a list of {column, family, state_column}.
+-#}
+{% macro verify_rows_sql(model, key, attributes, state, sample=none) %}
+  {{ return(adapter.dispatch('verify_rows_sql', 'dbt_braze')(model, key, attributes, state, sample)) }}
+{% endmacro %}
+{% macro default__verify_rows_sql(model, key, attributes, state, sample) -%}
+  with current_state as (
+    {{ dbt_braze.attribute_current_state_sql(state) }}
+  ),
+  keys as (
+    select braze_key from current_state
+    {%- if sample is not none %}
+    order by {{ dbt_braze.random_value() }}
+    limit {{ sample | int }}
+    {%- endif %}
+  ),
+  source as (
+    select {{ dbt_braze.key_text(dbt_braze.quote(key.column), key) }} as braze_key
+    {%- for a in attributes %},
+      {{ dbt_braze.canonical_text(dbt_braze.quote(a.column), a.family) }} as t{{ loop.index0 }},
+      {{ dbt_braze.sendable(dbt_braze.quote(a.column), a.family) }} as v{{ loop.index0 }}
+    {%- endfor %}
+    from {{ model }}
+  )
+  select s.braze_key, source.braze_key is not null as in_model
+  {%- for a in attributes %},
+    s.{{ dbt_braze.quote(a.state_column) }}, source.t{{ loop.index0 }}, source.v{{ loop.index0 }}
+  {%- endfor %}
+  from keys
+  join current_state as s on s.braze_key = keys.braze_key
+  left join source on source.braze_key = s.braze_key
+  order by s.braze_key
+{%- endmacro %}
+
+{% macro random_value() %}
+  {{ return(adapter.dispatch('random_value', 'dbt_braze')()) }}
+{% endmacro %}
+{% macro default__random_value() -%}random(){%- endmacro %}
+{% macro spark__random_value() -%}rand(){%- endmacro %}
+{% macro bigquery__random_value() -%}rand(){%- endmacro %}
+
+{#- What verify found: one row per attribute that differs (`attribute` empty: Braze lacks the
+    user or item), with the state's text and Braze's value as JSON text. -#}
+{% macro create_drift_table_sql() %}
+  {{ return(adapter.dispatch('create_drift_table_sql', 'dbt_braze')()) }}
+{% endmacro %}
+{% macro default__create_drift_table_sql() %}
+  {% set text = dbt_braze.text_type() %}
+  {% set sql %}
+    create table if not exists {{ dbt_braze.relation('braze_drift') }} (
+      run_id {{ text }},
+      model_unique_id {{ text }},
+      identifier {{ text }},
+      attribute {{ text }},
+      state_value {{ text }},
+      braze_value {{ text }},
+      checked_at {{ dbt.type_timestamp() }},
+      workspace_id {{ text }}
+    )
+  {% endset %}
+  {{ return(sql) }}
+{% endmacro %}
+
+{#- verify --repair: for `keys`, a new current row of the state with the `forget` columns set to
+    `forgotten` (a text no model value renders as: the next sync sends them again), or, with
+    `removed`, a removal (the next sync finds the key new). -#}
+{% macro attribute_forget_sql(state, state_columns, keys, forget, forgotten, removed, generation) %}
+  {{ return(adapter.dispatch('attribute_forget_sql', 'dbt_braze')(state, state_columns, keys, forget, forgotten, removed, generation)) }}
+{% endmacro %}
+{% macro default__attribute_forget_sql(state, state_columns, keys, forget, forgotten, removed, generation) -%}
+  insert into {{ dbt_braze.relation(state) }} (braze_key
+    {%- for column in state_columns %}, {{ dbt_braze.quote(column) }}{% endfor %},
+    sync_generation, sync_seq, sync_removed)
+  select braze_key
+    {%- for column in state_columns %},
+    {% if column in forget %}{{ dbt_braze.literal(forgotten) }}{% else %}{{ dbt_braze.quote(column) }}{% endif %}
+    {%- endfor %},
+    {{ generation | int }}, 0, {{ 'true' if removed else 'false' }}
+  from ({{ dbt_braze.attribute_current_state_sql(state) }}) as current_state
+  where braze_key in ({% for key in keys %}{% if not loop.first %}, {% endif %}{{ dbt_braze.literal(key) }}{% endfor %})
+{%- endmacro %}
 
 
 {# ------------------------------------------------------------------- events and purchases #}
@@ -641,7 +786,7 @@
     create table {{ dbt_braze.relation(pending) }} as
     with source as (
       select
-        {{ dbt_braze.canonical_text(dbt_braze.quote(key.column), key.family) }} as braze_key,
+        {{ dbt_braze.key_text(dbt_braze.quote(key.column), key) }} as braze_key,
         {{ dbt_braze.canonical_text(dbt_braze.quote(id.column), id.family) }} as object_id,
         {%- if time %}
         {{ dbt_braze.utc_timestamp(dbt_braze.quote(time.column), time.family) }} as object_time
@@ -785,28 +930,32 @@
       host {{ dbt_braze.text_type() }},
       pid bigint,
       description {{ dbt_braze.text_type() }},
-      event_at {{ dbt.type_timestamp() }}
+      event_at {{ dbt.type_timestamp() }},
+      scope {{ dbt_braze.text_type() }}
     )
   {% endset %}
   {{ return(sql) }}
 {% endmacro %}
 
-{% macro lock_event_sql(lock_id, event, host, pid, description) %}
-  {{ return(adapter.dispatch('lock_event_sql', 'dbt_braze')(lock_id, event, host, pid, description)) }}
+{#- scope: where the pid names one process (lock.py process_scope). -#}
+{% macro lock_event_sql(lock_id, event, host, pid, description, scope='') %}
+  {{ return(adapter.dispatch('lock_event_sql', 'dbt_braze')(lock_id, event, host, pid, description, scope)) }}
 {% endmacro %}
-{% macro default__lock_event_sql(lock_id, event, host, pid, description) -%}
-  insert into {{ dbt_braze.relation('braze_sync_lock') }} (lock_id, event, host, pid, description, event_at)
+{% macro default__lock_event_sql(lock_id, event, host, pid, description, scope) -%}
+  insert into {{ dbt_braze.relation('braze_sync_lock') }} (lock_id, event, host, pid, description, event_at, scope)
   select {{ dbt_braze.literal(lock_id) }}, {{ dbt_braze.literal(event) }}, {{ dbt_braze.literal(host) }},
-         {{ pid | int }}, {{ dbt_braze.literal(description) }}, {{ dbt_braze.utc_now() }}
+         {{ pid | int }}, {{ dbt_braze.literal(description) }}, {{ dbt_braze.utc_now() }},
+         {{ dbt_braze.literal(scope) }}
 {%- endmacro %}
 
-{#- lock_id, host, pid, description, started_at, last_seen, expired: one row per holder. -#}
+{#- lock_id, host, pid, description, started_at, last_seen, expired, scope: one row per holder. -#}
 {% macro lock_holders_sql(stale_seconds) %}
   {{ return(adapter.dispatch('lock_holders_sql', 'dbt_braze')(stale_seconds)) }}
 {% endmacro %}
 {% macro default__lock_holders_sql(stale_seconds) -%}
   select lock_id, max(host), max(pid), max(description), min(event_at), max(event_at),
-         max(event_at) < {{ dbt_braze.timestamp_add('second', -(stale_seconds | int), dbt_braze.utc_now()) }}
+         max(event_at) < {{ dbt_braze.timestamp_add('second', -(stale_seconds | int), dbt_braze.utc_now()) }},
+         max(scope)
   from {{ dbt_braze.relation('braze_sync_lock') }}
   group by lock_id
   having sum(case when event = 'release' then 1 else 0 end) = 0
@@ -834,30 +983,33 @@
 
 {# ------------------------------------------------------------------------------ shared #}
 
-{#- Which identifier each model's state is keyed by: changing it makes a new sync. -#}
-{% macro create_sync_models_sql() %}
-  {{ return(adapter.dispatch('create_sync_models_sql', 'dbt_braze')()) }}
+{#- Which identifier each model's state is keyed by: changing it makes a new sync. One table per
+    Braze workspace (`table`: `sync_models_<workspace id>`, dbt_braze/workspace.py). -#}
+{% macro create_sync_models_sql(table='sync_models') %}
+  {{ return(adapter.dispatch('create_sync_models_sql', 'dbt_braze')(table)) }}
 {% endmacro %}
-{% macro default__create_sync_models_sql() %}
+{% macro default__create_sync_models_sql(table) %}
   {% set sql %}
-    create table if not exists {{ dbt_braze.relation('sync_models') }} (
+    create table if not exists {{ dbt_braze.relation(table) }} (
       model_unique_id {{ dbt_braze.text_type() }},
       object {{ dbt_braze.text_type() }},
       identifier {{ dbt_braze.text_type() }},
       updated_at {{ dbt.type_timestamp() }},
       object_id {{ dbt_braze.text_type() }},
-      state_table {{ dbt_braze.text_type() }}
+      state_table {{ dbt_braze.text_type() }},
+      code {{ dbt_braze.text_type() }}
     )
   {% endset %}
   {{ return(sql) }}
 {% endmacro %}
 
-{% macro sync_models_sql() %}
-  {{ return(adapter.dispatch('sync_models_sql', 'dbt_braze')()) }}
+{#- code: whether the table has the `code` column (a table of an earlier version may not). -#}
+{% macro sync_models_sql(table='sync_models', code=true) %}
+  {{ return(adapter.dispatch('sync_models_sql', 'dbt_braze')(table, code)) }}
 {% endmacro %}
-{% macro default__sync_models_sql() -%}
-  select model_unique_id, object, identifier, object_id, state_table
-  from {{ dbt_braze.relation('sync_models') }}
+{% macro default__sync_models_sql(table, code) -%}
+  select model_unique_id, object, identifier, object_id, state_table, {{ 'code' if code else 'null' }}
+  from {{ dbt_braze.relation(table) }}
 {%- endmacro %}
 
 {#- A column (text unless said) added to one of dbt-braze's tables (one written by an earlier
@@ -870,31 +1022,55 @@
 {%- endmacro %}
 
 {#- row: a sync_models row's values, in column order: it replaces the model's row. -#}
-{% macro record_sync_model_sql(row) %}
-  {{ return(adapter.dispatch('record_sync_model_sql', 'dbt_braze')(row)) }}
+{% macro record_sync_model_sql(row, table='sync_models') %}
+  {{ return(adapter.dispatch('record_sync_model_sql', 'dbt_braze')(row, table)) }}
 {% endmacro %}
-{% macro default__record_sync_model_sql(row) %}
+{% macro default__record_sync_model_sql(row, table) %}
   {{ return([
-    dbt_braze.forget_sync_model_sql(row[0], row[3]),
-    dbt_braze.insert_rows_sql('sync_models', [row]),
+    dbt_braze.forget_sync_model_sql(row[0], row[3], table),
+    dbt_braze.insert_rows_sql(table, [row]),
   ]) }}
 {% endmacro %}
 
 {#- at: when (UTC text), for a warehouse that records the forgetting rather than deleting. -#}
-{% macro forget_sync_model_sql(model_unique_id, at) %}
-  {{ return(adapter.dispatch('forget_sync_model_sql', 'dbt_braze')(model_unique_id, at)) }}
+{% macro forget_sync_model_sql(model_unique_id, at, table='sync_models') %}
+  {{ return(adapter.dispatch('forget_sync_model_sql', 'dbt_braze')(model_unique_id, at, table)) }}
 {% endmacro %}
-{% macro default__forget_sync_model_sql(model_unique_id, at) -%}
-  delete from {{ dbt_braze.relation('sync_models') }}
+{% macro default__forget_sync_model_sql(model_unique_id, at, table) -%}
+  delete from {{ dbt_braze.relation(table) }}
   where model_unique_id = {{ dbt_braze.literal(model_unique_id) }}
 {%- endmacro %}
 
-{#- Identifier values (or event/purchase ids) that occur more than once, with their counts. -#}
-{% macro duplicates_sql(model, column, family='other', limit=5) %}
-  {{ return(adapter.dispatch('duplicates_sql', 'dbt_braze')(model, column, family, limit)) }}
+{#- The Braze workspaces this target's state belongs to: one row per key (by its salted
+    fingerprint, never the key) a workspace was reached with (dbt_braze/workspace.py). -#}
+{% macro create_workspaces_sql() %}
+  {{ return(adapter.dispatch('create_workspaces_sql', 'dbt_braze')()) }}
 {% endmacro %}
-{% macro default__duplicates_sql(model, column, family, limit) -%}
-  select {{ dbt_braze.canonical_text(dbt_braze.quote(column), family) }} as value, count(*) as n
+{% macro default__create_workspaces_sql() %}
+  {% set sql %}
+    create table if not exists {{ dbt_braze.relation('braze_workspaces') }} (
+      workspace_id {{ dbt_braze.text_type() }},
+      endpoint {{ dbt_braze.text_type() }},
+      key_salt {{ dbt_braze.text_type() }},
+      key_fingerprint {{ dbt_braze.text_type() }},
+      recorded_at {{ dbt.type_timestamp() }}
+    )
+  {% endset %}
+  {{ return(sql) }}
+{% endmacro %}
+
+{% macro workspaces_sql() -%}
+  select workspace_id, endpoint, key_salt, key_fingerprint, recorded_at
+  from {{ dbt_braze.relation('braze_workspaces') }}
+  order by recorded_at
+{%- endmacro %}
+
+{#- Identifier values (or event/purchase ids) that occur more than once, with their counts. -#}
+{% macro duplicates_sql(model, column, family='other', limit=5, identity=none) %}
+  {{ return(adapter.dispatch('duplicates_sql', 'dbt_braze')(model, column, family, limit, identity)) }}
+{% endmacro %}
+{% macro default__duplicates_sql(model, column, family, limit, identity=none) -%}
+  select {{ dbt_braze.key_text(dbt_braze.quote(column), {'family': family, 'identity': identity}) }} as value, count(*) as n
   from {{ model }}
   where {{ dbt_braze.quote(column) }} is not null
   group by 1
@@ -915,7 +1091,7 @@
     {%- if versioned %} ({{ dbt_braze.attribute_current_state_sql(state) }}) as s
     {%- else %} {{ dbt_braze.relation(state) }} as s
     {%- endif %}
-    where s.{{ state_key }} = {{ dbt_braze.canonical_text('m.' ~ dbt_braze.quote(key.column), key.family) }}
+    where s.{{ state_key }} = {{ dbt_braze.key_text('m.' ~ dbt_braze.quote(key.column), key) }}
   )
 {%- endmacro %}
 
@@ -924,6 +1100,14 @@
 {% endmacro %}
 {% macro default__rename_table_sql(identifier, new_identifier) -%}
   alter table {{ dbt_braze.relation(identifier) }} rename to {{ new_identifier }}
+{%- endmacro %}
+
+{#- A copy of a table (a dry run compares with a copy where a run would alter the state). -#}
+{% macro copy_table_sql(identifier, new_identifier) %}
+  {{ return(adapter.dispatch('copy_table_sql', 'dbt_braze')(identifier, new_identifier)) }}
+{% endmacro %}
+{% macro default__copy_table_sql(identifier, new_identifier) -%}
+  create table {{ dbt_braze.relation(new_identifier) }} as select * from {{ dbt_braze.relation(identifier) }}
 {%- endmacro %}
 
 {% macro delta_counts_sql(pending) -%}

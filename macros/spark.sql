@@ -97,7 +97,8 @@
 {% macro spark__lock_holders_sql(stale_seconds) -%}
   select lock_id, max(host), max(pid), max(description), min(event_at) as started_at,
          max(event_at),
-         max(event_at) < {{ dbt.dateadd('second', -(stale_seconds | int), dbt_braze.utc_now()) }}
+         max(event_at) < {{ dbt.dateadd('second', -(stale_seconds | int), dbt_braze.utc_now()) }},
+         max(scope)
   from {{ dbt_braze.relation('braze_sync_lock') }}
   group by lock_id
   having sum(case when event = 'release' then 1 else 0 end) = 0
@@ -113,19 +114,19 @@
   record, and a row without `object` forgets it. It grows by one row per model per run.
 -#}
 
-{% macro spark__record_sync_model_sql(row) %}
-  {{ return([dbt_braze.insert_rows_sql('sync_models', [row])]) }}
+{% macro spark__record_sync_model_sql(row, table) %}
+  {{ return([dbt_braze.insert_rows_sql(table, [row])]) }}
 {% endmacro %}
 
-{% macro spark__forget_sync_model_sql(model_unique_id, at) -%}
-  {{ dbt_braze.insert_rows_sql('sync_models', [[model_unique_id, none, none, at, none, none]]) }}
+{% macro spark__forget_sync_model_sql(model_unique_id, at, table) -%}
+  {{ dbt_braze.insert_rows_sql(table, [[model_unique_id, none, none, at, none, none, none]]) }}
 {%- endmacro %}
 
-{% macro spark__sync_models_sql() -%}
-  select model_unique_id, object, identifier, object_id, state_table
+{% macro spark__sync_models_sql(table, code) -%}
+  select model_unique_id, object, identifier, object_id, state_table, {{ 'code' if code else 'null' }}
   from (
     select *, row_number() over (partition by model_unique_id order by updated_at desc) as latest
-    from {{ dbt_braze.relation('sync_models') }}
+    from {{ dbt_braze.relation(table) }}
   ) as recorded
   where latest = 1 and object is not null
 {%- endmacro %}
@@ -147,4 +148,28 @@
 -#}
 {% macro spark__attribute_compact_sql(state) %}
   {{ return([]) }}
+{% endmacro %}
+
+{#-
+  Plain Spark tables have no UPDATE: the state is copied with its keys rewritten, and the copy
+  takes the state's place. Runs once per model, when keys first follow Braze's matching rules.
+-#}
+{% macro spark__rekey_state_sql(state, key) %}
+  {%- set columns = adapter.get_columns_in_relation(dbt_braze.relation(state)) -%}
+  {%- set work = state ~ '__rekeyed' -%}
+  {%- set selected = [] -%}
+  {%- for c in columns -%}
+    {%- if c.name | lower == 'braze_key' -%}
+      {%- do selected.append(dbt_braze.key_text('braze_key', key) ~ ' as braze_key') -%}
+    {%- else -%}
+      {%- do selected.append(dbt_braze.quote(c.name)) -%}
+    {%- endif -%}
+  {%- endfor -%}
+  {{ return([
+    dbt_braze.drop_table_sql(work),
+    'create table ' ~ dbt_braze.relation(work) ~ ' as select ' ~ (selected | join(', '))
+      ~ ' from ' ~ dbt_braze.relation(state),
+    dbt_braze.drop_table_sql(state),
+    dbt_braze.rename_table_sql(work, state),
+  ]) }}
 {% endmacro %}

@@ -621,6 +621,8 @@ class Project:
     def _env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("BRAZE_", "DBT_"))}
         env.update(BRAZE_API_KEY=API_KEY, DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+        # The project's profiles.yml, as dbt finds it (dbt-braze asks dbt where it is).
+        env["DBT_PROFILES_DIR"] = str(self.root)
         if self._emulator is not None:
             env["BRAZE_REST_ENDPOINT"] = self._emulator.url
         env.update(extra or {})

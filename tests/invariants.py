@@ -21,7 +21,8 @@ from dbt_braze.manifest import load_manifest
 from dbt_braze.runlog import SyncModels
 from dbt_braze.state import AttributeState, _utc_now
 from dbt_braze.values import InvalidValue, converter
-from dbt_braze.warehouse import Warehouse, open_warehouse
+from dbt_braze.warehouse import Warehouse, open_warehouse, project_context
+from dbt_braze.workspace import Workspace, Workspaces, canonical_endpoint
 
 
 def assert_state_matches_emulator(root: Any, emulator: Emulator) -> None:
@@ -39,46 +40,54 @@ def assert_state_matches_emulator(root: Any, emulator: Emulator) -> None:
     ]
     if not users_models:
         return
-    resolved_models = []
-    with open_warehouse(root, root, None, target / "manifest.json") as wh:
-        schema = wh.render("relation", identifier="sync_models")
-        if not wh.columns(schema.database, schema.schema, schema.identifier):
+    with open_warehouse(project_context(root, root), target / "manifest.json") as wh:
+        if not wh.exists(wh.render("relation", identifier="braze_workspaces")):
             return  # never synced
-        recorded = SyncModels(wh).all()
-        for model in users_models:
-            if model.unique_id not in recorded:
-                continue
-            sync, _ = parse_sync(model.unique_id, model.name, model.relation, model.meta)
-            if sync is None:
-                continue
-            columns = wh.columns(model.database, model.schema, model.alias)
-            resolved, _ = resolve_fields(
-                sync,
-                [c.name for c in columns],
-                "warehouse",
-                [c.data_type for c in columns],
-                wh.type,
-                model.documented_columns,
-            )
-            if resolved is None:
-                continue
-            state = kind_of(sync.object).state(wh, resolved, "", _utc_now())
-            if not isinstance(state, AttributeState):
-                continue
-            state.state_table = recorded[model.unique_id].state_table or state.state_table
-            if state.exists():
-                resolved_models.append(state)
-        # An attribute two models send to the same users is Braze's to settle (the last to
-        # arrive wins): each model's state holds its own value (sync warns of it).
-        seen: dict[tuple[str, str], int] = {}
-        for state in resolved_models:
-            for name, _ in state.resolved.mapped:
-                key = (state.resolved.sync.identifier.kind, name)
-                seen[key] = seen.get(key, 0) + 1
-        for state in resolved_models:
-            kind = state.resolved.sync.identifier.kind
-            shared = {name for name, _ in state.resolved.mapped if seen[(kind, name)] > 1}
-            _check_model(wh, state, emulator, shared)
+        # Each workspace whose endpoint is this emulator's (tests may reach it with several keys).
+        here = canonical_endpoint(emulator.url)
+        for workspace in {r.workspace_id for r in Workspaces(wh).recorded() if r.endpoint == here}:
+            _check_workspace(wh, workspace, users_models, emulator)
+
+
+def _check_workspace(
+    wh: Warehouse, workspace: str, users_models: list[Any], emulator: Emulator
+) -> None:
+    resolved_models = []
+    recorded = SyncModels(wh, Workspace(workspace, "").registry).all()
+    for model in users_models:
+        if model.unique_id not in recorded:
+            continue
+        sync, _ = parse_sync(model.unique_id, model.name, model.relation, model.meta)
+        if sync is None:
+            continue
+        columns = wh.columns(model.database, model.schema, model.alias)
+        resolved, _ = resolve_fields(
+            sync,
+            [c.name for c in columns],
+            "warehouse",
+            [c.data_type for c in columns],
+            wh.type,
+            model.documented_columns,
+        )
+        if resolved is None:
+            continue
+        state = kind_of(sync.object).state(wh, resolved, "", _utc_now(), workspace)
+        if not isinstance(state, AttributeState):
+            continue
+        state.state_table = recorded[model.unique_id].state_table or state.state_table
+        if state.exists():
+            resolved_models.append(state)
+    # An attribute two models send to the same users is Braze's to settle (the last to
+    # arrive wins): each model's state holds its own value (sync warns of it).
+    seen: dict[tuple[str, str], int] = {}
+    for state in resolved_models:
+        for name, _ in state.resolved.mapped:
+            key = (state.resolved.sync.identifier.kind, name)
+            seen[key] = seen.get(key, 0) + 1
+    for state in resolved_models:
+        kind = state.resolved.sync.identifier.kind
+        shared = {name for name, _ in state.resolved.mapped if seen[(kind, name)] > 1}
+        _check_model(wh, state, emulator, shared)
 
 
 def _check_model(

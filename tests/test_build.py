@@ -1,90 +1,194 @@
-"""`dbt-braze build` (build.py): dbt build in the same process, then a sync of what built."""
+"""`dbt-braze build` (build.py) as a CI gate: dbt build in the same process, then a sync of the
+models dbt built and tested clean, with one exit code; the sync's options are the sync's, every
+other argument dbt's. Each case through the installed command, with dbt's real build."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+from typing import Any
 
 import pytest
 from conftest import BIN, Project
 
-from dbt_braze.build import BuildScope, scope_of
+USERS = {"object": "users", "identifier": {"external_id": "user_id"}}
 
 
-@pytest.mark.parametrize(
-    ("args", "scope"),
-    [
-        ([], BuildScope()),
-        (
-            ["-s", "a", "b+", "--exclude", "c", "--target", "prod"],
-            BuildScope(["a", "b+"], ["c"], "prod"),
-        ),
-        (["--select=tag:x", "--full-refresh", "-t", "dev"], BuildScope(["tag:x"], [], "dev")),
-        (
-            ["--project-dir", "p", "--profiles-dir", "q", "-m", "m1", "--fail-fast"],
-            BuildScope(["m1"], [], None, "p", "q"),
-        ),
-    ],
-)
-def test_the_sync_shares_the_builds_selection_target_and_directories(
-    args: list[str], scope: BuildScope
-) -> None:
-    assert scope_of(args) == scope
-
-
-def _project(project: Project, broken: bool) -> Project:
+def _project(project: Project, other_sql: str = "select * from {{ ref('raw_people') }}") -> Project:
     project.write("seeds/raw_people.csv", "user_id,plan\nu1,pro\nu2,free\n")
-    users = {"object": "users", "identifier": {"external_id": "user_id"}}
-    project.model("good_users", "select * from {{ ref('raw_people') }}", users)
-    sql = (
-        "select nope from {{ ref('raw_people') }}"
-        if broken
-        else "select * from {{ ref('raw_people') }}"
-    )
-    project.model("other_users", sql, users)
+    project.model("good_users", "select * from {{ ref('raw_people') }}", USERS)
+    project.model("other_users", other_sql, USERS)
     return project
 
 
-def _build(project: Project, *args: str):  # type: ignore[no-untyped-def]
-    import subprocess
+def _tests(project: Project, model: str, tests: list[Any]) -> None:
+    """`model`'s YAML with data tests on its `plan` column."""
+    entry = {
+        "name": model,
+        "config": {"meta": {"braze": USERS}},
+        "columns": [{"name": "plan", "data_tests": tests}],
+    }
+    project.write(f"models/{model}.yml", json.dumps({"version": 2, "models": [entry]}))
 
+
+def _build(project: Project, *args: str, env: dict[str, str] | None = None) -> Any:
     return subprocess.run(
-        [
-            str(BIN / "dbt-braze"),
-            "build",
-            "--project-dir",
-            str(project.root),
-            "--profiles-dir",
-            str(project.root),
-            *args,
-        ],
+        [str(BIN / "dbt-braze"), "build", "--project-dir", str(project.root), *args],
         cwd=project.root,
         capture_output=True,
         text=True,
-        env=project._env(),
+        env=project._env(env),
         timeout=600,
     )
 
 
+def _results(project: Project) -> dict[str, Any]:
+    return json.loads((project.root / "target" / "dbt_braze_results.json").read_text())
+
+
+def _models(project: Project) -> dict[str, dict[str, Any]]:
+    return {m["name"]: m for m in _results(project)["models"]}
+
+
 def test_build_then_sync_in_one_process_with_one_exit_code(project: Project) -> None:
-    project = _project(project, broken=False)
+    project = _project(project)
 
     result = _build(project)
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Completed successfully" in result.stdout  # dbt's own output, as usual
-    assert "good_users" in result.stdout and "model " in result.stdout  # then the summary
+    assert "good_users" in result.stdout and "exit code 0" in result.stdout  # then the summary
     assert project.emulator.user_attributes(external_id="u2") == {"plan": "free"}
 
 
+def test_a_project_dbt_cannot_compile_syncs_nothing_and_exits_with_dbts_code(
+    project: Project,
+) -> None:
+    project = _project(project, "select * from {{ ref('raw_peoplez') }}")
+
+    result = _build(project)
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Compilation Error" in result.stdout + result.stderr
+    assert "dbt build could not build the project" in result.stderr
+    assert "nothing was synced" in result.stderr
+    assert project.emulator.requests == []
+    assert "exit code 0" not in result.stdout
+
+
 def test_a_model_that_failed_to_build_is_skipped_and_dbts_failure_wins(project: Project) -> None:
-    project = _project(project, broken=True)
+    project = _project(project, "select nope from {{ ref('raw_people') }}")
 
     result = _build(project, "--select", "+good_users", "+other_users")
 
     assert result.returncode == 1, result.stdout + result.stderr
-    results = json.loads((project.root / "target" / "dbt_braze_results.json").read_text())
-    by_name = {m["name"]: m for m in results["models"]}
+    assert "exit code 1" in result.stdout  # the summary's is the process's
+    by_name = _models(project)
     assert by_name["good_users"]["status"] == "success"
     assert by_name["other_users"]["status"] == "skipped"
     assert "its last dbt run ended with `error`" in by_name["other_users"]["message"]
+    assert _results(project)["exit_code"] == 1
     assert project.emulator.user_attributes(external_id="u1") == {"plan": "pro"}
+
+
+def test_a_failing_data_test_stops_its_model_and_the_bad_value_never_reaches_braze(
+    project: Project,
+) -> None:
+    project = _project(project)
+    _tests(project, "other_users", [{"accepted_values": {"arguments": {"values": ["pro"]}}}])
+
+    result = _build(project)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    by_name = _models(project)
+    assert by_name["other_users"]["status"] == "skipped"
+    assert (
+        "its test `accepted_values_other_users_plan__pro` ended with `fail`"
+        in (by_name["other_users"]["message"])
+    )
+    assert by_name["good_users"]["status"] == "success"
+    sent = [o for r in project.emulator.track_requests for o in r.body.get("attributes", [])]
+    assert len(sent) == 2  # good_users' two, none of other_users'
+
+
+def test_an_erroring_data_test_stops_its_model(project: Project) -> None:
+    project = _project(project)
+    project.write(
+        "tests/broken_test.sql", "select * from {{ ref('other_users') }} where no_such_column"
+    )
+
+    result = _build(project)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert _models(project)["other_users"]["status"] == "skipped"
+    assert "ended with `error`" in _models(project)["other_users"]["message"]
+
+
+def test_a_warn_severity_test_does_not_stop_its_model(project: Project) -> None:
+    project = _project(project)
+    _tests(
+        project,
+        "other_users",
+        [{"accepted_values": {"arguments": {"values": ["pro"]}, "config": {"severity": "warn"}}}],
+    )
+
+    result = _build(project)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _models(project)["other_users"]["status"] == "success"
+
+
+def test_a_model_downstream_of_a_failed_test_is_skipped(project: Project) -> None:
+    project.write("seeds/raw_people.csv", "user_id,plan\nu1,pro\nu2,free\n")
+    project.model("people", "select * from {{ ref('raw_people') }}", None)
+    project.write(
+        "models/people.yml",
+        json.dumps(
+            {
+                "version": 2,
+                "models": [
+                    {"name": "people", "columns": [{"name": "plan", "data_tests": ["unique"]}]}
+                ],
+            }
+        ),
+    )
+    project.write("seeds/raw_people.csv", "user_id,plan\nu1,pro\nu2,pro\n")
+    project.model("braze_people", "select * from {{ ref('people') }}", USERS)
+
+    result = _build(project)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    message = _models(project)["braze_people"]["message"]
+    assert _models(project)["braze_people"]["status"] == "skipped", message
+    assert project.emulator.data_requests == []
+
+
+def test_the_syncs_options_are_the_syncs_and_never_reach_dbt(project: Project) -> None:
+    project = _project(project)
+
+    result = _build(project, "--dry-run", "-q", "--rate-limit", "100", "--allow-large-deletes")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Completed successfully" in result.stdout  # dbt was not quieted by -q
+    assert "No such option" not in result.stdout + result.stderr
+    assert project.emulator.data_requests == []  # a dry run
+    assert _results(project)["dry_run"] is True
+
+
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_the_sync_reads_the_target_dbt_built(project: Project, how: str) -> None:
+    """`DBT_TARGET=prod dbt-braze build` (or --target prod): dbt builds prod, and the sync reads
+    prod, never the profile's default target."""
+    project = _project(project)
+    project.add_target("prod", "prod_schema")
+    args = ("--target", "prod") if how == "flag" else ()
+    env = {"DBT_TARGET": "prod"} if how == "environment" else None
+
+    result = _build(project, *args, env=env)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    schemas = {
+        s.lower() for (s,) in project.sql("select schema_name from information_schema.schemata")
+    }
+    assert "prod_schema_dbt_braze" in schemas
+    assert "main_dbt_braze" not in schemas  # the default target's state was never made

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import WAREHOUSES, Project, built, each_warehouse
+import requests
+from conftest import API_KEY, WAREHOUSES, Project, built, each_warehouse
 
 from dbt_braze.emulator import Emulator
 
@@ -93,7 +94,7 @@ def test_a_model_becomes_a_catalog_then_only_changes_travel(project: Project) ->
     items = project.emulator.catalog_items("products")
     assert len(items) == 120
     assert items["sku-7"] == {"title": "Product 7", "price": 7.5, "in_stock": False, "tags": ["1"]}
-    posts = _requests(project.emulator, "POST")
+    posts = _requests(project.emulator, "PUT")
     assert sorted(len(r.body["items"]) for r in posts) == [20, 50, 50]  # 50 items per request
     assert run.model("products")["data_points"] == 0  # catalog writes cost none
 
@@ -161,11 +162,11 @@ def test_an_item_braze_refuses_is_rejected_alone_and_the_rest_delivered(project:
     items = project.emulator.catalog_items("products")
     assert len(items) == 119 and "sku-5" not in items
     # The batch with it was refused (400), then sent again without it.
-    posts = _requests(project.emulator, "POST")
+    posts = _requests(project.emulator, "PUT")
     assert sorted(r.status for r in posts) == [202, 202, 202, 400]
     assert sorted(len(r.body["items"]) for r in posts if r.status == 202) == [20, 49, 50]
     assert project.sync().returncode == 1  # the refused item is tried again next run, alone
-    assert [len(r.body["items"]) for r in _requests(project.emulator, "POST")][-1] == 1
+    assert [len(r.body["items"]) for r in _requests(project.emulator, "PUT")][-1] == 1
 
 
 def test_a_catalog_braze_lacks_or_a_field_it_lacks_stops_before_anything_is_sent(
@@ -204,5 +205,36 @@ def test_a_dry_run_shows_the_catalog_plan(project: Project) -> None:
 
     assert run.returncode == 0, run.output
     assert "products (catalog): 120 new" in run.output
-    assert '"POST /catalogs/products/items"' in run.output
+    assert '"PUT /catalogs/products/items"' in run.output
     assert project.emulator.requests == []
+
+
+def test_an_item_braze_holds_that_the_state_does_not_converges(project: Project) -> None:
+    """A kill -9 between Braze's answer and the commit, a --full-refresh, a catalog another
+    tool filled: the item is written whole and replaces Braze's, never refused on every run."""
+    project = built("products", project, _products)
+    emulator = project.emulator
+    emulator.create_catalog("products", FIELDS)
+    stale = {"id": "sku-7", "title": "stale", "price": 1.0, "in_stock": True}
+    put = requests.put(
+        f"{emulator.url}/catalogs/products/items",
+        json={"items": [stale]},
+        headers={"Authorization": f"Bearer {API_KEY}"},
+        timeout=10,
+    )
+    assert put.status_code == 202, put.text
+
+    run = project.sync()
+
+    assert run.returncode == 0, run.output
+    assert run.model("products")["rejected"] == 0
+    assert emulator.catalog_items("products")["sku-7"] == {
+        "title": "Product 7",
+        "price": 7.5,
+        "in_stock": False,
+        "tags": ["1"],
+    }
+    again = project.sync("--full-refresh")
+    assert again.returncode == 0, again.output
+    assert again.model("products")["rejected"] == 0
+    assert len(emulator.catalog_items("products")) == 120

@@ -80,7 +80,10 @@ def test_changing_an_event_ids_type_is_refused_with_every_way_out(project: Proje
     refreshed = project.sync("--full-refresh")  # no help: it never resends events
 
     assert refused.returncode == 2, refused.output
-    assert "clicks: meta.braze.event_id: changed type from integer to decimal" in refused.output
+    assert (
+        "clicks: meta.braze.event_id: changed from `event_id [integer]` to `event_id [decimal]` "
+        "(0 of its 2 rows match the 2 delivered)" in refused.output
+    )
     assert "--select clicks --baseline`" in refused.output
     assert "--select clicks --resend-events`" in refused.output
     assert refreshed.returncode == 2, refreshed.output

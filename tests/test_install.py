@@ -136,22 +136,20 @@ def test_the_installed_commands_run_the_demo_and_sync_a_project_to_their_emulato
             timeout=10,
         )
         assert created.status_code == 201, created.text
-        # The demo's state belongs to its own emulator: --full-refresh sends the users and
-        # the catalog again; the events it delivered stay delivered (sent once, ever).
-        sync = installed.run(
-            "dbt-braze",
-            "sync",
-            "--project-dir",
-            str(project),
-            "--full-refresh",
-            cwd=project,
-            env={"BRAZE_API_KEY": key, "BRAZE_REST_ENDPOINT": url},
-        )
+        # The demo's state belongs to the demo's emulator: this one is another workspace,
+        # which gets everything, once.
+        env = {"BRAZE_API_KEY": key, "BRAZE_REST_ENDPOINT": url}
+        args = ("dbt-braze", "sync", "--project-dir", str(project))
+        sync = installed.run(*args, cwd=project, env=env)
         assert sync.returncode == 0, sync.stdout[-4000:] + sync.stderr[-4000:]
+        assert "first sync to workspace" in sync.stderr
         state = requests.get(f"{url}/_emulator/state", timeout=10).json()
         assert len(state["profiles"]) == 5
         assert len(state["catalogs"]["products"]["items"]) == 3
-        assert state["events"] == []
+        assert len(state["events"]) == 5
+        again = installed.run(*args, cwd=project, env=env)
+        assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-4000:]
+        assert len(requests.get(f"{url}/_emulator/state", timeout=10).json()["events"]) == 5
     finally:
         server.terminate()
         server.wait(10)

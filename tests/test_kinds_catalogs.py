@@ -44,7 +44,7 @@ def test_a_new_item_is_created_with_every_field_it_has() -> None:
     obj = builder().build(row("new", values=("Tea", Decimal("4.50"), None)))
 
     assert isinstance(obj, BrazeObject)
-    assert (obj.route.method, obj.route.path) == ("POST", "/catalogs/products/items")
+    assert (obj.route.method, obj.route.path) == ("PUT", "/catalogs/products/items")
     assert obj.body == {"id": "sku-1", "title": "Tea", "price": 4.5}
     assert (obj.key, obj.data_points) == ("sku-1", 0)
 
@@ -64,11 +64,10 @@ def test_a_removed_item_is_deleted_by_id() -> None:
     assert (obj.route.method, obj.body) == ("DELETE", {"id": "sku-1"})
 
 
-def test_a_create_sent_again_after_an_unknown_fate_is_a_replace() -> None:
+def test_a_new_item_is_written_whole_by_a_replace_which_creates_or_overwrites() -> None:
     obj = builder().build(row("new"))
 
-    assert isinstance(obj, BrazeObject) and obj.route.resend_as is not None
-    assert obj.route.resend_as.method == "PUT"
+    assert isinstance(obj, BrazeObject) and obj.route.method == "PUT"
 
 
 def test_text_longer_than_an_attributes_limit_is_a_catalog_value() -> None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from typing import Any
 
 import pytest
 from conftest import (
@@ -19,17 +20,27 @@ from conftest import (
     generated_project,
 )
 
+from dbt_braze.lock import process_scope
+
 warehouse = pytest.fixture(params=WAREHOUSES)(each_warehouse)
 
 
 def _lock_event(
-    project: Project, lock_id: str, event: str, host: str, pid: int, age: float
+    project: Project,
+    lock_id: str,
+    event: str,
+    host: str,
+    pid: int,
+    age: float,
+    scope: str = "",
 ) -> None:
+    """A lock event of another run, as it would write it. `scope`: where its pid means
+    something (lock.process_scope()); another machine's by default."""
     at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(seconds=age)
     project.sql(
         f"insert into {project.state_schema}.braze_sync_lock "
         f"values ('{lock_id}', '{event}', '{host}', {pid}, 'dbt-braze sync --target prod', "
-        f"cast('{at.isoformat(sep=' ')}' as timestamp))"
+        f"cast('{at.isoformat(sep=' ')}' as timestamp), '{scope or 'another-boot pid:[1]'}')"
     )
 
 
@@ -70,7 +81,9 @@ def test_a_holder_on_this_machine_whose_process_died_is_released(project: Projec
     assert project.sync("--select", "gen_users").returncode == 0
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    _lock_event(project, "killed-1", "acquire", socket.gethostname(), dead.pid, age=1)
+    _lock_event(
+        project, "killed-1", "acquire", socket.gethostname(), dead.pid, age=1, scope=process_scope()
+    )
 
     run = project.sync("--lock-timeout", "0")
 
@@ -80,6 +93,27 @@ def test_a_holder_on_this_machine_whose_process_died_is_released(project: Projec
         f"select count(*) from {project.state_schema}.braze_sync_lock where lock_id = 'killed-1'"
     )
     assert left == [(0,)]
+
+
+def test_a_holder_with_this_host_name_in_another_pid_namespace_is_never_judged_by_its_pid(
+    project: Project,
+) -> None:
+    """Two containers with one host name (host networking, separate pid namespaces): the pid of
+    the other's run is not a process here, dead or alive; only its heartbeats say."""
+    project = generated_project(project)
+    assert project.sync("--select", "gen_users").returncode == 0
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    other_container = "b0a7d1c2-0000-4000-8000-000000000000 pid:[4026532999]"
+    _lock_event(
+        project, "container-1", "acquire", socket.gethostname(), dead.pid, 1, other_container
+    )
+
+    held = project.sync("--lock-timeout", "1")
+
+    assert held.returncode == 3, held.output
+    assert "another dbt-braze run holds this project's lock for this target" in held.output
+    assert _event_counts(project) == Counter()
 
 
 def _first_run_sending(project: Project) -> subprocess.Popen[str]:
@@ -146,3 +180,48 @@ def test_work_tables_of_a_run_that_died_are_dropped_by_the_next(project: Project
         f"where table_schema = '{project.state_schema}' and table_name like 'pending%'"
     )
     assert tables == []
+
+
+@pytest.mark.parametrize("warehouse", ["postgres"])
+def test_a_run_that_lost_its_lock_stops_before_committing_or_sending_more(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fence: a run whose lock was released (or taken over, after its heartbeats went
+    missing) stops at its next commit or request, whatever Braze acknowledges meanwhile."""
+    import threading
+
+    from dbt_braze import lock
+
+    monkeypatch.setattr(lock, "HEARTBEAT_SECONDS", 0.1)
+    project = generated_project(project)
+    project.emulator.pause()
+    result: list[Any] = []
+    sync = threading.Thread(target=lambda: result.append(project.sync("--concurrency", "2")))
+    sync.start()
+    try:
+        deadline = time.monotonic() + 120
+        while project.emulator.waiting_requests < 1:
+            assert sync.is_alive() and time.monotonic() < deadline, result
+            time.sleep(0.02)
+        lock_table = f"{project.state_schema}.braze_sync_lock"
+        ((lock_id,),) = project.sql(
+            f"select lock_id from {lock_table} group by lock_id "
+            "having sum(case when event = 'release' then 1 else 0 end) = 0"
+        )
+        _lock_event(project, lock_id, "release", "another-host", 1, age=0)
+        while not project.sql(f"select 1 from {lock_table} where event = 'lost'"):
+            assert sync.is_alive() and time.monotonic() < deadline, result
+            time.sleep(0.02)
+    finally:
+        project.emulator.resume()
+        sync.join(300)
+
+    (run,) = result
+    assert run.returncode == 3, run.output
+    assert "this run lost the lock of this project and target" in run.output
+    assert "its lock was released" in run.output
+    # Nothing Braze acknowledged after the loss is recorded: the next run sends it again.
+    assert project.sql(f"select count(*) from {project.state_table('gen_users')}") == [(0,)]
+    again = project.sync()
+    assert again.returncode == 0, again.output
+    assert_generated_delivered(project.emulator)

@@ -17,7 +17,7 @@ import pytest
 from conftest import Project, SparkDatabase, SparkProcess, built, each_warehouse
 
 from dbt_braze.emulator import Faults
-from dbt_braze.warehouse import open_warehouse
+from dbt_braze.warehouse import open_warehouse, project_context
 
 warehouse = pytest.fixture(params=["spark"])(each_warehouse)
 
@@ -145,14 +145,17 @@ def test_a_model_synced_again_is_recorded_once(project: Project) -> None:
         assert run.returncode == 0, run.output
 
     with open_warehouse(
-        project.root, project.root, None, project.root / "target/manifest.json"
+        project_context(project.root, project.root), project.root / "target/manifest.json"
     ) as wh:
         from dbt_braze.runlog import SyncModels
+        from dbt_braze.workspace import Workspaces
 
-        recorded = SyncModels(wh).all()
-        assert list(recorded) == ["model.braze_test.braze_events"]
-        SyncModels(wh).forget("model.braze_test.braze_events")
-        assert SyncModels(wh).all() == {}
+        workspace = Workspaces(wh).find(project.emulator.url, None)
+        assert workspace is not None
+        registry = SyncModels(wh, workspace.registry)
+        assert list(registry.all()) == ["model.braze_test.braze_events"]
+        registry.forget("model.braze_test.braze_events")
+        assert registry.all() == {}
 
 
 # --------------------------------------------------------------------------- rejections
@@ -266,7 +269,7 @@ def test_rows_stream_in_bounded_pages_without_fetchmany(project: Project) -> Non
     project.sql(f"create table {table} as select id + 1 as seq, id * 10 as n from range(7)")
 
     with open_warehouse(
-        project.root, project.root, None, project.root / "target/manifest.json"
+        project_context(project.root, project.root), project.root / "target/manifest.json"
     ) as wh:
         assert wh.reads_pages
         pages = list(

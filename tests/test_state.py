@@ -16,7 +16,7 @@ from conftest import (
 from dbt_braze import warehouse as warehouse_module
 from dbt_braze.errors import WarehouseError
 from dbt_braze.state import ModelState, seq_predicate, seq_ranges, state_column
-from dbt_braze.warehouse import open_warehouse
+from dbt_braze.warehouse import open_warehouse, project_context
 
 # -------------------------------------------------------------------------------- seq_ranges
 
@@ -62,7 +62,7 @@ def test_the_commit_predicate_is_what_the_macro_renders(
 ) -> None:
     project = users_and_events_project(project)
     root = project.root
-    with open_warehouse(root, root, None, root / "target" / "manifest.json") as wh:
+    with open_warehouse(project_context(root, root), root / "target" / "manifest.json") as wh:
         rendered = wh.render("seq_in_ranges", ranges=ranges)
 
     assert " ".join(rendered.split()) == seq_predicate(ranges)
@@ -86,7 +86,7 @@ def _state(project: Project) -> list[tuple[str, int, int, bool]]:
 def test_a_commit_is_one_insert_by_seq_range(project: Project) -> None:
     project = users_and_events_project(project)
     root = project.root
-    with open_warehouse(root, root, None, root / "target" / "manifest.json") as wh:
+    with open_warehouse(project_context(root, root), root / "target" / "manifest.json") as wh:
         statements = wh.render(
             "attribute_commit_sql",
             state="state_x",
@@ -236,7 +236,7 @@ def test_a_page_longer_than_a_page_is_refused_rather_than_repeated(project: Proj
     # row for every page, and each would be sent again and again.
     project = generated_project(project)
     root = project.root
-    with open_warehouse(root, root, None, root / "target" / "manifest.json") as wh:
+    with open_warehouse(project_context(root, root), root / "target" / "manifest.json") as wh:
         pages = wh.stream_pages(
             lambda first, last: "select i + 1 as seq from range(10) t(i)", page_rows=3
         )
@@ -260,3 +260,66 @@ def test_a_name_that_holds_the_page_marker_is_sent_as_it_is(project: Project) ->
     assert run.returncode == 0, run.output
     assert project.emulator.user_attributes(external_id="u1") == {name: "pro"}
     assert project.sync().model("marked")["objects_sent"] == 0
+
+
+def _state_snapshot(project: Project) -> dict[str, tuple[int, list[str]]]:
+    """Every table dbt-braze keeps (the lock's event log aside): its row count and columns."""
+    schema = project.state_schema
+    tables = [
+        name
+        for (name,) in project.sql(
+            "select table_name from information_schema.tables "
+            f"where lower(table_schema) = lower('{schema}')"
+        )
+        if name.lower() != "braze_sync_lock"
+    ]
+    snapshot = {}
+    for table in tables:
+        ((count,),) = project.sql(f"select count(*) from {schema}.{table}")
+        columns = project.sql(
+            "select column_name from information_schema.columns "
+            f"where lower(table_schema) = lower('{schema}') and table_name = '{table}' "
+            "order by column_name"
+        )
+        snapshot[table] = (count, [c for (c,) in columns])
+    return snapshot
+
+
+@pytest.mark.parametrize("warehouse", ["duckdb", "postgres"])
+def test_a_dry_run_changes_nothing_renamed_model_and_new_attribute_included(
+    project: Project,
+) -> None:
+    """A dry run neither carries a renamed model's state over (renaming its table) nor adds an
+    attribute's column to the state: it compares with them as they are, and says what a run
+    would do."""
+    project = users_and_events_project(project)
+    assert project.sync().returncode == 0
+    for suffix in ("sql", "yml"):
+        (project.root / "models" / f"braze_users.{suffix}").unlink()
+    project.model(
+        "crm_users",
+        "select customer_id, first_name, plan, 'vip' as segment from {{ ref('raw_customers') }}",
+        {
+            "object": "users",
+            "identifier": {"external_id": "customer_id"},
+            "renamed_from": "braze_users",
+        },
+    )
+    project.dbt("run")
+    before = _state_snapshot(project)
+    sent = len(project.emulator.data_requests)
+
+    dry = project.sync("--dry-run")
+
+    assert dry.returncode == 0, dry.output
+    assert "would carry over the sync state of `model.braze_test.braze_users`" in dry.output
+    model = dry.model("crm_users")
+    assert (model["rows_new"], model["rows_changed"]) == (0, 3)
+    assert model["data_points"] == 3  # the new attribute alone
+    assert _state_snapshot(project) == before
+    assert len(project.emulator.data_requests) == sent
+
+    run = project.sync()
+    assert run.returncode == 0, run.output
+    assert run.model("crm_users")["data_points"] == 3
+    assert len(project.emulator.data_requests) == sent + 1

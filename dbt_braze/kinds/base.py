@@ -77,9 +77,14 @@ class ObjectKind:
         raise NotImplementedError
 
     def state(
-        self, warehouse: Warehouse, resolved: ResolvedSync, run_id: str, started: dt.datetime
+        self,
+        warehouse: Warehouse,
+        resolved: ResolvedSync,
+        run_id: str,
+        started: dt.datetime,
+        workspace: str = "",
     ) -> ModelState:
-        return self.state_class(warehouse, resolved, run_id, started)
+        return self.state_class(warehouse, resolved, run_id, started, workspace)
 
     def braze_problems(self, resolved: ResolvedSync, braze: BrazeClient) -> list[ConfigProblem]:
         """What Braze's workspace lacks for this model (checked before anything is sent)."""

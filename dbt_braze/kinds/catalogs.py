@@ -1,8 +1,11 @@
 """Catalog items: a dbt model of products, restaurants or content kept as a Braze catalog.
 
-The delta is per field (AttributeState, keyed by item id): new items are created (`POST
-/catalogs/{name}/items`), changed items edited with only the changed fields (`PATCH`), items
-that left the model deleted (`DELETE`, with `on_delete: delete`, under the large-delete guard).
+The delta is per field (AttributeState, keyed by item id): new items are written whole with
+`PUT /catalogs/{name}/items`, which creates an item or replaces one Braze already holds (a
+create, `POST`, of an item Braze holds fails: after a kill -9 between Braze's answer and the
+commit, a --full-refresh or a catalog adopted without --baseline, the item would never
+converge); changed items are edited with only the changed fields (`PATCH`), items that left
+the model deleted (`DELETE`, with `on_delete: delete`, under the large-delete guard).
 50 items per request on the asynchronous item endpoints' shared budget; catalog writes cost no
 data points. Braze's per-item errors reject those items alone (delivery.py).
 """
@@ -125,7 +128,7 @@ class CatalogBuilder(Builder):
         catalog = self.sync.catalog or ""
         self.routes = {
             kind: catalog_route(catalog, method)
-            for kind, method in (("new", "POST"), ("changed", "PATCH"), ("deleted", "DELETE"))
+            for kind, method in (("new", "PUT"), ("changed", "PATCH"), ("deleted", "DELETE"))
         }
         self._catalog = catalog
         self._names = tuple(name for name, _ in resolved.mapped)
