@@ -30,6 +30,7 @@ from dbt_braze.errors import (
     BrazeItemsRefused,
     BrazeRateLimited,
     BrazeUnavailable,
+    BrazeUnreachable,
 )
 from dbt_braze.payloads import (
     DELETE_LISTS,
@@ -45,6 +46,7 @@ from dbt_braze.ratelimit import parse_reset
 from dbt_braze.values import json_bytes
 
 MAX_BODY_BYTES = 4 * 1024 * 1024 - 16 * 1024  # 4 MB, less room for the envelope
+MIN_KEY_CHARS = 12  # Braze's keys are UUIDs (36); shorter ones could be words of a message
 MAX_OBJECTS = MAX_TRACK_OBJECTS
 
 
@@ -181,6 +183,11 @@ def check_endpoint(endpoint: str) -> str:
         valid = parts.scheme in ("https", "http") and bool(parts.hostname)
     except ValueError:
         valid = False
+    if not endpoint.strip():
+        raise BrazeConfigError(
+            "BRAZE_REST_ENDPOINT is not set: export your cluster's REST endpoint (e.g. "
+            "https://rest.iad-01.braze.com; the dashboard shows yours) or pass --rest-endpoint"
+        )
     if not valid:
         raise BrazeConfigError(
             f"BRAZE_REST_ENDPOINT {endpoint!r} is not a URL; expected e.g. "
@@ -213,6 +220,12 @@ def clean_api_key(raw: str | None) -> str:
         raise BrazeConfigError(
             "BRAZE_API_KEY holds whitespace, control or non-ASCII characters inside it; "
             "a Braze REST API key has none: check how the variable is set (the key is not shown)"
+        )
+    if len(key) < MIN_KEY_CHARS:
+        raise BrazeConfigError(
+            f"BRAZE_API_KEY is {len(key)} characters long: a Braze REST API key is a 36-character "
+            "identifier (a key this short could also be a word of any message, which dbt-braze "
+            "could not keep it out of): check how the variable is set (the key is not shown)"
         )
     return key
 
@@ -342,14 +355,25 @@ class BrazeClient:
         return TrackResult(acknowledged=list(batch.objects), headers=dict(response.headers))
 
     def check_key(self) -> None:
-        """Is the key good for this cluster? One `/users/track` request with nothing in it:
-        Braze answers 400 (no data) to a good key and 401 or 403 to a bad one. No data
-        point; one request of the rate budget. Raises BrazeAuthError for a bad key; if Braze
-        cannot answer now, the sync finds out when it sends."""
+        """Is the key good for this cluster, and the cluster there? One `/users/track` request
+        with nothing in it: Braze answers 400 (no data) to a good key and 401 or 403 to a bad
+        one. No data point; one request of the rate budget. Raises BrazeAuthError for a bad
+        key, BrazeUnreachable when nothing answers at the endpoint (naming its host, never
+        the key); a busy Braze (429, 5xx) is found out again when the sync sends."""
         try:
             self._request("POST", TRACK_PATH, b"{}")
-        except (BrazeBadRequest, BrazeUnavailable, BrazeRateLimited):
+        except (BrazeBadRequest, BrazeRateLimited):
             return
+        except BrazeUnavailable as e:
+            if e.status is not None:
+                return  # Braze answered, busy: the sending retries
+            host = urlsplit(self.endpoint).netloc
+            raise BrazeUnreachable(
+                f"nothing answers at {host} ({e}): check BRAZE_REST_ENDPOINT (or "
+                "--rest-endpoint; your cluster's is on the dashboard's API settings page), this "
+                "machine's network and proxy (HTTPS_PROXY), and that the emulator runs if it is "
+                "one"
+            ) from None
 
     def catalogs(self) -> dict[str, frozenset[str]]:
         """The workspace's catalogs and their fields (`GET /catalogs`, asked once)."""

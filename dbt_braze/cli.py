@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from dbt_braze.build import DbtOutcome
     from dbt_braze.sync import SyncOptions
 
+
 class _Commands(TyperGroup):
     """dbt's selection takes several values after one flag (`-s a b`); click takes one per
     flag. The sync's commands get `-s a -s b`, as dbt reads them."""
@@ -152,6 +153,28 @@ Output = Annotated[
     ),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings, errors and failures.")]
+
+
+def _version(show: bool) -> None:
+    if show:
+        from importlib.metadata import version
+
+        from dbt_braze import __version__
+
+        typer.echo(f"dbt-braze {__version__} (dbt-core {version('dbt-core')})")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Sync dbt models to Braze, sending only what changed."""
 
 
 def _error(message: str) -> None:

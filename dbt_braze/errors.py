@@ -113,6 +113,11 @@ class BrazeUnavailable(BrazeError):
         self.maybe_processed = maybe_processed
 
 
+class BrazeUnreachable(BrazeError):
+    """Nothing answers at the REST endpoint: a wrong endpoint, no network, the emulator not
+    running. Checked before anything is sent."""
+
+
 class BrazeBadRequest(BrazeError):
     """400 or 413 for the whole batch: something in it is unacceptable; split to find it."""
 

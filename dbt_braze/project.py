@@ -259,12 +259,15 @@ def open_project(
     skip: Callable[[BrazeModel, str], None],
     wait_seconds: float = 0.0,
     before_open: Callable[[], None] = lambda: None,
+    on_failure: Callable[[Warehouse, BaseException], None] = lambda wh, error: None,
 ) -> Iterator[OpenProject | None]:
     """The selected models' syncs, checked against the manifest and then the warehouse, with
     the warehouse open; None when no selected model declares meta.braze. Every configuration
     problem is raised at once (ConfigErrors), before anything else happens. `skip`: a model
     whose last dbt run failed, and why; `before_open`: called once the configuration is valid,
-    before the warehouse is opened (what else must be valid, checked first)."""
+    before the warehouse is opened (what else must be valid, checked first); `on_failure`:
+    called with the warehouse still open when anything fails once it is (the checks here, or
+    the caller's work), before the error goes on."""
     manifest = load_manifest(context.target_path)
     check_manifest_fresh(manifest, context)
     for warning in manifest.near_miss_warnings():
@@ -288,20 +291,37 @@ def open_project(
         )
     before_open()
     with open_warehouse(context, manifest.path, wait_seconds=wait_seconds, on_wait=warn) as wh:
-        version = str(wh.render("version")).strip()
-        if version != __version__:
-            raise UsageError(
-                f"the dbt_braze package in this project is version {version}, the command is "
-                f"{__version__}: install matching versions (`dbt deps` after updating "
-                f"packages.yml, or pip install dbt-braze=={version}).\n{PACKAGES_SNIPPET}"
-            )
-        check_target(wh, chosen, context.target)
-        models = {m.unique_id: m for m in chosen}
-        resolved, column_problems = check_columns(wh, models, syncs + drafts)
-        problems += column_problems
-        if problems:
-            raise ConfigErrors(problems)
-        for warning in shared_attributes(resolved):
-            warn(warning)
-        declared = frozenset(m.unique_id for m in manifest.models)
-        yield OpenProject(wh, resolved, chosen, declared)
+        try:
+            yield from _checked(wh, context, chosen, syncs + drafts, problems, manifest, warn)
+        except BaseException as error:
+            on_failure(wh, error)
+            raise
+
+
+def _checked(
+    wh: Warehouse,
+    context: DbtContext,
+    chosen: list[BrazeModel],
+    syncs: list[ModelSync],
+    problems: list[ConfigProblem],
+    manifest: Manifest,
+    warn: Callable[[str], None],
+) -> Iterator[OpenProject]:
+    """open_project's checks against the warehouse, then the open project."""
+    version = str(wh.render("version")).strip()
+    if version != __version__:
+        raise UsageError(
+            f"the dbt_braze package in this project is version {version}, the command is "
+            f"{__version__}: install matching versions (`dbt deps` after updating "
+            f"packages.yml, or pip install dbt-braze=={version}).\n{PACKAGES_SNIPPET}"
+        )
+    check_target(wh, chosen, context.target)
+    models = {m.unique_id: m for m in chosen}
+    resolved, column_problems = check_columns(wh, models, syncs)
+    problems = problems + column_problems
+    if problems:
+        raise ConfigErrors(problems)
+    for warning in shared_attributes(resolved):
+        warn(warning)
+    declared = frozenset(m.unique_id for m in manifest.models)
+    yield OpenProject(wh, resolved, chosen, declared)

@@ -21,8 +21,10 @@ def api_key_from_environment() -> str | None:
 
 
 def _secrets() -> list[str]:
+    """The key as set and as used (stripped): the whole key, never parts of it, which could
+    be words of the message itself (a key that short is refused: braze.clean_api_key)."""
     raw = os.environ.get(API_KEY_VARIABLE) or ""
-    found = {raw, raw.strip(), *raw.split()}
+    found = {raw, raw.strip()}
     return sorted((s for s in found if len(s) >= 4), key=len, reverse=True)
 
 

@@ -3,6 +3,7 @@ log lines and progress on stderr; the results file in the project's target direc
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import sys
@@ -66,6 +67,7 @@ class ModelReport:
             "rows_changed": c.changed,
             "rows_deleted": c.deleted,
             "rows_unchanged": c.unchanged,
+            "rows_left_ignored": c.left,
             "objects_sent": self.objects_sent,
             "requests": round(self.requests),
             "data_points": self.data_points,
@@ -91,6 +93,10 @@ class SyncReport:
     send_seconds: float = 0.0  # time spent sending to Braze
     problems: list[str] = field(default_factory=list)  # configuration problems, if any
     started: float = field(default_factory=time.monotonic)
+    # when it started, in UTC without zone (as the warehouse records times)
+    started_at: dt.datetime = field(
+        default_factory=lambda: dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    )
     dry_run: bool = False
     # What Braze received, whichever models' objects the requests carried.
     totals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REQUEST_COUNTERS, 0))
@@ -197,7 +203,7 @@ class Reporter:
         c = report.counts
         self.info(
             f"{report.name} ({report.object}): {c.new} new, {c.changed} changed, "
-            f"{c.deleted} deleted, {c.unchanged} unchanged"
+            f"{c.deleted} deleted, {c.unchanged} unchanged{_left(c)}"
         )
 
     def sending(self, reports: list[ModelReport]) -> None:
@@ -231,7 +237,7 @@ class Reporter:
             c = report.counts
             print(
                 f"\n{report.name} ({report.object}): {c.new} new, {c.changed} changed, "
-                f"{c.deleted} deleted, {c.unchanged} unchanged -> would send "
+                f"{c.deleted} deleted, {c.unchanged} unchanged{_left(c)} -> would send "
                 f"{report.objects_sent} objects, about {report.data_points} data points, "
                 f"{report.rejected} would be rejected",
                 file=out,
@@ -250,7 +256,12 @@ class Reporter:
         out.flush()
 
     def summary_lines(self, report: SyncReport) -> list[str]:
-        lines = table_lines(*_table(report))
+        lines = table_lines(*_table(report)) if report.models else []
+        lines += [
+            f"{m.name}: {m.counts.left} left the model, ignored (on_delete: ignore): still in Braze"
+            for m in report.models
+            if m.counts.left
+        ]
         lines += [f"{m.name}: {m.message}" for m in report.models if m.message]
         lines += _rejections(report)
         verb = "dry run" if report.dry_run else "run"
@@ -276,6 +287,10 @@ class Reporter:
         if rejections:
             lines += ["", "```", *rejections, "```"]
         return redact("\n".join(lines)) + "\n"
+
+
+def _left(counts: DeltaCounts) -> str:
+    return f", {counts.left} left, ignored" if counts.left else ""
 
 
 def table_lines(headers: tuple[str, ...], rows: Sequence[tuple[object, ...]]) -> list[str]:

@@ -35,6 +35,8 @@ class DeltaCounts:
     changed: int = 0
     deleted: int = 0
     unchanged: int = 0
+    # Keys delivered before that left the model, which `on_delete: ignore` leaves in Braze.
+    left: int = 0
 
 
 @dataclass(frozen=True)
@@ -331,8 +333,13 @@ class ModelState:
         (total,) = wh.fetch(wh.render("count_rows_sql", model=sync.relation))[0]
         counts = dict(wh.fetch(wh.render("delta_counts_sql", pending=self.pending_table)))
         new, changed, deleted = (int(counts.get(k, 0)) for k in ("new", "changed", "deleted"))
-        self.counts = DeltaCounts(new, changed, deleted, int(total) - new - changed)
+        left = self._left_ignored(int(total) - new)
+        self.counts = DeltaCounts(new, changed, deleted, int(total) - new - changed, left)
         return self.counts
+
+    def _left_ignored(self, still_in_model: int) -> int:
+        """Delivered keys that left the model, when the delta does not remove them."""
+        return 0
 
     def _delta_arguments(self, carried: Sequence[str]) -> dict[str, Any]:
         raise NotImplementedError
@@ -437,6 +444,11 @@ class AttributeState(ModelState):
         # Runs hold the lock, so generations only grow.
         (generation,) = wh.fetch(wh.render("next_generation_sql", state=self.state_table))[0]
         self.generation = int(generation)
+
+    def _left_ignored(self, still_in_model: int) -> int:
+        if self.resolved.sync.on_delete != "ignore":
+            return 0  # they are the delta's removals
+        return max(self.delivered() - still_in_model, 0)
 
     def _would_alter(self) -> bool:
         wh = self.warehouse

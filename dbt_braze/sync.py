@@ -5,7 +5,6 @@ manifest -> specs -> frozen delta per model -> payloads -> batches -> Braze -> c
 
 from __future__ import annotations
 
-import datetime as dt
 import gc
 import heapq
 import time
@@ -41,7 +40,7 @@ from dbt_braze.manifest import BrazeModel
 from dbt_braze.payloads import BrazeObject, Rejection
 from dbt_braze.project import open_project
 from dbt_braze.ratelimit import RateLimiter
-from dbt_braze.report import REQUEST_COUNTERS, ModelReport, Reporter, SyncReport
+from dbt_braze.report import REQUEST_COUNTERS, ModelReport, Reporter, SyncReport, apportion
 from dbt_braze.runlog import RunLog, RunRecord, SyncModels
 from dbt_braze.signals import StopSignals
 from dbt_braze.spec import ResolvedSync
@@ -171,6 +170,11 @@ def _sync(options: SyncOptions, reporter: Reporter, report: SyncReport) -> SyncR
 
     context = dbt_context(options.dbt_command, dbt_arguments(options))
     report.results_dir = context.target_path
+
+    def record_failure(wh: Warehouse, error: BaseException) -> None:
+        if not options.dry_run:
+            _record_run(wh, report, error, reporter)
+
     try:
         with open_project(
             context,
@@ -178,6 +182,7 @@ def _sync(options: SyncOptions, reporter: Reporter, report: SyncReport) -> SyncR
             skip=skip,
             wait_seconds=options.lock_timeout,
             before_open=connect,
+            on_failure=record_failure,
         ) as project:
             if project is None:
                 reporter.warn("no selected model declares meta.braze: nothing to sync")
@@ -194,6 +199,8 @@ def _sync(options: SyncOptions, reporter: Reporter, report: SyncReport) -> SyncR
                 project.declared,
                 checksums,
             )
+            if not options.dry_run:
+                _record_run(project.warehouse, report, None, reporter)
             return report
     finally:
         if client is not None:
@@ -431,7 +438,7 @@ def _run_locked(
         raise
     finally:
         sync_report.apportion(reports)
-        _close_run(runs, reports, log, run_id, started_at, failure, reporter, options.dry_run)
+        _close_run(runs, reports, log, run_id, failure, reporter)
     sync_report.exit_code, sync_report.message = _outcome(reports)
 
 
@@ -453,46 +460,63 @@ def _close_run(
     reports: list[ModelReport],
     log: RunLog,
     run_id: str,
-    started_at: dt.datetime,
     failure: BaseException | None,
     reporter: Reporter,
-    dry_run: bool,
 ) -> None:
-    """Whatever happened: rejections written, work tables dropped, and each model's row in
-    braze_sync_runs, which never says success for a run that did not finish."""
-    finished_at = _utc_now()
+    """Whatever happened: rejections written and work tables dropped; a model's status never
+    says success for a run that did not finish (its row in braze_sync_runs: _record_run)."""
     for report in reports:
         if report.status == "pending":
             if failure is not None:
                 report.status = "aborted"
             else:
                 report.status = "partial" if report.rejected else "success"
-    if failure is None:
-        exit_code, message = _outcome(reports)
-    else:
-        exit_code = getattr(failure, "exit_code", EXIT_ABORTED)
-        message = str(failure) or type(failure).__name__
     try:
         for run in runs:
             run.record_rejections(log, run_id)
             run.state.drop_pending()
             run.state.drop_empty_state()
-        for report in [] if dry_run else reports:
+    except WarehouseError as e:
+        if failure is None:
+            raise
+        reporter.error(f"could not record the run's outcome in the warehouse: {e}")
+
+
+def _record_run(
+    wh: Warehouse, report: SyncReport, failure: BaseException | None, reporter: Reporter
+) -> None:
+    """Every run leaves its rows in braze_sync_runs, whatever its exit: one per model it
+    selected (skipped ones included), or, when it failed before knowing them, one for the run,
+    with its exit code, status and message, so alerting from the warehouse sees failures."""
+    if failure is None:
+        exit_code, message = report.exit_code, report.message
+    else:
+        exit_code = getattr(failure, "exit_code", EXIT_ABORTED)
+        message = str(failure) or type(failure).__name__
+    finished_at = _utc_now()
+    models = report.models or [ModelReport("", "", "", "failed")]
+    try:
+        log = RunLog(wh, report.workspace_id or None)
+        log.prepare()
+        for model in models:
+            status = model.status
+            if status == "pending":
+                status = "aborted" if failure is not None else "success"
             log.record_run(
                 RunRecord(
-                    run_id,
-                    report.unique_id,
-                    report.object,
-                    started_at,
+                    report.run_id,
+                    model.unique_id,
+                    model.object,
+                    report.started_at,
                     finished_at,
-                    report.status,
-                    report.counts,
-                    report.objects_sent,
-                    round(report.requests),
-                    report.data_points,
-                    report.rejected,
+                    status,
+                    model.counts,
+                    model.objects_sent,
+                    round(model.requests),
+                    model.data_points,
+                    model.rejected,
                     exit_code,
-                    report.message or message,
+                    model.message or message,
                 )
             )
     except WarehouseError as e:
@@ -601,6 +625,9 @@ def _deliver(
             finally:
                 pool.close()
                 committer.close()
+                # Whole requests per model, as the table shows them (they add up to the total)
+                for counter in REQUEST_COUNTERS:
+                    apportion([run.report for run in runs], counter, totals[counter])
                 reporter.sent([run.report for run in runs])
     if pool.error is not None:
         raise pool.error

@@ -381,7 +381,7 @@ def _load_problem(error: BaseException, flags: Any) -> str:
         where = getattr(flags, "PROFILES_DIR", None)
         return (
             f"dbt cannot load the profile: {text}. dbt reads profiles.yml from --profiles-dir, "
-            f"DBT_PROFILES_DIR, the project directory or ~/.dbt (here: {where}), and the target "
+            f"DBT_PROFILES_DIR, the current directory or ~/.dbt (here: {where}), and the target "
             "from --target, DBT_TARGET or the profile's `target`"
         )
     return (

@@ -150,9 +150,56 @@ def test_the_installed_commands_run_the_demo_and_sync_a_project_to_their_emulato
         again = installed.run(*args, cwd=project, env=env)
         assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-4000:]
         assert len(requests.get(f"{url}/_emulator/state", timeout=10).json()["events"]) == 5
+
+        # The composite action's commands, as a workflow runs them (its `uses:` steps are
+        # GitHub's own): install, dbt deps, dbt-braze build.
+        inputs = {
+            "package": str(installed.wheel),
+            "adapter": "",
+            "project-dir": str(project),
+            "args": "--dry-run",
+        }
+        for command in _action_commands(inputs):
+            step = subprocess.run(
+                ["bash", "-euo", "pipefail", "-c", command],
+                cwd=project,
+                capture_output=True,
+                text=True,
+                env=_environment(installed.bin, env | {"DBT_PROFILES_DIR": str(project)}),
+                timeout=600,
+            )
+            assert step.returncode == 0, command + step.stdout[-3000:] + step.stderr[-3000:]
     finally:
         server.terminate()
         server.wait(10)
+
+
+def _action_commands(inputs: dict[str, str]) -> list[str]:
+    """The `run:` commands of action.yml, its inputs filled in."""
+    import re
+
+    import yaml
+
+    action = yaml.safe_load((REPO / "action.yml").read_text())
+    assert set(inputs) <= set(action["inputs"]), "an input the action does not declare"
+    commands = []
+    for step in action["runs"]["steps"]:
+        if "run" in step:
+            commands.append(
+                re.sub(
+                    r"\$\{\{\s*inputs\.([\w-]+)\s*\}\}", lambda m: inputs[m.group(1)], step["run"]
+                )
+            )
+    assert len(commands) == 3
+    return commands
+
+
+def _environment(bin_dir: Path, extra: dict[str, str]) -> dict[str, str]:
+    """The test's environment, the installed commands first on PATH (python and pip included)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("BRAZE_", "DBT_"))}
+    base.pop("PYTHONPATH", None)
+    path = f"{bin_dir}{os.pathsep}{base.get('PATH', '')}"
+    return base | {"PATH": path, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"} | extra
 
 
 def _free_port() -> int:

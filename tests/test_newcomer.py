@@ -1,0 +1,141 @@
+"""What a new user trips over, each through the CLI as they meet it: setup mistakes name what to
+set and exit 2, an unreachable Braze names its host, every run leaves a row in the run log, and
+the output says what happened (departures ignored, requests counted alike everywhere)."""
+
+from __future__ import annotations
+
+import re
+import socket
+
+from conftest import Project, users_and_events_project
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_an_unreachable_endpoint_fails_naming_its_host_even_with_nothing_to_send(
+    project: Project,
+) -> None:
+    project = users_and_events_project(project)
+    assert project.sync().returncode == 0
+    port = _closed_port()
+
+    run = project.sync(env={"BRAZE_REST_ENDPOINT": f"http://127.0.0.1:{port}"})
+
+    assert run.returncode == 3, run.output
+    assert f"nothing answers at 127.0.0.1:{port}" in run.output
+    assert "check BRAZE_REST_ENDPOINT" in run.output
+
+
+def test_a_missing_endpoint_says_what_to_set_and_exits_2(project: Project) -> None:
+    project = users_and_events_project(project)
+
+    run = project.sync(env={"BRAZE_REST_ENDPOINT": ""})
+
+    assert run.returncode == 2, run.output
+    assert "BRAZE_REST_ENDPOINT is not set" in run.output
+    assert "is not a URL" not in run.output
+
+
+def test_a_missing_profile_says_where_dbt_looks_and_exits_2(project: Project) -> None:
+    project = users_and_events_project(project)
+    (project.root / "profiles.yml").unlink()
+
+    run = project.sync()
+
+    assert run.returncode == 2, run.output
+    assert "profiles.yml" in run.output and "DBT_PROFILES_DIR" in run.output
+
+
+def test_a_key_short_enough_to_be_a_word_is_refused_and_messages_stay_whole(
+    project: Project,
+) -> None:
+    project = users_and_events_project(project)
+
+    run = project.sync(env={"BRAZE_API_KEY": "wrong"})
+
+    assert run.returncode == 2, run.output
+    assert "BRAZE_API_KEY is 5 characters long" in run.output
+    assert "***" not in run.output
+
+
+def test_every_run_leaves_a_row_with_its_exit_code_and_message(project: Project) -> None:
+    project = users_and_events_project(project)
+    assert project.sync().returncode == 0
+    project.emulator.remove_api_key("test-secret-key-7f3a9c")
+    project.emulator.add_api_key("a-revoked-key-replaced-1")
+
+    refused = project.sync()
+
+    assert refused.returncode == 3, refused.output
+    rows = project.sql(
+        "select model_unique_id, status, exit_code, message from "
+        f"{project.state_schema}.braze_sync_runs where exit_code = 3"
+    )
+    assert rows, "the failed run left no row"
+    (model, status, code, message) = rows[0]
+    assert model == "" and status == "failed" and code == 3
+    assert "401" in message
+    succeeded = project.sql(
+        f"select count(*) from {project.state_schema}.braze_sync_runs where exit_code = 0"
+    )
+    assert succeeded == [(2,)]  # the first run's two models
+
+
+def test_a_run_that_stops_on_configuration_leaves_a_row_too(project: Project) -> None:
+    project = users_and_events_project(project)
+    assert project.sync().returncode == 0
+    project.model(
+        "braze_users",
+        "select * from {{ ref('raw_customers') }}",
+        {"object": "users", "identifier": {"external_id": "no_such_column"}},
+    )
+    project.dbt("parse")
+
+    run = project.sync()
+
+    assert run.returncode == 2, run.output
+    assert run.stdout.strip().splitlines()[0].startswith("run ")  # no empty table header
+    ((_, message),) = project.sql(
+        f"select exit_code, message from {project.state_schema}.braze_sync_runs where exit_code = 2"
+    )
+    assert "no_such_column" in message
+
+
+def test_users_who_left_a_model_that_ignores_them_are_counted_and_shown(
+    project: Project,
+) -> None:
+    project = users_and_events_project(project)
+    assert project.sync().returncode == 0
+    project.sql("delete from raw_customers where customer_id = 'c3'")
+
+    run = project.sync()
+
+    assert run.returncode == 0, run.output
+    assert run.model("braze_users")["rows_left_ignored"] == 1
+    assert "1 left, ignored" in run.output
+    assert "braze_users: 1 left the model, ignored (on_delete: ignore)" in run.output
+
+
+def test_the_progress_line_and_the_table_count_requests_alike(project: Project) -> None:
+    project = users_and_events_project(project)
+
+    run = project.sync()
+
+    assert run.returncode == 0, run.output
+    sent = re.search(r"sent in [\d.]+ s: (.*)", run.output)
+    assert sent is not None, run.output
+    for part in sent.group(1).split("; "):
+        name, objects, _, requests, _ = part.split()
+        assert run.model(name)["requests"] == int(requests)
+        assert run.model(name)["objects_sent"] == int(objects)
+
+
+def test_version_says_which(project: Project) -> None:
+    run = project.cli("--version")
+
+    assert run.returncode == 0
+    assert re.fullmatch(r"dbt-braze \d+\.\d+\.\d+ \(dbt-core 1\.1[01]\.\d+\)\n", run.stdout)
