@@ -60,6 +60,8 @@ class ModelSync:
     catalog: str | None = None
     # users: subscription group id -> column
     subscription_groups: Mapped = ()
+    # events/purchases: Braze field -> the constant every row has (`name: {value: signup}`)
+    constants: tuple[tuple[str, str], ...] = ()
 
     def field(self, name: str) -> str | None:
         return dict(self.fields).get(name)
@@ -215,6 +217,18 @@ def parse_column(
         problem(key, f"expected the name of a column, got {show(value)}")
         return None
     return str(value)
+
+
+def parse_constant(raw: Mapping[str, object], key: str, problem: Problem) -> str | None:
+    """`{value: <text>}`: the same text for every row, told apart from a column by its form."""
+    value = raw.get(key)
+    if not isinstance(value, Mapping):
+        return None
+    text = value.get("value")
+    if set(value) != {"value"} or not isinstance(text, str) or not text:
+        problem(key, f"expected a column, or {{value: <text>}} for a constant, got {show(value)}")
+        return None
+    return text
 
 
 def parse_choice(

@@ -598,7 +598,12 @@ class IdState(ModelState):
         rendered_fields: list[dict[str, Any]] = []
         if json_keys is not None:
             position = {column: i for i, column in enumerate(self.carried)}
+            constants = dict(self.resolved.sync.constants)
             for name, rule, optional in json_fields:
+                if name in constants:  # the same JSON member in every row
+                    member = json.dumps(name) + ":" + json.dumps(constants[name])
+                    rendered_fields.append({"constant": member})
+                    continue
                 column = self.resolved.field(name)
                 if column not in position:  # not carried: Python reads every row
                     rendered_fields = []

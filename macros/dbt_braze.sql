@@ -826,7 +826,8 @@
   comes with a null `json` and its columns, which Python converts and judges. A row is rendered
   whole where the warehouse vouches (`json_value`, `field_json`) for every one of its values:
   - `fields`: the kind's own fields (name; product, currency, price, quantity) in the order the
-    object has them, each {index, family, json_key, rule, optional};
+    object has them, each {index, family, json_key, rule, optional}, or {constant}: its JSON
+    member, the same for every row (`name: {value: signup}`);
   - `time`: the time column's {index, family}; only a timestamp is rendered;
   - `properties`: per property in the order it is sent, its column's `index`, its `family` and
     its `json_key` (`"plan":`); a null property is left out, as Python leaves it out.
@@ -846,8 +847,10 @@
       else none -%}
   {%- for f in fields if time_json is not none -%}
     {%- set e = 'x' ~ f.index -%}
-    {%- set rendered = dbt_braze.field_json(e, f.family, f.rule) -%}
-    {%- if rendered is none -%}
+    {%- set rendered = dbt_braze.field_json(e, f.family, f.rule) if f.constant is not defined else none -%}
+    {%- if f.constant is defined -%}
+      {%- do field_members.append(dbt_braze.literal(f.constant)) -%}
+    {%- elif rendered is none -%}
       {%- do ready.append('false') -%}
     {%- else -%}
       {%- do ready.append('(' ~ e ~ (' is null or ' if f.optional else ' is not null and ') ~ rendered[1] ~ ')') -%}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import socket
 
+import pytest
 from conftest import Project, users_and_events_project
 
 
@@ -139,3 +140,70 @@ def test_version_says_which(project: Project) -> None:
 
     assert run.returncode == 0
     assert re.fullmatch(r"dbt-braze \d+\.\d+\.\d+ \(dbt-core 1\.1[01]\.\d+\)\n", run.stdout)
+
+
+@pytest.mark.parametrize("warehouse", ["duckdb", "postgres"])
+def test_an_event_name_and_a_currency_may_be_constants(project: Project) -> None:
+    """jaffle_shop's orders have no name column: `name: {value: order_placed}`."""
+    project.model(
+        "orders",
+        "select 'o' || i as order_id, 'u' || i as user_id, "
+        "timestamp '2026-11-01 10:00:00' as ordered_at, 9.5 as amount, 'sku-1' as sku "
+        "from (select 1 as i union all select 2) t",
+        {
+            "object": "events",
+            "identifier": {"external_id": "user_id"},
+            "event_id": "order_id",
+            "name": {"value": "order_placed"},
+            "time": "ordered_at",
+            "properties": {"amount": "amount"},
+        },
+    )
+    project.model(
+        "order_lines",
+        "select 'l' || i as line_id, 'u' || i as user_id, "
+        "timestamp '2026-11-01 10:00:00' as ordered_at, 9.5 as price, 'sku-1' as sku "
+        "from (select 1 as i union all select 2) t",
+        {
+            "object": "purchases",
+            "identifier": {"external_id": "user_id"},
+            "purchase_id": "line_id",
+            "product_id": "sku",
+            "currency": {"value": "usd"},
+            "price": "price",
+            "time": "ordered_at",
+        },
+    )
+    project.build()
+
+    run = project.sync()
+
+    assert run.returncode == 0, run.output
+    assert {e["name"] for e in project.emulator.events} == {"order_placed"}
+    assert len(project.emulator.events) == 2
+    assert {p["currency"] for p in project.emulator.purchases} == {"USD"}
+
+
+def test_a_constant_that_braze_would_refuse_is_a_configuration_error(project: Project) -> None:
+    project.model(
+        "order_lines",
+        "select 'l1' as line_id, 'u1' as user_id, timestamp '2026-11-01 10:00:00' as t, "
+        "9.5 as price, 'sku-1' as sku",
+        {
+            "object": "purchases",
+            "identifier": {"external_id": "user_id"},
+            "purchase_id": "line_id",
+            "product_id": "sku",
+            "currency": {"value": "dollars"},
+            "price": "price",
+            "time": "t",
+        },
+    )
+    project.build()
+
+    run = project.cli("validate", "--project-dir", str(project.root))
+
+    assert run.returncode == 2, run.output
+    assert "order_lines: meta.braze.currency: 'dollars' is not a three-letter currency code" in (
+        run.output
+    )

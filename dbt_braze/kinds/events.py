@@ -7,7 +7,7 @@ from typing import Any
 from dbt_braze.kinds.base import Builder
 from dbt_braze.kinds.tracked import TrackedBuilder, TrackedKind
 from dbt_braze.payloads import EVENTS as EVENTS_ROUTE
-from dbt_braze.spec import ResolvedSync
+from dbt_braze.spec import Problem, ResolvedSync
 from dbt_braze.values import MAX_NESTED_BYTES, MAX_STRING, InvalidValue
 
 
@@ -16,10 +16,16 @@ class Events(TrackedKind):
     noun = "events"
     id_field = "event_id"
     required = ("name", "time")
+    constant_fields = frozenset({"name"})
     reserved = frozenset({"time", "event_name"})
 
     def builder(self, model: int, resolved: ResolvedSync) -> Builder:
         return EventsBuilder(model, resolved, self)
+
+    def checked_constant(self, key: str, value: str, problem: Problem) -> str:
+        if len(value) > MAX_STRING:
+            problem(key, f"an event name of {len(value)} characters (Braze's limit: {MAX_STRING})")
+        return value
 
 
 class EventsBuilder(TrackedBuilder):

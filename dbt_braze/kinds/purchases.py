@@ -9,7 +9,7 @@ from typing import Any
 from dbt_braze.kinds.base import Builder
 from dbt_braze.kinds.tracked import TrackedBuilder, TrackedKind
 from dbt_braze.payloads import PURCHASES as PURCHASES_ROUTE
-from dbt_braze.spec import ResolvedSync
+from dbt_braze.spec import Problem, ResolvedSync
 from dbt_braze.values import MAX_PURCHASE_PROPERTIES_BYTES, MAX_STRING, InvalidValue, to_json_value
 
 MAX_QUANTITY = 100  # purchase_object.md: quantity 1..100
@@ -21,10 +21,16 @@ class Purchases(TrackedKind):
     id_field = "purchase_id"
     required = ("product_id", "currency", "price", "time")
     optional = ("quantity",)
+    constant_fields = frozenset({"currency"})
     reserved = frozenset({"time", "product_id", "quantity", "event_name", "price", "currency"})
 
     def builder(self, model: int, resolved: ResolvedSync) -> Builder:
         return PurchasesBuilder(model, resolved, self)
+
+    def checked_constant(self, key: str, value: str, problem: Problem) -> str:
+        if not (len(value) == 3 and value.isascii() and value.isalpha()):
+            problem(key, f"{value!r} is not a three-letter currency code (ISO 4217)")
+        return value.upper()
 
 
 class PurchasesBuilder(TrackedBuilder):

@@ -20,6 +20,7 @@ from dbt_braze.spec import (
     ResolvedSync,
     parse_choice,
     parse_column,
+    parse_constant,
     parse_identifier,
     parse_lookback,
     parse_mapping,
@@ -32,6 +33,8 @@ class TrackedKind(ObjectKind):
     """Events and purchases."""
 
     id_field: ClassVar[str]  # the field whose column holds the stable unique id
+    # fields that may be a constant, `{value: ...}`, instead of a column (an event's name)
+    constant_fields: ClassVar[frozenset[str]] = frozenset()
     required: ClassVar[tuple[str, ...]]  # fields after the id
     optional: ClassVar[tuple[str, ...]] = ()
     reserved: ClassVar[frozenset[str]]  # property names Braze keeps for itself
@@ -57,7 +60,13 @@ class TrackedKind(ObjectKind):
         identifier = parse_identifier(raw.get("identifier"), problem)
         mode = parse_choice(raw, "mode", MODES, "upsert", problem)
         fields = []
+        constants = []
         for key in (self.id_field, *self.required, *self.optional):
+            if key in self.constant_fields and isinstance(raw.get(key), Mapping):
+                constant = parse_constant(raw, key, problem)
+                if constant is not None:
+                    constants.append((key, self.checked_constant(key, constant, problem)))
+                continue
             column = parse_column(raw, key, problem, required=key not in self.optional)
             if column is not None:
                 fields.append((key, column))
@@ -78,7 +87,12 @@ class TrackedKind(ObjectKind):
             "properties": tuple(properties.items()) if properties is not None else None,
             "lookback": lookback,
             "id_field": self.id_field,
+            "constants": tuple(constants),
         }
+
+    def checked_constant(self, key: str, value: str, problem: Problem) -> str:
+        """A constant field's value as sent, its problems reported like a column's."""
+        return value
 
     def is_reserved(self, name: str) -> bool:
         return name.startswith("$") or name in self.reserved
@@ -123,6 +137,7 @@ class TrackedBuilder(Builder):
         # once, not per row.
         position = {column: i for i, column in enumerate(self.carried)}
         self._fields = {f: position[c] for f, c in resolved.fields if c in position}
+        self._constants = dict(self.sync.constants)
         self._time = time_converter(resolved.family(resolved.field("time")))
         self._properties_plan = tuple(
             (name, position[column], self.converter(column)) for name, column in resolved.mapped
@@ -144,7 +159,7 @@ class TrackedBuilder(Builder):
             self.json_fields = tuple(
                 (name, rule, name in kind.optional)
                 for name, rule in self.field_rules
-                if resolved.field(name)
+                if resolved.field(name) or name in self._constants
             )
         self._end = (b"," + orjson.dumps(self._flags)[1:-1] if self._flags else b"") + b"}"
 
@@ -205,7 +220,10 @@ class TrackedBuilder(Builder):
         return 1
 
     def value(self, values: tuple[Any, ...], field: str) -> Any:
-        """A field's value in a delta row (None for an optional field not mapped)."""
+        """A field's value in a delta row (its constant, or None for an optional field not
+        mapped)."""
+        if field in self._constants:
+            return self._constants[field]
         index = self._fields.get(field)
         return None if index is None else values[index]
 
