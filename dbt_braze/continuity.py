@@ -183,7 +183,11 @@ def _changed_keys(
     changed = former.identifier and not _same_identifier(former.identifier, identifier)
     if recoded and kind.state_class.versioned and former.identifier and not changed:
         recoded_match = state.match_with_delivered()
-        if not _same_keys(*recoded_match) and recoded_match[2] and not allowed.full_refresh:
+        if (
+            not _same_keys(*recoded_match)
+            and recoded_match[2]
+            and not (allowed.full_refresh or allowed.baseline)
+        ):
             problems.append(
                 ConfigProblem(
                     sync.name,
@@ -195,7 +199,7 @@ def _changed_keys(
             )
     # Users and catalog items are keyed by their identifier; events by their own id.
     keyed_by_identifier = kind.state_class.versioned
-    if changed and not allowed.full_refresh:
+    if changed and not (allowed.full_refresh or allowed.baseline):
         same_kind = _kind_and_label(former.identifier) == _kind_and_label(identifier)
         matched = state.match_with_delivered() if same_kind and keyed_by_identifier else None
         if matched is not None and _same_keys(*matched):
@@ -212,7 +216,9 @@ def _changed_keys(
                     sync.name,
                     "identifier",
                     f"changed from `{former.identifier}` to `{identifier}`{found}: "
-                    + kind.rekeyed(sync, refresh),
+                    + kind.rekeyed(sync, refresh)
+                    + f". If Braze already holds every row under the new identifier, record "
+                    f"them as delivered, sending nothing: `{command(sync.name, '--baseline')}`",
                 )
             )
     object_id = state.object_id_signature

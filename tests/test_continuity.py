@@ -35,6 +35,7 @@ def _typed(project: Project) -> None:
     )
 
 
+@pytest.mark.state_not_in_emulator("--baseline records the users under keys Braze lacks")
 def test_changing_the_identifiers_type_is_refused_and_never_deletes_a_user(
     project: Project,
 ) -> None:
@@ -59,6 +60,13 @@ def test_changing_the_identifiers_type_is_refused_and_never_deletes_a_user(
     )
     assert "and the old ones deleted" in run.output
     assert "--select members --full-refresh`" in run.output
+    assert "--select members --baseline`" in run.output  # the way out that costs nothing
+    assert len(project.emulator.data_requests) == before
+    assert project.emulator.deleted == []
+
+    adopted = project.sync("--select", "members", "--baseline")
+    assert adopted.returncode == 0, adopted.output
+    assert project.sync().returncode == 0
     assert len(project.emulator.data_requests) == before
     assert project.emulator.deleted == []
 
