@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import re
 import socket
+from typing import Any
 
 import pytest
-from conftest import Project, users_and_events_project
+from conftest import API_KEY, REPO, Project, users_and_events_project
 
 
 def _closed_port() -> int:
@@ -207,3 +208,28 @@ def test_a_constant_that_braze_would_refuse_is_a_configuration_error(project: Pr
     assert "order_lines: meta.braze.currency: 'dollars' is not a three-letter currency code" in (
         run.output
     )
+
+
+def test_the_readmes_curl_makes_the_catalog_its_example_model_needs(emulator: Any) -> None:
+    import json
+    import textwrap
+
+    import requests
+    import yaml
+
+    readme = (REPO / "README.md").read_text()
+    body = re.search(r"curl -X POST http://127.0.0.1:4010/catalogs .*?-d '(.*?)'", readme, re.S)
+    example = re.search(r"```yaml\nbraze:\n  object: catalog\n(.*?)```", readme, re.S)
+    assert body is not None and example is not None
+    fields = yaml.safe_load(textwrap.dedent(example.group(1)))["fields"]
+
+    answer = requests.post(
+        f"{emulator.url}/catalogs",
+        data=body.group(1),
+        headers={"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"},
+        timeout=10,
+    )
+
+    assert answer.status_code == 201, answer.text
+    made = {f["name"] for f in json.loads(body.group(1))["catalogs"][0]["fields"]}
+    assert set(fields) <= made
