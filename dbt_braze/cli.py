@@ -651,7 +651,34 @@ def emulator(
     ] = "emulator-key",
     latency_ms: Annotated[int, typer.Option(metavar="MS", help="Added to every response.")] = 0,
     rate_limit: Annotated[
-        int | None, typer.Option(metavar="N", help="Requests per 3-second window.")
+        int | None,
+        typer.Option(
+            metavar="N",
+            help="/users/track requests per 3-second window (Braze: 3000; with --contract "
+            "mau-2024 the default).",
+        ),
+    ] = None,
+    contract: Annotated[
+        str,
+        typer.Option(
+            metavar="standard|mau-2024",
+            help="mau-2024: Braze's 'Monthly Active Users - CY 24-25' limits on /users/track: "
+            "at most 50 objects a request, an hourly limit (--hourly-rate-limit, required: "
+            "Braze sets it per account) and the 3-second burst limit.",
+        ),
+    ] = "standard",
+    max_track_objects: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="Objects (attributes, events, purchases together) a /users/track request may "
+            "carry (default 75; 50 with --contract mau-2024).",
+        ),
+    ] = None,
+    hourly_rate_limit: Annotated[
+        int | None,
+        typer.Option(min=1, metavar="N", help="/users/track requests per hour."),
     ] = None,
     export_rate_limit: Annotated[
         int,
@@ -710,6 +737,22 @@ def emulator(
             count_only=count_only,
         )
     except PortUnavailable as exc:
+    canvas: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--canvas",
+            metavar="ID",
+            help="An API-triggered Canvas /canvas/trigger/send may send (repeat for several).",
+        ),
+    ] = None,
+    campaign: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--campaign",
+            metavar="ID",
+            help="An API-triggered campaign /campaigns/trigger/send may send (repeat for several).",
+        ),
+    ] = None,
         _error(f"{exc}; choose another with --port")
         raise typer.Exit(EXIT_USAGE) from None
 
@@ -725,9 +768,26 @@ def demo(
 ) -> None:
     """Build the sample project, sync it to the bundled emulator, change a little, sync again."""
     from dbt_braze.demo import run_demo
+    if contract not in ("standard", "mau-2024"):
+        _error(f"--contract must be 'standard' or 'mau-2024', not {contract!r}")
+        raise typer.Exit(EXIT_USAGE)
+    if contract == "mau-2024":
+        # post_user_track.md, "Monthly Active Users CY 24-25": 50 objects a request, an hourly
+        # limit set per account (no typical figure is published) and a 3-second burst limit
+        # (3,000 requests, api_limits.md, unless given).
+        if hourly_rate_limit is None:
+            _error(
+                "--contract mau-2024 needs --hourly-rate-limit N: Braze sets the hourly limit "
+                "per account (the dashboard's API Usage page shows it)"
+            )
+            raise typer.Exit(EXIT_USAGE)
+        max_track_objects = max_track_objects or 50
+        rate_limit = 3000 if rate_limit is None else rate_limit
 
     raise typer.Exit(run_demo(workdir))
 
+        max_track_objects=max_track_objects or 75,
+        hourly_rate_limit=hourly_rate_limit,
 
 def main() -> None:
     try:
@@ -739,4 +799,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+            canvases=frozenset(canvas or ()),
+            campaigns=frozenset(campaign or ()),
     main()

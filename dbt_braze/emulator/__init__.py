@@ -1,10 +1,12 @@
 """A local Braze-compatible server for tests, demos and fault drills (the product's emulator):
-`/users/track`, `/users/delete`, `/users/export/ids`, catalogs, their fields and items, validating
-requests as Braze documents them and keeping a workspace in memory, with fault injection.
+`/users/track`, `/users/delete`, `/users/export/ids`, `/users/identify`, `/users/merge`,
+`/users/external_ids/rename` and `/remove`, `/canvas/trigger/send`, `/campaigns/trigger/send`,
+catalogs, their fields and items, validating requests as Braze documents them and keeping a
+workspace in memory, with fault injection.
 
 - core.py: the Emulator: lifecycle, control, inspection, routing, rate limits
-- workspace.py: what it stores (profiles, events, purchases, subscriptions, catalogs)
-- users.py, catalogs.py: the rules of each endpoint
+- workspace.py: what it stores (profiles, events, purchases, subscriptions, catalogs, triggers)
+- users.py, identity.py, messaging.py, catalogs.py: the rules of each endpoint
 - faults.py: what can be made to go wrong
 - server.py: HTTP plumbing and `serve`
 """

@@ -1,6 +1,6 @@
 """The emulator itself: lifecycle, control and inspection for tests, and the routing of each
-request through faults, rate limits and the endpoint rules (users.py, catalogs.py) over the
-stored workspace (workspace.py)."""
+request through faults, rate limits and the endpoint rules (users.py, identity.py,
+messaging.py, catalogs.py) over the stored workspace (workspace.py)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,16 @@ import ipaddress
 import math
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 
-from dbt_braze.emulator import catalogs, users
+from dbt_braze.emulator import catalogs, identity, messaging, users
 from dbt_braze.emulator.faults import Faults
+from dbt_braze.emulator.identity import IDENTIFY_PATH, MERGE_PATH, REMOVE_PATH, RENAME_PATH
+from dbt_braze.emulator.messaging import CAMPAIGN_TRIGGER_PATH, CANVAS_TRIGGER_PATH
 from dbt_braze.emulator.replies import (
     STATUS_MESSAGES,
     Reply,
@@ -26,7 +29,19 @@ from dbt_braze.emulator.server import make_server
 from dbt_braze.emulator.users import DELETE_PATH, EXPORT_PATH, TRACK_PATH, count_objects
 from dbt_braze.emulator.workspace import Catalog, Workspace, clone, same_email, same_phone
 
-_API_PATHS = frozenset({TRACK_PATH, DELETE_PATH, EXPORT_PATH})
+_API_PATHS = frozenset(
+    {
+        TRACK_PATH,
+        DELETE_PATH,
+        EXPORT_PATH,
+        IDENTIFY_PATH,
+        MERGE_PATH,
+        RENAME_PATH,
+        REMOVE_PATH,
+        CANVAS_TRIGGER_PATH,
+        CAMPAIGN_TRIGGER_PATH,
+    }
+)
 _HELPER_PREFIX = "/_emulator/"
 
 
@@ -51,6 +66,16 @@ class Window:
         self.count = 0
 
 
+@dataclass(frozen=True)
+class Budget:
+    """A rate limit as it applies to one request: its window, the requests it allows and the
+    window's length in seconds."""
+
+    window: Window
+    limit: int
+    span_s: float
+
+
 class Emulator:
     def __init__(
         self,
@@ -60,6 +85,8 @@ class Emulator:
         faults: Faults | None = None,
         subscription_groups: frozenset[str] | set[str] = frozenset(),
         count_only: bool = False,
+        canvases: Iterable[str] = (),
+        campaigns: Iterable[str] = (),
     ) -> None:
         if not isinstance(api_key, str) or not api_key:
             raise ValueError("api_key must be a non-empty string")
@@ -76,6 +103,10 @@ class Emulator:
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._ws = Workspace(frozenset(subscription_groups))
+        for canvas_id in canvases:
+            self.create_canvas(canvas_id)
+        for campaign_id in campaigns:
+            self.create_campaign(campaign_id)
         self._open = threading.Event()  # cleared by pause(): API requests wait
         self._open.set()
         self._waiting = 0
@@ -88,17 +119,22 @@ class Emulator:
 
     def _clear_state(self) -> None:
         # A reset keeps the workspace's setup (subscription groups, catalogs and their
-        # fields) and forgets what was written.
-        groups, known = self._ws.subscription_groups, self._ws.catalogs
-        self._ws = Workspace(frozenset(groups))
-        self._ws.catalogs = {name: Catalog(name, dict(c.fields)) for name, c in known.items()}
+        # fields, canvases and campaigns) and forgets what was written.
+        old = self._ws
+        self._ws = Workspace(frozenset(old.subscription_groups))
+        self._ws.catalogs = {n: Catalog(n, dict(c.fields)) for n, c in old.catalogs.items()}
+        self._ws.canvases = set(old.canvases)
+        self._ws.campaigns = set(old.campaigns)
         self._requests: list[RecordedRequest] = []
         self._reset_fault_counters()
 
     def _reset_fault_counters(self) -> None:
         self._track_seq = 0
         self._track_window = Window()
-        self._delete_window = Window()
+        self._hourly_window = Window()
+        self._delete_window = Window()  # shared with /users/identify and /users/merge
+        self._external_id_window = Window()
+        self._trigger_window = Window()
         self._export_window = Window()
         self._catalog_read_window = Window()
 
@@ -313,6 +349,33 @@ class Emulator:
         with self._lock:
             self._ws.subscription_groups.add(group_id)
 
+    def create_canvas(self, canvas_id: str) -> None:
+        """An API-triggered Canvas with this id, as the dashboard would make it."""
+        if not isinstance(canvas_id, str) or not canvas_id:
+            raise ValueError("a Canvas id must be a non-empty string")
+        with self._lock:
+            self._ws.canvases.add(canvas_id)
+
+    def create_campaign(self, campaign_id: str) -> None:
+        """An API-triggered campaign with this id, as the dashboard would make it."""
+        if not isinstance(campaign_id, str) or not campaign_id:
+            raise ValueError("a campaign id must be a non-empty string")
+        with self._lock:
+            self._ws.campaigns.add(campaign_id)
+
+    @property
+    def triggers(self) -> list[dict[str, Any]]:
+        """Every message /canvas/trigger/send and /campaigns/trigger/send sent, one per
+        recipient: {kind, id, recipient, braze_id, properties, audience, dispatch_id}."""
+        with self._lock:
+            return clone(self._ws.triggers)
+
+    @property
+    def deprecated_external_ids(self) -> dict[str, str | None]:
+        """Each deprecated external id (renamed, not yet removed) -> the user's primary id."""
+        with self._lock:
+            return {old: p.external_id for old, p in self._ws.by_deprecated.items()}
+
     @property
     def data_points(self) -> int:
         with self._lock:
@@ -337,6 +400,12 @@ class Emulator:
                     for name, c in self._ws.catalogs.items()
                 },
                 "subscription_groups": sorted(self._ws.subscription_groups),
+                "canvases": sorted(self._ws.canvases),
+                "campaigns": sorted(self._ws.campaigns),
+                "triggers": clone(self._ws.triggers),
+                "deprecated_external_ids": {
+                    old: p.external_id for old, p in self._ws.by_deprecated.items()
+                },
                 "faults": self._faults.to_json(),
             }
 
@@ -387,10 +456,9 @@ class Emulator:
             else:
                 reply = Reply(201, {"message": "success"})
                 faults = self._faults
-                limit = faults.rate_limit
-                if limit is not None:
-                    window = self._track_window
-                    allowed, limit_headers = self._take(window, limit, faults.rate_window_s, faults)
+                budgets = self._budgets(TRACK_PATH, faults)
+                if budgets:
+                    allowed, limit_headers, _ = self._take(budgets, faults)
                     if not allowed:
                         reply = message(429, "Rate limit exceeded", limit_headers)
                     reply.headers.update(limit_headers)
@@ -439,24 +507,14 @@ class Emulator:
             return message(401, "Invalid API key: missing, wrong, or not valid for this cluster")
 
         limit_headers: dict[str, str] = {}
-        # /users/track, /users/delete and /users/export/ids have separate budgets
-        # (api_limits.md).
-        window, limit, span = {
-            TRACK_PATH: (self._track_window, faults.rate_limit, faults.rate_window_s),
-            DELETE_PATH: (self._delete_window, faults.delete_rate_limit, faults.rate_window_s),
-            EXPORT_PATH: (
-                self._export_window,
-                faults.export_rate_limit,
-                faults.export_rate_window_s,
-            ),
-        }[path]
-        if limit is not None:
-            allowed, limit_headers = self._take(window, limit, span, faults)
+        budgets = self._budgets(path, faults)
+        if budgets:
+            allowed, limit_headers, binding = self._take(budgets, faults)
             if not allowed:
-                return _rate_limited(limit, span, limit_headers)
+                return _rate_limited(binding, limit_headers)
 
         seq = 0
-        if path == TRACK_PATH:
+        if path in faults.fault_paths:
             self._track_seq += 1
             seq = self._track_seq
             if faults.error_every and seq % faults.error_every == 0:
@@ -466,15 +524,7 @@ class Emulator:
                 return message(429, "Rate limit exceeded (shared budget)", limit_headers | retry)
 
         refused = check_envelope(headers, raw, parsed, parse_error)
-        if refused is not None:
-            reply = refused
-        else:
-            if path == TRACK_PATH:
-                reply = users.track(self._ws, parsed, faults)
-            elif path == DELETE_PATH:
-                reply = users.delete(self._ws, parsed)
-            else:
-                reply = users.export(self._ws, parsed)
+        reply = refused if refused is not None else self._endpoint(path, parsed, faults)
         reply.headers.update(limit_headers)
         if seq and faults.lose_response_every and seq % faults.lose_response_every == 0:
             reply.drop = True
@@ -500,9 +550,10 @@ class Emulator:
         limit = faults.catalog_read_rate_limit
         if found.synchronous_item and limit is not None:
             span = faults.catalog_read_rate_window_s
-            allowed, limit_headers = self._take(self._catalog_read_window, limit, span, faults)
+            budget = Budget(self._catalog_read_window, limit, span)
+            allowed, limit_headers, _ = self._take([budget], faults)
             if not allowed:
-                return _rate_limited(limit, span, limit_headers)
+                return _rate_limited(budget, limit_headers)
         if found.takes_body:
             refused = check_envelope(headers, raw, parsed, parse_error)
             if refused is not None:
@@ -515,34 +566,87 @@ class Emulator:
         scheme, _, token = headers.get("authorization", "").partition(" ")
         return scheme.lower() == "bearer" and token.strip() in self._api_keys
 
-    def _take(
-        self, window: Window, limit: int, span_s: float, faults: Faults
-    ) -> tuple[bool, dict[str, str]]:
+    def _endpoint(self, path: str, body: dict[str, Any], faults: Faults) -> Reply:
+        if path == TRACK_PATH:
+            return users.track(self._ws, body, faults)
+        if path == DELETE_PATH:
+            return users.delete(self._ws, body)
+        if path == EXPORT_PATH:
+            return users.export(self._ws, body)
+        if path == IDENTIFY_PATH:
+            return identity.identify(self._ws, body)
+        if path == MERGE_PATH:
+            return identity.merge(self._ws, body)
+        if path == RENAME_PATH:
+            return identity.rename(self._ws, body)
+        if path == REMOVE_PATH:
+            return identity.remove(self._ws, body)
+        return messaging.trigger(self._ws, path, body)
+
+    def _budgets(self, path: str, faults: Faults) -> list[Budget]:
+        """The rate limits a request to this path counts against (api_limits.md): each group
+        of paths has its own budget; /users/track has the burst window and, on "Monthly Active
+        Users CY 24-25" contracts (post_user_track.md), an hourly one as well."""
+        candidates: list[tuple[Window, int | None, float]]
+        if path == TRACK_PATH:
+            candidates = [
+                (self._track_window, faults.rate_limit, faults.rate_window_s),
+                (self._hourly_window, faults.hourly_rate_limit, faults.hourly_rate_window_s),
+            ]
+        elif path in (DELETE_PATH, IDENTIFY_PATH, MERGE_PATH):
+            limit, span = faults.delete_rate_limit, faults.delete_rate_window_s
+            candidates = [(self._delete_window, limit, span)]
+        elif path in (RENAME_PATH, REMOVE_PATH):
+            limit, span = faults.external_id_rate_limit, faults.external_id_rate_window_s
+            candidates = [(self._external_id_window, limit, span)]
+        elif path in (CANVAS_TRIGGER_PATH, CAMPAIGN_TRIGGER_PATH):
+            limit, span = faults.trigger_rate_limit, faults.trigger_rate_window_s
+            candidates = [(self._trigger_window, limit, span)]
+        else:
+            limit, span = faults.export_rate_limit, faults.export_rate_window_s
+            candidates = [(self._export_window, limit, span)]
+        return [Budget(w, n, s) for w, n, s in candidates if n is not None]
+
+    def _take(self, budgets: list[Budget], faults: Faults) -> tuple[bool, dict[str, str], Budget]:
+        """Counts the request against every budget if each has room, else against none. The
+        headers describe the budget that binds: on a refusal the full one that frees last, else
+        the one with the fewest requests left (on a tie the longer window). Braze's pages do
+        not say which window an answer under two limits reports; the tighter one tells a client
+        the most."""
         # Fixed windows starting at the first request after the previous window
         # ended; api_limits.md documents 3,000 per 3 seconds as a burst window.
         now = time.monotonic()
-        span = float(span_s)
-        if window.start is None or now - window.start >= span:
-            window.start = now
-            window.count = 0
-        left_s = max(window.start + span - now, 0.0)
-        allowed = window.count < limit
+        states: list[tuple[Budget, float]] = []
+        for budget in budgets:
+            window, span = budget.window, float(budget.span_s)
+            if window.start is None or now - window.start >= span:
+                window.start = now
+                window.count = 0
+            # span - elapsed, not start + span - now: a new window reports its full span.
+            states.append((budget, max(span - (now - window.start), 0.0)))
+        full = [state for state in states if state[0].window.count >= state[0].limit]
+        allowed = not full
         if allowed:
-            window.count += 1
+            for budget in budgets:
+                budget.window.count += 1
+            binding, left_s = min(states, key=lambda s: (s[0].limit - s[0].window.count, -s[1]))
+        else:
+            binding, left_s = max(full, key=lambda s: s[1])
         if faults.rate_reset_style == "epoch":
             reset = str(math.ceil(time.time() + left_s))
         else:
             reset = str(max(1, math.ceil(left_s)))
+        limit = binding.limit
         headers = {
             "X-RateLimit-Limit": str(limit),
-            "X-RateLimit-Remaining": str(max(limit - window.count, 0)),
+            "X-RateLimit-Remaining": str(max(limit - binding.window.count, 0)),
             "X-RateLimit-Reset": reset,
         }
         if not allowed:
             retry = str(max(1, math.ceil(left_s)))
             headers["Retry-After"] = retry
             headers["X-Ratelimit-Retry-After"] = retry
-        return allowed, headers
+        return allowed, headers, binding
 
     # /users/track
 
@@ -569,10 +673,9 @@ class Emulator:
         return message(404, f"Not Found: {method} {path}")
 
 
-def _rate_limited(limit: int, span_s: float, limit_headers: dict[str, str]) -> Reply:
-    return message(
-        429, f"Rate limit exceeded: {limit} requests per {span_s:g} seconds", limit_headers
-    )
+def _rate_limited(budget: Budget, limit_headers: dict[str, str]) -> Reply:
+    text = f"Rate limit exceeded: {budget.limit} requests per {budget.span_s:g} seconds"
+    return message(429, text, limit_headers)
 
 
 def require_loopback(host: str) -> None:

@@ -217,6 +217,8 @@ def serve(
     faults: Faults | None = None,
     subscription_groups: frozenset[str] = frozenset(),
     count_only: bool = False,
+    canvases: frozenset[str] = frozenset(),
+    campaigns: frozenset[str] = frozenset(),
 ) -> None:
     from dbt_braze.emulator.core import Emulator
 
@@ -227,6 +229,8 @@ def serve(
         faults=faults,
         subscription_groups=subscription_groups,
         count_only=count_only,
+        canvases=canvases,
+        campaigns=campaigns,
     )
     emulator.start()
     # Ctrl-C and SIGTERM stop it, even where they were ignored when it started (a shell

@@ -28,11 +28,9 @@ from dbt_braze.emulator.workspace import (
     summarise,
 )
 
-# post_user_track.md: 75 objects per request in total, body at most 4 MB.
 TRACK_PATH = "/users/track"
 DELETE_PATH = "/users/delete"
 EXPORT_PATH = "/users/export/ids"
-MAX_OBJECTS_PER_REQUEST = 75
 # user_attributes_object.md: external_id at most 987 bytes; strings 255 characters;
 # arrays 500 items by default; nested objects 100 KB.
 MAX_EXTERNAL_ID_BYTES = 987
@@ -135,7 +133,10 @@ def track(ws: Workspace, body: dict[str, Any], faults: Faults) -> Reply:
             return message(400, f"'{name}' must be an array of objects")
         arrays[name] = value
     total = sum(len(items) for items in arrays.values())
-    if total > MAX_OBJECTS_PER_REQUEST:
+    # api_limits.md: 75 objects a request in total; post_user_track.md, "Monthly Active Users
+    # CY 24-25": 50 on those contracts (Faults.max_track_objects). errors.md names the answer:
+    # "400 Max Input Length Exceeded", and nothing of the request is processed.
+    if total > faults.max_track_objects:
         return message(400, "Max Input Length Exceeded")
     if total == 0:
         return message(
@@ -163,7 +164,7 @@ def track(ws: Workspace, body: dict[str, Any], faults: Faults) -> Reply:
             _check_rejected(obj, faults)
             ident = _identifier(obj)
             _check_flags(obj)
-            plans.append((index, obj, ident, _attribute_plan(obj, ident[0], ws)))
+            plans.append((index, obj, ident, attribute_plan(obj, ident[0], ws)))
         except Invalid as exc:
             drop_nested = drop_nested or exc.nested
             fail("attributes", index, exc)
@@ -178,7 +179,7 @@ def track(ws: Workspace, body: dict[str, Any], faults: Faults) -> Reply:
             fail("attributes", index, exc)
             continue
         merge = obj.get("_merge_objects") is True
-        ws.data_points += _apply_attributes(profile, plan, merge, drop_nested)
+        ws.data_points += apply_attributes(profile, plan, merge, drop_nested)
         attributes_done += 1
 
     events_done = 0
@@ -250,7 +251,7 @@ def delete(ws: Workspace, body: dict[str, Any]) -> Reply:
     for item in items:
         if kind == "user_alias":
             try:
-                keys.append(_alias_key(item))
+                keys.append(alias_key(item))
             except Invalid as exc:
                 return message(400, exc.reason)
         elif isinstance(item, str) and item:
@@ -260,7 +261,9 @@ def delete(ws: Workspace, body: dict[str, Any]) -> Reply:
     deleted = 0
     for key in keys:
         if kind == "external_id":
-            found = [ws.by_external[key]] if key in ws.by_external else []
+            # post_external_ids_rename.md: a deprecated external id deletes the whole user.
+            by_id = ws.find_external(key)
+            found = [by_id] if by_id is not None else []
         elif kind == "user_alias":
             found = [ws.by_alias[key]] if key in ws.by_alias else []
         elif kind == "braze_id":
@@ -296,7 +299,7 @@ def export(ws: Workspace, body: dict[str, Any]) -> Reply:
     found: dict[str, Profile] = {}
     invalid: list[Any] = []
     for external_id in request.external_ids:
-        profile = ws.by_external.get(external_id)
+        profile = ws.find_external(external_id)  # a deprecated id finds its user too
         if profile is None:
             invalid.append(external_id)
         else:
@@ -344,7 +347,7 @@ def _export_request(body: dict[str, Any]) -> ExportRequest | Reply:
     aliases: list[tuple[str, str]] = []
     for alias in lists["user_aliases"]:
         try:
-            aliases.append(_alias_key(alias))
+            aliases.append(alias_key(alias))
         except Invalid as exc:
             return message(400, exc.reason)
     singles: dict[str, str] = {}
@@ -449,7 +452,7 @@ def _identifier(obj: dict[str, Any]) -> tuple[str, Any]:
         kind = primaries[0]
         value = obj[kind]
         if kind == "user_alias":
-            return kind, _alias_key(value)
+            return kind, alias_key(value)
         if not isinstance(value, str) or not value:
             raise Invalid(f"'{kind}' must be a non-empty string")
         size = len(value.encode("utf-8", "surrogatepass"))
@@ -466,7 +469,7 @@ def _identifier(obj: dict[str, Any]) -> tuple[str, Any]:
     raise Invalid("'external_id', 'user_alias', 'braze_id', 'email' or 'phone' is required")
 
 
-def _alias_key(value: Any) -> tuple[str, str]:
+def alias_key(value: Any) -> tuple[str, str]:
     if isinstance(value, dict):
         name, label = value.get("alias_name"), value.get("alias_label")
         if isinstance(name, str) and name and isinstance(label, str) and label:
@@ -481,9 +484,11 @@ def _check_flags(obj: dict[str, Any]) -> None:
             raise Invalid(f"'{flag}' must be a boolean")
 
 
-def _attribute_plan(
+def attribute_plan(
     obj: dict[str, Any], ident_kind: str, ws: Workspace
 ) -> list[tuple[str, str, Any]]:
+    """The writes an attributes object asks for, each (name, kind, value), checked; Invalid
+    when one is not what user_attributes_object.md allows."""
     plan: list[tuple[str, str, Any]] = []
     for key, value in obj.items():
         # An email or phone that identifies the profile is not a write.
@@ -556,7 +561,7 @@ def _attribute_kind(key: str, value: Any) -> str:
                 raise Invalid(f"'$time' of '{key}' must be a string")
             return "scalar"
         _check_nested(key, value)
-        if _json_size(value) > MAX_NESTED_BYTES:
+        if json_size(value) > MAX_NESTED_BYTES:
             raise Invalid(f"Nested attribute '{key}' exceeds {MAX_NESTED_BYTES} bytes", nested=True)
         return "nested"
     raise Invalid(f"Value of '{key}' has an unsupported type")
@@ -582,7 +587,7 @@ def _check_array(key: str, items: list[Any], *, allow_objects: bool) -> None:
         else:
             raise Invalid(f"Array '{key}' may hold only strings, numbers or booleans")
     has_objects = allow_objects and any(isinstance(item, dict) for item in items)
-    if has_objects and _json_size(items) > MAX_NESTED_BYTES:
+    if has_objects and json_size(items) > MAX_NESTED_BYTES:
         raise Invalid(f"Array of objects '{key}' exceeds {MAX_NESTED_BYTES} bytes", nested=True)
 
 
@@ -690,11 +695,11 @@ def _check_properties(obj: dict[str, Any], reserved: frozenset[str], limit: int)
             raise Invalid(f"Value of property '{name}' exceeds {MAX_STRING_CHARS} characters")
         if isinstance(value, float) and not math.isfinite(value):
             raise Invalid(f"Value of property '{name}' must be a finite number")
-    if _json_size(properties) > limit:
+    if json_size(properties) > limit:
         raise Invalid(f"'properties' exceed {limit} bytes")
 
 
-def _apply_attributes(
+def apply_attributes(
     profile: Profile, plan: list[tuple[str, str, Any]], merge: bool, drop_nested: bool
 ) -> int:
     # Returns the data points written: every key written counts, even unchanged
@@ -731,7 +736,7 @@ def _apply_attributes(
             if merge and isinstance(current, dict):
                 merged = _deep_merge(current, value)
                 # An update that would push the object over 100 KB is dropped.
-                if _json_size(merged) > MAX_NESTED_BYTES:
+                if json_size(merged) > MAX_NESTED_BYTES:
                     continue
                 attributes[key] = merged
             else:
@@ -775,7 +780,7 @@ def count_objects(body: dict[str, Any] | None) -> int:
     )
 
 
-def _json_size(value: Any) -> int:
+def json_size(value: Any) -> int:
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     return len(text.encode("utf-8", "surrogatepass"))
 

@@ -1,6 +1,8 @@
-"""The Braze workspace the emulator keeps: user profiles and their indexes, events, purchases,
-deletions, subscription groups and catalogs, and the data points written. The endpoint rules
-(users.py, catalogs.py) read and change it; core.py serializes access to it."""
+"""The Braze workspace the emulator keeps: user profiles and their indexes (deprecated external
+ids included), events, purchases, deletions, subscription groups, catalogs, the canvases and
+campaigns messages can be triggered for and the messages triggered, and the data points
+written. The endpoint rules (users.py, identity.py, messaging.py, catalogs.py) read and change
+it; core.py serializes access to it."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ class Profile:
         "attributes",
         "braze_id",
         "created_s",
+        "deprecated_external_ids",
         "event_summary",
         "external_id",
         "purchase_summary",
@@ -40,6 +43,9 @@ class Profile:
         self.braze_id = braze_id
         self.created_s = time.time()  # /users/export/ids answers it as `created_at`
         self.external_id = external_id
+        # post_external_ids_rename.md: former external ids that still identify the user until
+        # /users/external_ids/remove removes them.
+        self.deprecated_external_ids: list[str] = []
         self.user_aliases: list[tuple[str, str]] = []
         self.attributes: dict[str, Any] = {}
         self.subscriptions: dict[str, str] = {}  # subscription group id -> state
@@ -93,12 +99,18 @@ class Workspace:
         self.profiles: dict[str, Profile] = {}
         self.by_external: dict[str, Profile] = {}
         self.by_alias: dict[tuple[str, str], Profile] = {}
+        self.by_deprecated: dict[str, Profile] = {}
         self.events: list[dict[str, Any]] = []
         self.purchases: list[dict[str, Any]] = []
         self.deleted: list[dict[str, Any]] = []
         self.data_points = 0
         self.catalogs: dict[str, Catalog] = {}
         self.subscription_groups = set(subscription_groups)  # ids Braze knows
+        # API-triggered canvases and campaigns the workspace has, by id, and every message
+        # they were triggered to send, one entry per recipient.
+        self.canvases: set[str] = set()
+        self.campaigns: set[str] = set()
+        self.triggers: list[dict[str, Any]] = []
         self._braze_seq = 0
         self._touch_seq = 0
 
@@ -107,7 +119,7 @@ class Workspace:
         update_only = obj.get("_update_existing_only")
         profile: Profile | None
         if kind == "external_id":
-            profile = self.by_external.get(value)
+            profile = self.find_external(value)
             if profile is None and update_only is not True:
                 profile = self.create(external_id=value)
             reason = "User not found: external_id is unknown and _update_existing_only is true"
@@ -134,9 +146,31 @@ class Workspace:
             if kind != "braze_id" and (update_only is True or kind == "user_alias"):
                 raise Skipped(reason)
             raise Invalid(reason)
+        self.touch(profile)
+        return profile
+
+    def touch(self, profile: Profile) -> None:
+        """Mark the profile as the most recently updated one."""
         self._touch_seq += 1
         profile.touched = self._touch_seq
-        return profile
+
+    def find_external(self, external_id: str) -> Profile | None:
+        """The profile an external id identifies: its primary id, or a deprecated one
+        (post_external_ids_rename.md: "the user can be identified by either external_id until
+        the deprecated one is removed")."""
+        profile = self.by_external.get(external_id)
+        return profile if profile is not None else self.by_deprecated.get(external_id)
+
+    def external_id_in_use(self, external_id: str) -> bool:
+        return external_id in self.by_external or external_id in self.by_deprecated
+
+    def set_external_id(self, profile: Profile, external_id: str) -> None:
+        """Give the profile this primary external id; a former one is dropped, not deprecated
+        (renames deprecate theirs themselves)."""
+        if profile.external_id is not None:
+            self.by_external.pop(profile.external_id, None)
+        profile.external_id = external_id
+        self.by_external[external_id] = profile
 
     def create(
         self, external_id: str | None = None, alias: tuple[str, str] | None = None
@@ -170,6 +204,8 @@ class Workspace:
         self.profiles.pop(profile.braze_id, None)
         if profile.external_id is not None:
             self.by_external.pop(profile.external_id, None)
+        for external_id in profile.deprecated_external_ids:
+            self.by_deprecated.pop(external_id, None)
         for alias in profile.user_aliases:
             self.by_alias.pop(alias, None)
 
