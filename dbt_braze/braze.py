@@ -144,6 +144,9 @@ def batches(
         route = obj.route
         if not route.by_user:
             items = gathering.setdefault(route, [])
+            if route.once_per_request and any(o.user == obj.user for o, _ in items):
+                yield _batch(gathering.pop(route))  # this user's next message: another request
+                items = gathering.setdefault(route, [])
             items.append((obj, body))
             if len(items) >= route.max_items:
                 yield _batch(gathering.pop(route))
@@ -272,7 +275,34 @@ class BrazeClient:
             return self.track(batch)
         if path == DELETE_PATH:
             return self.delete(batch)
-        return self.catalog_items(batch)
+        if path.startswith("/catalogs/"):
+            return self.catalog_items(batch)
+        return self.actions(batch)
+
+    def actions(self, batch: Batch) -> TrackResult:
+        """One request of an identity change or a message trigger: the route's envelope (a
+        Canvas's id) and its array of items. Braze answers for the request as a whole, or, for
+        the external id migration endpoints, names the items it refused by their index
+        (`rename_errors`); an error it does not place refuses the whole request."""
+        route = batch.route
+        envelope = b"".join(
+            orjson.dumps(key) + b":" + orjson.dumps(value) + b"," for key, value in route.envelope
+        )
+        payload = b"{" + envelope + orjson.dumps(route.array) + b":[" + b",".join(batch.encoded)
+        payload += b"]}"
+        response, answer = self._request(route.method, route.path, payload)
+        result = TrackResult(headers=dict(response.headers))
+        refused = _indexed_errors(answer.get(route.errors_key) if route.errors_key else None)
+        if refused is None:
+            unplaced = f"Braze reported an error it did not attribute to an item: {answer!r}"
+            result.rejected = [(obj, unplaced[:500]) for obj in batch.objects]
+            return result
+        for index, obj in enumerate(batch.objects):
+            if index in refused:
+                result.rejected.append((obj, refused[index]))
+            else:
+                result.acknowledged.append(obj)
+        return result
 
     def delete(self, batch: Batch) -> TrackResult:
         """One `/users/delete` request (Braze answers a count, so all or nothing)."""
@@ -494,6 +524,25 @@ class BrazeClient:
                 f"Braze answered {status}: {message}", status, maybe_processed=status != 503
             )
         raise BrazeError(f"Braze answered {status} for {path}: {message}", status)
+
+
+def _indexed_errors(errors: Any) -> dict[int, str] | None:
+    """Per-item errors as Braze's external id endpoints give them, each naming the item's index
+    (`[index, message]`, or an object with `index`): index -> message; None when one cannot be
+    placed."""
+    if not errors:
+        return {}
+    if not isinstance(errors, list):
+        return None
+    found: dict[int, str] = {}
+    for entry in errors:
+        if isinstance(entry, list | tuple) and len(entry) >= 2 and type(entry[0]) is int:
+            found[entry[0]] = str(entry[1])
+        elif isinstance(entry, dict) and type(entry.get("index")) is int:
+            found[entry["index"]] = str(entry.get("message") or entry.get("error") or entry)
+        else:
+            return None
+    return found
 
 
 _NEXT = re.compile(r"<([^>]*)>\s*;\s*rel=\"?next\"?")

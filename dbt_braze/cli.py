@@ -237,6 +237,28 @@ AllowLargeDeletes = Annotated[
         "items it delivered; without it the run stops that model (exit 3).",
     ),
 ]
+AllowLargeMerges = Annotated[
+    bool,
+    typer.Option(
+        "--allow-large-merges",
+        help="Let a merges model merge more users than its max_merges (a merge cannot be undone).",
+    ),
+]
+AllowLargeSends = Annotated[
+    bool,
+    typer.Option(
+        "--allow-large-sends",
+        help="Let a Canvas or campaign trigger model send more messages than its max_messages.",
+    ),
+]
+SendExisting = Annotated[
+    bool,
+    typer.Option(
+        "--send-existing",
+        help="On a trigger model's first sync, send a message for every row it holds (the "
+        "alternative: --baseline records them as sent).",
+    ),
+]
 NewWorkspace = Annotated[
     bool,
     typer.Option(
@@ -316,6 +338,9 @@ def sync(
     resend_events: ResendEvents = False,
     baseline: Baseline = False,
     allow_large_deletes: AllowLargeDeletes = False,
+    allow_large_merges: AllowLargeMerges = False,
+    allow_large_sends: AllowLargeSends = False,
+    send_existing: SendExisting = False,
     new_workspace: NewWorkspace = False,
     same_workspace: SameWorkspace = None,
     rest_endpoint: RestEndpoint = None,
@@ -348,6 +373,9 @@ _SYNC_FIELDS = (
     "resend_events",
     "baseline",
     "allow_large_deletes",
+    "allow_large_merges",
+    "allow_large_sends",
+    "send_existing",
     "new_workspace",
     "same_workspace",
     "rest_endpoint",
@@ -443,6 +471,9 @@ def build(
     resend_events: ResendEvents = False,
     baseline: Baseline = False,
     allow_large_deletes: AllowLargeDeletes = False,
+    allow_large_merges: AllowLargeMerges = False,
+    allow_large_sends: AllowLargeSends = False,
+    send_existing: SendExisting = False,
     new_workspace: NewWorkspace = False,
     same_workspace: SameWorkspace = None,
     rest_endpoint: RestEndpoint = None,
@@ -706,37 +737,6 @@ def emulator(
             help="A subscription group id the workspace has (repeat for several).",
         ),
     ] = None,
-    count_only: Annotated[
-        bool,
-        typer.Option(
-            "--count-only",
-            help="For benchmarks: /users/track requests are authorised, rate limited and their "
-            "objects counted; nothing is validated or stored (GET /_emulator/state shows the "
-            "counts). Other endpoints answer 404.",
-        ),
-    ] = False,
-) -> None:
-    """Run a local Braze-compatible server to try syncs without a Braze account.
-
-    Catalogs are made as in Braze: POST /catalogs with their fields."""
-    from dbt_braze.emulator import Faults, PortUnavailable, serve
-
-    faults = Faults(
-        latency_ms=latency_ms,
-        rate_limit=rate_limit,
-        export_rate_limit=export_rate_limit or None,
-        catalog_read_rate_limit=catalog_read_rate_limit or None,
-    )
-    try:
-        serve(
-            "127.0.0.1",
-            port,
-            api_key,
-            faults,
-            subscription_groups=frozenset(subscription_group or ()),
-            count_only=count_only,
-        )
-    except PortUnavailable as exc:
     canvas: Annotated[
         list[str] | None,
         typer.Option(
@@ -753,21 +753,21 @@ def emulator(
             help="An API-triggered campaign /campaigns/trigger/send may send (repeat for several).",
         ),
     ] = None,
-        _error(f"{exc}; choose another with --port")
-        raise typer.Exit(EXIT_USAGE) from None
-
-
-@app.command()
-def demo(
-    workdir: Annotated[
-        Path | None,
+    count_only: Annotated[
+        bool,
         typer.Option(
-            metavar="DIR", help="Where to build the sample project (default: a temp dir)."
+            "--count-only",
+            help="For benchmarks: /users/track requests are authorised, rate limited and their "
+            "objects counted; nothing is validated or stored (GET /_emulator/state shows the "
+            "counts). Other endpoints answer 404.",
         ),
-    ] = None,
+    ] = False,
 ) -> None:
-    """Build the sample project, sync it to the bundled emulator, change a little, sync again."""
-    from dbt_braze.demo import run_demo
+    """Run a local Braze-compatible server to try syncs without a Braze account.
+
+    Catalogs are made as in Braze: POST /catalogs with their fields."""
+    from dbt_braze.emulator import Faults, PortUnavailable, serve
+
     if contract not in ("standard", "mau-2024"):
         _error(f"--contract must be 'standard' or 'mau-2024', not {contract!r}")
         raise typer.Exit(EXIT_USAGE)
@@ -783,11 +783,44 @@ def demo(
             raise typer.Exit(EXIT_USAGE)
         max_track_objects = max_track_objects or 50
         rate_limit = 3000 if rate_limit is None else rate_limit
+    faults = Faults(
+        latency_ms=latency_ms,
+        rate_limit=rate_limit,
+        max_track_objects=max_track_objects or 75,
+        hourly_rate_limit=hourly_rate_limit,
+        export_rate_limit=export_rate_limit or None,
+        catalog_read_rate_limit=catalog_read_rate_limit or None,
+    )
+    try:
+        serve(
+            "127.0.0.1",
+            port,
+            api_key,
+            faults,
+            subscription_groups=frozenset(subscription_group or ()),
+            count_only=count_only,
+            canvases=frozenset(canvas or ()),
+            campaigns=frozenset(campaign or ()),
+        )
+    except PortUnavailable as exc:
+        _error(f"{exc}; choose another with --port")
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+@app.command()
+def demo(
+    workdir: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="DIR", help="Where to build the sample project (default: a temp dir)."
+        ),
+    ] = None,
+) -> None:
+    """Build the sample project, sync it to the bundled emulator, change a little, sync again."""
+    from dbt_braze.demo import run_demo
 
     raise typer.Exit(run_demo(workdir))
 
-        max_track_objects=max_track_objects or 75,
-        hourly_rate_limit=hourly_rate_limit,
 
 def main() -> None:
     try:
@@ -799,6 +832,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-            canvases=frozenset(canvas or ()),
-            campaigns=frozenset(campaign or ()),
     main()

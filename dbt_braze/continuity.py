@@ -16,7 +16,14 @@ from dataclasses import dataclass, replace
 from dbt_braze.errors import ConfigProblem
 from dbt_braze.kinds import kind_of
 from dbt_braze.runlog import SyncModels
-from dbt_braze.state import KEY_RULES, ModelState, SyncedModel, state_table_name
+from dbt_braze.state import (
+    KEY_RULES,
+    AttributeState,
+    ModelState,
+    SyncedModel,
+    state_table_name,
+    unmapped_keys,
+)
 
 # command(model name, flag) -> the exact command line that does it for that model alone
 Command = Callable[[str, str], str]
@@ -87,6 +94,52 @@ def follow_key_rules(
         notes.append(
             f"{state.resolved.sync.name}: its state's {kind} keys now follow Braze's matching rule"
             f"{KEY_RULES[kind]}; rows Braze takes for one user are one"
+        )
+    return notes
+
+
+def follow_identities(
+    states: Sequence[ModelState], registry: SyncModels, dry_run: bool
+) -> list[str]:
+    """A users model keyed by a user alias that switches to external ids, once an identify
+    model identified those aliases: its state is keyed by the external ids the aliases became,
+    so the switch sends nothing again (the alias-to-external-id migration)."""
+    recorded = registry.all()
+    notes: list[str] = []
+    for state in states:
+        sync = state.resolved.sync
+        former = recorded.get(sync.unique_id)
+        current = state.identifier_signature
+        if (
+            former is None
+            or sync.object != "users"
+            or _kind_and_label(current)[0] != "external_id"
+            or _kind_and_label(former.identifier)[0] != "user_alias"
+        ):
+            continue
+        label = _kind_and_label(former.identifier)[1]
+        identify = [
+            m
+            for m in recorded.values()
+            if m.object == "identify"
+            and _kind_and_label(m.identifier) == ("user_alias", label)
+            and m.state_table
+        ]
+        if len(identify) != 1 or not isinstance(state, AttributeState) or not state.exists():
+            continue
+        mapping = identify[0].state_table
+        left = unmapped_keys(state.warehouse, state.state_table, mapping, "external_id")
+        if left:
+            notes.append(
+                f"{sync.name}: {left} of its users under alias label {label!r} were never "
+                f"identified by `{identify[0].name}`: identify them first, then switch"
+            )
+            continue
+        state.rekey_by(mapping, "external_id", in_copy=dry_run)
+        registry.record(replace(former, identifier=current))
+        notes.append(
+            f"{sync.name}: its users, keyed by alias ({label}), are now keyed by the external ids "
+            f"`{identify[0].name}` identified them as; nothing is sent again"
         )
     return notes
 

@@ -129,6 +129,13 @@ class Deliverer:
                 continue
             except BrazeUnavailable as e:
                 outcome.errors += 1
+                if e.maybe_processed and not batch.route.resend_unknown:
+                    raise RetriesExhausted(
+                        f"{e}: Braze may have acted on this request already, and sending it "
+                        "again could send its messages twice. Stopped; what was acknowledged "
+                        "is recorded, and the next run sends the rest (this request's at most "
+                        "once more)"
+                    ) from None
                 if e.maybe_processed:
                     uncertain += 1
                     if uncertain >= MAX_UNCERTAIN_SENDS:

@@ -32,6 +32,17 @@ class Route:
     max_items: int
     budget: str
     by_user: bool = False
+    # Members every request of this route carries besides its array (a Canvas's id).
+    envelope: tuple[tuple[str, str], ...] = ()
+    # The key of Braze's answer that lists the items it refused, each with its index in the
+    # array (rename_errors, removal_errors); "": Braze answers for the request as a whole.
+    errors_key: str = ""
+    # Whether a request whose fate is unknown (a lost answer) may be sent again in the run: not
+    # a message, which Braze would send twice.
+    resend_unknown: bool = True
+    # Whether one user may appear once per request only (Braze sends a recipient named twice
+    # in one request one message: recipient_object.md).
+    once_per_request: bool = False
 
     @property
     def label(self) -> str:
@@ -63,6 +74,46 @@ DELETE_LISTS = {
 DELETES = {
     kind: Route("POST", DELETE_PATH, array, 50, "delete") for kind, array in DELETE_LISTS.items()
 }
+
+
+# Identity changes (BRAZE_API.md "Identity changes"): 50 per request. /users/identify and
+# /users/merge share the /users/delete budget (20,000 a minute); the external id migration
+# endpoints have their own (1,000 a minute: post_external_ids_rename.md).
+IDENTIFY = Route("POST", "/users/identify", "aliases_to_identify", 50, "delete")
+MERGE = Route("POST", "/users/merge", "merge_updates", 50, "delete")
+RENAME = Route(
+    "POST",
+    "/users/external_ids/rename",
+    "external_id_renames",
+    50,
+    "rename",
+    errors_key="rename_errors",
+)
+REMOVE = Route(
+    "POST",
+    "/users/external_ids/remove",
+    "external_ids",
+    50,
+    "rename",
+    errors_key="removal_errors",
+)
+
+
+def trigger_route(kind: str, message_id: str) -> Route:
+    """API-triggered delivery of a Canvas or campaign (`kind`: canvas, campaigns): 50
+    recipients per request, each user once in a request; a request whose fate is unknown is not
+    sent again in the run."""
+    id_key = "canvas_id" if kind == "canvas" else "campaign_id"
+    return Route(
+        "POST",
+        f"/{kind}/trigger/send",
+        "recipients",
+        50,
+        "triggers",
+        envelope=((id_key, message_id),),
+        resend_unknown=False,
+        once_per_request=True,
+    )
 
 
 def catalog_route(catalog: str, method: str) -> Route:

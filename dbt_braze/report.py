@@ -31,7 +31,8 @@ class ModelReport:
     unique_id: str
     name: str
     object: str
-    status: str = "pending"  # success | partial | failed | aborted | skipped | baseline | dry-run
+    # success | partial | failed | aborted | refused | skipped | baseline | dry-run
+    status: str = "pending"
     counts: DeltaCounts = field(default_factory=DeltaCounts)
     objects_sent: int = 0
     # Shares of the requests that carried this model's objects: fractions while the run goes
@@ -46,6 +47,7 @@ class ModelReport:
     message: str = ""
     # a few rejected rows, for the summary: (identifier, reason)
     rejections: list[tuple[str | None, str]] = field(default_factory=list)
+    recipients: int | None = None  # message triggers: how many users the messages go to
 
     def fail(self, message: str) -> None:
         self.status = "failed"
@@ -68,6 +70,7 @@ class ModelReport:
             "rows_deleted": c.deleted,
             "rows_unchanged": c.unchanged,
             "rows_left_ignored": c.left,
+            "recipients": self.recipients,
             "objects_sent": self.objects_sent,
             "requests": round(self.requests),
             "data_points": self.data_points,
@@ -238,7 +241,7 @@ class Reporter:
             print(
                 f"\n{report.name} ({report.object}): {c.new} new, {c.changed} changed, "
                 f"{c.deleted} deleted, {c.unchanged} unchanged{_left(c)} -> would send "
-                f"{report.objects_sent} objects, about {report.data_points} data points, "
+                f"{_objects(report)}, about {report.data_points} data points, "
                 f"{report.rejected} would be rejected",
                 file=out,
             )
@@ -287,6 +290,12 @@ class Reporter:
         if rejections:
             lines += ["", "```", *rejections, "```"]
         return redact("\n".join(lines)) + "\n"
+
+
+def _objects(report: ModelReport) -> str:
+    if report.recipients is None:
+        return f"{report.objects_sent} objects"
+    return f"{report.objects_sent} messages to {report.recipients} distinct recipients"
 
 
 def _left(counts: DeltaCounts) -> str:

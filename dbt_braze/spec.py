@@ -17,6 +17,7 @@ from dbt_braze.values import OTHER
 Problem = Callable[[str, str], None]
 Mapped = tuple[tuple[str, str], ...]  # (Braze name, column), in order
 
+OptionValue = str | int | bool  # a kind's literal setting (ModelSync.options)
 IDENTIFIER_KINDS: tuple[str, ...] = ("external_id", "user_alias", "braze_id", "email", "phone")
 MODES: tuple[str, ...] = ("upsert", "update_only")
 
@@ -62,6 +63,12 @@ class ModelSync:
     subscription_groups: Mapped = ()
     # events/purchases: Braze field -> the constant every row has (`name: {value: signup}`)
     constants: tuple[tuple[str, str], ...] = ()
+    # A kind's own settings, literals rather than columns (a Canvas's id, a merge's kept
+    # identifier kind, a guard's threshold): name -> value.
+    options: tuple[tuple[str, OptionValue], ...] = ()
+
+    def option(self, name: str, default: OptionValue | None = None) -> OptionValue | None:
+        return dict(self.options).get(name, default)
 
     def field(self, name: str) -> str | None:
         return dict(self.fields).get(name)

@@ -148,6 +148,7 @@ class ModelState:
         self.run_started = run_started or _utc_now()
         self._commit_sql: Callable[[list[tuple[int, int]]], list[str]] | None = None
         self.code = ""  # the model's code checksum, from the manifest (SyncedModel.code)
+        self.first_sync = False  # no run recorded the model in this workspace before this one
         self.committed = False  # whether this run recorded anything
         self.counts = DeltaCounts(0, 0, 0, 0)
         sync = resolved.sync
@@ -398,6 +399,33 @@ class ModelState:
     def _commit_statements(self, ranges: list[tuple[int, int]]) -> list[str]:
         raise NotImplementedError
 
+    def pending_columns(self, columns: Sequence[str]) -> list[tuple[Any, ...]]:
+        """These columns of every row of the frozen delta (for a kind's checks of its rows
+        against each other: ObjectKind.conflicts)."""
+        wh = self.warehouse
+        return wh.fetch(
+            wh.render("pending_columns_sql", pending=self.pending_table, columns=columns)
+        )
+
+    def distinct_keys(self) -> int:
+        """How many users (or items) the frozen delta's rows go to."""
+        wh = self.warehouse
+        sql = wh.render("distinct_keys_sql", pending=self.pending_table)
+        return int(wh.fetch(sql)[0][0])
+
+    def keys_in_model(self, keys: Sequence[str]) -> set[str]:
+        """Which of these keys (as the state writes them) the model holds now."""
+        if not keys:
+            return set()
+        wh = self.warehouse
+        sql = wh.render(
+            "keys_in_model_sql",
+            model=self.resolved.sync.relation,
+            key=self._key(self.key_column, self.key_identity),
+            keys=list(keys),
+        )
+        return {str(k) for (k,) in wh.fetch(sql)}
+
     def drop_pending(self) -> None:
         self.warehouse.run(self.warehouse.render("drop_table_sql", identifier=self.pending_table))
 
@@ -466,20 +494,33 @@ class AttributeState(ModelState):
         return int(live)
 
     def apply_key_rules(self, in_copy: bool) -> None:
-        wh = self.warehouse
         if not self.exists():
             return
         if in_copy:
-            wh.run(wh.render("drop_table_sql", identifier=self.empty_table))
-            wh.run(
-                wh.render(
-                    "copy_table_sql", identifier=self.state_table, new_identifier=self.empty_table
-                )
-            )
-            self.state_table = self.empty_table
-            self._empty_state = True
+            self._use_copy()
+        wh = self.warehouse
         key = {"family": "text", "identity": self.resolved.sync.identifier.kind}
         wh.run(*wh.render("rekey_state_sql", state=self.state_table, key=key))
+
+    def rekey_by(self, mapping: str, attribute: str, in_copy: bool) -> None:
+        """The state's keys moved by `mapping` (rekey_state); a dry run's, in a copy."""
+        if in_copy:
+            self._use_copy()
+        rekey_state(self.warehouse, self.state_table, mapping, attribute)
+
+    def _use_copy(self) -> None:
+        """This run compares with a copy of the state (a work table), which it may alter."""
+        if self._empty_state:
+            return
+        wh = self.warehouse
+        wh.run(wh.render("drop_table_sql", identifier=self.empty_table))
+        wh.run(
+            wh.render(
+                "copy_table_sql", identifier=self.state_table, new_identifier=self.empty_table
+            )
+        )
+        self.state_table = self.empty_table
+        self._empty_state = True
 
     def compact(self) -> None:
         """Once per run that replaced or removed delivered rows: delete the state rows that are
@@ -648,3 +689,55 @@ def _sql_values(row: list[object]) -> list[object]:
 
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+VERSION_COLUMNS = ("sync_generation", "sync_seq", "sync_removed")
+
+
+def rekey_state(warehouse: Warehouse, state: str, mapping: str, attribute: str) -> None:
+    """A users state's keys moved as Braze moved the users: by `mapping`, the state table of a
+    rename or identify model, whose `attribute` holds the identity each key became
+    (rekey_by_map_sql). Its copies are a generation of their own."""
+    columns, generation = _attribute_state_shape(warehouse, state)
+    warehouse.run(
+        *warehouse.render(
+            "rekey_by_map_sql",
+            state=state,
+            state_columns=columns,
+            map_state=mapping,
+            map_column=state_column(attribute),
+            generation=generation,
+        )
+    )
+
+
+def forget_ids(warehouse: Warehouse, state: str, ids: str) -> None:
+    """The keys of a users state that `ids` (a merges model's id state: the users merged away)
+    holds, recorded as removed: Braze no longer has those users (forget_ids_sql)."""
+    columns, generation = _attribute_state_shape(warehouse, state)
+    warehouse.run(
+        *warehouse.render(
+            "forget_ids_sql", state=state, state_columns=columns, ids=ids, generation=generation
+        )
+    )
+
+
+def _attribute_state_shape(wh: Warehouse, state: str) -> tuple[list[str], int]:
+    """An attribute state's value columns, and its next generation."""
+    relation = wh.render("relation", identifier=state)
+    columns = [
+        c.name
+        for c in wh.columns(relation.database, relation.schema, relation.identifier)
+        if c.name.lower() != "braze_key" and c.name.lower() not in VERSION_COLUMNS
+    ]
+    (generation,) = wh.fetch(wh.render("next_generation_sql", state=state))[0]
+    return columns, int(generation)
+
+
+def unmapped_keys(warehouse: Warehouse, state: str, mapping: str, attribute: str) -> int:
+    """How many of a state's current keys `mapping` (see rekey_state) does not map."""
+    wh = warehouse
+    sql = wh.render(
+        "unmapped_keys_sql", state=state, map_state=mapping, map_column=state_column(attribute)
+    )
+    return int(wh.fetch(sql)[0][0])

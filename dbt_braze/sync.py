@@ -23,6 +23,7 @@ from dbt_braze.continuity import (
     Permissions,
     carry_over_renames,
     check_continuity,
+    follow_identities,
     follow_key_rules,
 )
 from dbt_braze.delivery import DEFAULT_WORKERS, Deliverer, Outcome, Pool, RetryPolicy
@@ -30,11 +31,13 @@ from dbt_braze.errors import (
     EXIT_ABORTED,
     EXIT_OK,
     EXIT_REJECTED,
+    EXIT_USAGE,
     ConfigErrors,
     Interrupted,
     UsageError,
 )
 from dbt_braze.kinds import Builder, ObjectKind, kind_of
+from dbt_braze.kinds.base import Allowances, Stop
 from dbt_braze.lock import RunLock
 from dbt_braze.manifest import BrazeModel
 from dbt_braze.payloads import BrazeObject, Rejection
@@ -44,7 +47,14 @@ from dbt_braze.report import REQUEST_COUNTERS, ModelReport, Reporter, SyncReport
 from dbt_braze.runlog import RunLog, RunRecord, SyncModels
 from dbt_braze.signals import StopSignals
 from dbt_braze.spec import ResolvedSync
-from dbt_braze.state import DeltaCounts, ModelState, _utc_now, drop_leftover_work_tables
+from dbt_braze.state import (
+    DeltaCounts,
+    ModelState,
+    _utc_now,
+    drop_leftover_work_tables,
+    forget_ids,
+    rekey_state,
+)
 from dbt_braze.warehouse import Warehouse, WarehouseError, dbt_context
 from dbt_braze.workspace import (
     Workspace,
@@ -57,6 +67,10 @@ from dbt_braze.workspace import (
 RATE_BUDGETS = {
     "delete": (20_000, 60.0),  # /users/delete, shared with the alias endpoints
     "catalogs": (16_000, 60.0),  # the asynchronous catalog item endpoints
+    "rename": (1_000, 60.0),  # the external id migration (post_external_ids_rename.md)
+    # API-triggered Canvases and campaigns to listed recipients: 250,000 an hour, shared with
+    # /messages/send (post_send_triggered_canvases.md)
+    "triggers": (250_000, 3600.0),
 }
 
 
@@ -78,6 +92,9 @@ class SyncOptions:
     resend_events: bool = False
     baseline: bool = False
     allow_large_deletes: bool = False
+    allow_large_merges: bool = False
+    allow_large_sends: bool = False
+    send_existing: bool = False  # a trigger model's first sync sends the rows it finds
     rest_endpoint: str | None = None
     api_key: str | None = None
     connect_timeout: float = 10.0
@@ -338,117 +355,224 @@ def _run_locked(
         state.code = checksums.get(state.resolved.sync.unique_id, "")
     registry = SyncModels(wh, workspace.registry, in_memory=options.dry_run)
     registry.prepare()
-    notes, problems = carry_over_renames(states, registry, declared, options.dry_run)
-    for note in notes:
-        reporter.info(note)
-    for note in follow_key_rules(states, registry, options.dry_run):
-        reporter.info(note)
-    allowed = Permissions(options.full_refresh, options.resend_events, options.baseline)
-    notes, more = check_continuity(
-        states, registry, declared, allowed, partial(_command_for, options)
-    )
-    problems += more
-    for note in notes:
-        reporter.info(note)
-    if problems:
-        raise ConfigErrors(problems)
     runs: list[ModelRun] = []
-    reports: list[ModelReport] = []
     failure: BaseException | None = None
-    resending = {"--full-refresh": options.full_refresh, "--resend-events": options.resend_events}
     try:
-        for index, (kind, item, state) in enumerate(zip(kinds, resolved, states, strict=True)):
-            sync = item.sync
-            report = ModelReport(sync.unique_id, sync.name, sync.object)
-            reports.append(report)
-            sync_report.models.append(report)
-            model_started = time.monotonic()
-            # --full-refresh forgets users' and catalogs' state; delivered events and
-            # purchases are sent again only when asked by name (Braze keeps duplicates).
-            if resending[kind.resent_by] or (workspace.new and options.dry_run):
-                if options.dry_run:
-                    state.use_empty_state()  # what it would send, the real state untouched
-                else:
-                    state.forget()
-            if options.dry_run:
-                state.prepare_unaltered()
-            else:
-                state.prepare()
-            duplicates = state.duplicates()
-            if duplicates:
-                shown = ", ".join(f"{value!r} ({n} rows)" for value, n in duplicates)
-                report.fail(
-                    f"duplicate {kind.key_label} values, nothing sent for this model: {shown}"
-                )
-                reporter.error(f"{sync.name}: {report.message}")
-                continue
-            registry.record(state.synced_model())
-            builder = kind.builder(index, item)
-            report.counts = state.freeze(builder.carried)
-            run = ModelRun(index, item, kind, state, builder, report)
-            runs.append(run)
-            report.seconds = time.monotonic() - model_started
-            reporter.model_delta(report)
-            too_many = _too_many_deletes(run, options)
-            if too_many:
-                # A dry run says it too: the real run would stop here.
-                report.status = "aborted"
-                report.message = too_many
-                reporter.error(f"{sync.name}: stopped by the large-delete guard, nothing sent")
-                runs.pop()
-                state.drop_pending()
-                continue
-
-        # What Braze's workspace lacks for a model with something to send (a catalog, say),
-        # before anything is sent; a model with nothing to send costs no request.
-        if client is not None:
-            lacking = [
-                problem
-                for run in runs
-                if run.report.counts.new + run.report.counts.changed + run.report.counts.deleted
-                for problem in run.kind.braze_problems(run.resolved, client)
-            ]
-            if lacking:
-                raise ConfigErrors(lacking)
-        if options.dry_run:
-            for run in runs:
-                run.rejections = None
-            with _young_objects_only():
-                _dry_run(runs, reports, reporter)
-        elif options.baseline:
-            for run in runs:
-                run.state.commit_all()
-                run.state.compact()
-                run.report.status = "baseline"
-        else:
-            assert client is not None
-            sending = time.monotonic()
-            try:
-                committer = Committer(runs, log, run_id, wh, fence)
-                with _young_objects_only():
-                    _deliver(runs, client, options, reporter, committer, sync_report.totals, fence)
-                for run in runs:
-                    run.state.compact()
-            finally:
-                sync_report.send_seconds = time.monotonic() - sending
-                for run in runs:
-                    run.report.seconds += sync_report.send_seconds  # the models went together
+        # Identity changes first (phase 0), then what uses the identities they make: Braze
+        # applies each request asynchronously, so they go in a run before the rest. Each
+        # phase's models are checked once the identity changes before them are followed.
+        for phase in sorted({kind.phase for kind in kinds}):
+            if phase > 0 and not options.dry_run:
+                _follow_identity_changes(wh, registry)
+            members = [i for i, kind in enumerate(kinds) if kind.phase == phase]
+            _check_continuity([states[i] for i in members], registry, declared, options, reporter)
+            phase_runs = _deltas(
+                members,
+                kinds,
+                resolved,
+                states,
+                registry,
+                options,
+                reporter,
+                sync_report,
+                workspace.new,
+            )
+            runs += phase_runs
+            _send(phase_runs, wh, client, options, reporter, sync_report, log, fence)
     except BaseException as e:
         failure = e
         raise
     finally:
-        sync_report.apportion(reports)
-        _close_run(runs, reports, log, run_id, failure, reporter)
-    sync_report.exit_code, sync_report.message = _outcome(reports)
+        sync_report.apportion(sync_report.models)
+        _close_run(runs, sync_report.models, log, run_id, failure, reporter)
+    sync_report.exit_code, sync_report.message = _outcome(sync_report.models)
+
+
+def _check_continuity(
+    states: list[ModelState],
+    registry: SyncModels,
+    declared: frozenset[str],
+    options: SyncOptions,
+    reporter: Reporter,
+) -> None:
+    """Whether every model's state still describes what it sends (continuity.py): carried over
+    from a renamed model, keyed by Braze's rules, moved along an alias-to-external-id switch;
+    anything else that would make delivered rows look new stops the run (exit 2)."""
+    notes, problems = carry_over_renames(states, registry, declared, options.dry_run)
+    notes += follow_key_rules(states, registry, options.dry_run)
+    notes += follow_identities(states, registry, options.dry_run)
+    allowed = Permissions(options.full_refresh, options.resend_events, options.baseline)
+    more_notes, more = check_continuity(
+        states, registry, declared, allowed, partial(_command_for, options)
+    )
+    for note in notes + more_notes:
+        reporter.info(note)
+    if problems + more:
+        raise ConfigErrors(problems + more)
+
+
+def _follow_identity_changes(wh: Warehouse, registry: SyncModels) -> None:
+    """Users models follow the identity changes Braze acknowledged (this run's and earlier
+    runs'), so that what their state says is delivered stays what Braze holds:
+    - keyed by external id, they follow renames: their state is keyed by the new id, the old
+      one no longer delivered (never deleted: a deprecated id sent to /users/delete would
+      delete the user), and a rename costs no data point;
+    - keyed like a merges model's users merged away, they forget those users."""
+    recorded = list(registry.all().values())
+
+    def exists(table: str) -> bool:
+        return bool(table) and wh.exists(wh.render("relation", identifier=table))
+
+    users = [m for m in recorded if m.object == "users" and exists(m.state_table)]
+    for change in [m for m in recorded if exists(m.state_table)]:
+        for model in users:
+            same_key = model.identifier.split(" [")[0].split(": ")[0] == change.identifier.split(
+                ": "
+            )[0] and _label(model.identifier) == _label(change.identifier)
+            if change.object == "external_id_renames" and model.identifier.startswith(
+                "external_id"
+            ):
+                rekey_state(wh, model.state_table, change.state_table, "new_external_id")
+            elif change.object == "merges" and same_key:
+                forget_ids(wh, model.state_table, change.state_table)
+
+
+def _label(signature: str) -> str:
+    """The alias label of an identifier's signature (`user_alias: c (label) [text]`), or ""."""
+    head = signature.split(" [")[0]
+    return head.rsplit(" (", 1)[1].rstrip(")") if head.endswith(")") else ""
+
+
+def _deltas(
+    members: list[int],
+    kinds: list[ObjectKind],
+    resolved: list[ResolvedSync],
+    states: list[ModelState],
+    registry: SyncModels,
+    options: SyncOptions,
+    reporter: Reporter,
+    sync_report: SyncReport,
+    workspace_new: bool,
+) -> list[ModelRun]:
+    """The frozen delta of each model of a phase, checked: duplicates, guards, conflicts.
+    `workspace_new`: nothing was ever delivered to the run's workspace."""
+    runs: list[ModelRun] = []
+    resending = {"--full-refresh": options.full_refresh, "--resend-events": options.resend_events}
+    allowed = Allowances(
+        options.allow_large_deletes,
+        options.allow_large_merges,
+        options.allow_large_sends,
+        options.send_existing,
+        options.baseline,
+    )
+    for index in members:
+        kind, item, state = kinds[index], resolved[index], states[index]
+        sync = item.sync
+        report = ModelReport(sync.unique_id, sync.name, sync.object)
+        sync_report.models.append(report)
+        started = time.monotonic()
+        # --full-refresh forgets users' and catalogs' state; delivered events and purchases
+        # are sent again only when asked by name (Braze keeps duplicates).
+        if resending[kind.resent_by] or (workspace_new and options.dry_run):
+            if options.dry_run:
+                state.use_empty_state()  # what it would send, the real state untouched
+            else:
+                state.forget()
+        if options.dry_run:
+            state.prepare_unaltered()
+        else:
+            state.prepare()
+        duplicates = state.duplicates()
+        if duplicates:
+            shown = ", ".join(f"{value!r} ({n} rows)" for value, n in duplicates)
+            report.fail(f"duplicate {kind.key_label} values, nothing sent for this model: {shown}")
+            reporter.error(f"{sync.name}: {report.message}")
+            continue
+        state.first_sync = sync.unique_id not in registry.all()
+        registry.record(state.synced_model())
+        builder = kind.builder(index, item)
+        report.counts = state.freeze(builder.carried)
+        run = ModelRun(index, item, kind, state, builder, report)
+        report.seconds = time.monotonic() - started
+        reporter.model_delta(report)
+        if sync.object in ("canvas_trigger", "campaign_trigger"):
+            report.recipients = state.distinct_keys()
+        stop = _too_many_deletes(run, allowed) or kind.guard(state, report.counts, allowed)
+        if stop is not None:
+            # A dry run says it too, and still shows what the model holds: the real run would
+            # stop here. The reason is in the summary.
+            report.status = "refused" if stop.refused else "aborted"
+            report.message = stop.message
+            reporter.error(f"{sync.name}: stopped before sending, see below")
+            if not options.dry_run:
+                state.drop_pending()
+                continue
+        builder.conflicts = kind.conflicts(state, states)
+        runs.append(run)
+    return runs
+
+
+def _send(
+    runs: list[ModelRun],
+    wh: Warehouse,
+    client: BrazeClient | None,
+    options: SyncOptions,
+    reporter: Reporter,
+    sync_report: SyncReport,
+    log: RunLog,
+    fence: Callable[[], None],
+) -> None:
+    """A phase's deltas: shown (dry run), recorded as delivered (baseline) or sent."""
+    # What Braze's workspace lacks for a model with something to send (a catalog, say), before
+    # anything is sent; a model with nothing to send costs no request.
+    if client is not None:
+        lacking = [
+            problem
+            for run in runs
+            if run.report.counts.new + run.report.counts.changed + run.report.counts.deleted
+            for problem in run.kind.braze_problems(run.resolved, client)
+        ]
+        if lacking:
+            raise ConfigErrors(lacking)
+    if options.dry_run:
+        for run in runs:
+            run.rejections = None
+        with _young_objects_only():
+            _dry_run(runs, [run.report for run in runs], reporter)
+        return
+    if options.baseline:
+        for run in runs:
+            run.state.commit_all()
+            run.state.compact()
+            run.report.status = "baseline"
+        return
+    assert client is not None
+    if not runs:
+        return
+    sending = time.monotonic()
+    try:
+        committer = Committer(runs, log, sync_report.run_id, wh, fence)
+        with _young_objects_only():
+            _deliver(runs, client, options, reporter, committer, sync_report.totals, fence)
+        for run in runs:
+            run.state.compact()
+    finally:
+        seconds = time.monotonic() - sending
+        sync_report.send_seconds += seconds
+        for run in runs:
+            run.report.seconds += seconds  # the models went together
 
 
 def _outcome(reports: list[ModelReport]) -> tuple[int, str]:
     """The exit code a finished run has (a dry run: the one the real run would have), and
     why, when it is not 0."""
-    aborted = [r for r in reports if r.status == "aborted"]  # the delete guard stopped a model
+    refused = [r for r in reports if r.status == "refused"]  # a guard asks for a choice
+    if refused:
+        return EXIT_USAGE, f"{len(refused)} model(s) need a choice before they send anything"
+    aborted = [r for r in reports if r.status == "aborted"]  # a guard stopped a model
     if aborted:
         return EXIT_ABORTED, (
-            f"the large-delete guard stopped {len(aborted)} model(s); nothing was sent for them"
+            f"a guard stopped {len(aborted)} model(s) (see the table); nothing was sent for them"
         )
     if any(r.status in ("partial", "failed") or r.rejected for r in reports):
         return EXIT_REJECTED, ""
@@ -529,20 +653,20 @@ LARGE_DELETE_SHARE = 0.2
 LARGE_DELETE_MIN = 10
 
 
-def _too_many_deletes(run: ModelRun, options: SyncOptions) -> str | None:
+def _too_many_deletes(run: ModelRun, allowed: Allowances) -> Stop | None:
     """The guard: a run that would unset or delete more than 20% (and more than 10) of what a
     model delivered stops that model, unless --allow-large-deletes."""
     deleted = run.report.counts.deleted
-    if deleted <= LARGE_DELETE_MIN or options.allow_large_deletes:
+    if deleted <= LARGE_DELETE_MIN or allowed.large_deletes:
         return None
     delivered = run.state.delivered()
     if deleted <= LARGE_DELETE_SHARE * delivered:
         return None
     verb = run.kind.removes(run.resolved.sync) or "delete"
-    return (
+    return Stop(
         f"would {verb} {deleted} of the {delivered} {run.kind.noun} it delivered "
-        f"({deleted / max(delivered, 1):.0%}, over the {LARGE_DELETE_SHARE:.0%} guard); nothing "
-        "sent for this model. If that is intended, rerun with --allow-large-deletes"
+        f"({deleted / max(delivered, 1):.0%}, over the {LARGE_DELETE_SHARE:.0%} guard). If that "
+        "is intended, rerun with --allow-large-deletes"
     )
 
 

@@ -403,6 +403,80 @@
   {{ return([sql]) }}
 {% endmacro %}
 
+{#-
+  A state's keys moved as Braze moved its users: for every key the `map_state` (the state of a
+  rename or identify model: its key, then `map_column`, the identity it became) maps, a copy of
+  the key's current row under the new key, and a removal of the old one; a new key the state
+  holds already is left as it is. Idempotent: a key moved before is no longer current.
+-#}
+{% macro rekey_by_map_sql(state, state_columns, map_state, map_column, generation) %}
+  {{ return(adapter.dispatch('rekey_by_map_sql', 'dbt_braze')(state, state_columns, map_state, map_column, generation)) }}
+{% endmacro %}
+{% macro default__rekey_by_map_sql(state, state_columns, map_state, map_column, generation) %}
+  {%- set moved -%}
+    from ({{ dbt_braze.attribute_current_state_sql(state) }}) as u
+    join ({{ dbt_braze.attribute_current_state_sql(map_state) }}) as m
+      on m.braze_key = u.braze_key
+    where m.{{ dbt_braze.quote(map_column) }} is not null
+      and not exists (
+        select 1 from ({{ dbt_braze.attribute_current_state_sql(state) }}) as n
+        where n.braze_key = m.{{ dbt_braze.quote(map_column) }}
+      )
+  {%- endset -%}
+  {% set columns %}braze_key{% for c in state_columns %}, {{ dbt_braze.quote(c) }}{% endfor %}, sync_generation, sync_seq, sync_removed{% endset %}
+  {% set sql %}
+    insert into {{ dbt_braze.relation(state) }} ({{ columns }})
+    select m.{{ dbt_braze.quote(map_column) }}
+      {%- for c in state_columns %}, u.{{ dbt_braze.quote(c) }}{% endfor %}, {{ generation | int }}, 1, false
+    {{ moved }}
+    union all
+    select u.braze_key
+      {%- for c in state_columns %}, u.{{ dbt_braze.quote(c) }}{% endfor %}, {{ generation | int }}, 0, true
+    {{ moved }}
+  {% endset %}
+  {{ return([sql]) }}
+{% endmacro %}
+
+{#- A state's keys that an id state (`ids`: a merges model's, the users merged away) holds,
+    recorded as removed: Braze no longer has those users. -#}
+{% macro forget_ids_sql(state, state_columns, ids, generation) %}
+  {% set sql %}
+    insert into {{ dbt_braze.relation(state) }} (braze_key
+      {%- for c in state_columns %}, {{ dbt_braze.quote(c) }}{% endfor %}, sync_generation, sync_seq, sync_removed)
+    select u.braze_key {%- for c in state_columns %}, u.{{ dbt_braze.quote(c) }}{% endfor %}, {{ generation | int }}, 0, true
+    from ({{ dbt_braze.attribute_current_state_sql(state) }}) as u
+    where exists (select 1 from {{ dbt_braze.relation(ids) }} as m where m.object_id = u.braze_key)
+  {% endset %}
+  {{ return([sql]) }}
+{% endmacro %}
+
+{#- How many of a state's current keys `map_state` does not map (see rekey_by_map_sql). -#}
+{% macro unmapped_keys_sql(state, map_state, map_column) -%}
+  select count(*) from ({{ dbt_braze.attribute_current_state_sql(state) }}) as u
+  where not exists (
+    select 1 from ({{ dbt_braze.attribute_current_state_sql(map_state) }}) as m
+    where m.braze_key = u.braze_key and m.{{ dbt_braze.quote(map_column) }} is not null
+  )
+{%- endmacro %}
+
+{% macro distinct_keys_sql(pending) -%}
+  select count(distinct braze_key) from {{ dbt_braze.relation(pending) }}
+{%- endmacro %}
+
+{#- Which of `keys` (as a state writes them) a model holds. -#}
+{% macro keys_in_model_sql(model, key, keys) -%}
+  select distinct k from (
+    select {{ dbt_braze.key_text(dbt_braze.quote(key.column), key) }} as k from {{ model }}
+  ) as m
+  where k in ({% for value in keys %}{% if not loop.first %}, {% endif %}{{ dbt_braze.literal(value) }}{% endfor %})
+{%- endmacro %}
+
+{#- Some columns of a frozen delta, every row: a kind's checks of its rows against each other
+    (renames that chain, merges into a user merged away). -#}
+{% macro pending_columns_sql(pending, columns) -%}
+  select {{ columns | join(', ') }} from {{ dbt_braze.relation(pending) }}
+{%- endmacro %}
+
 {#- How many keys the current state holds, and how many rows the table: compaction's need. -#}
 {% macro attribute_state_size_sql(state) -%}
   select

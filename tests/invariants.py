@@ -20,7 +20,7 @@ from dbt_braze.kinds import kind_of
 from dbt_braze.kinds.users import GROUP_PREFIX, _group_state
 from dbt_braze.manifest import load_manifest
 from dbt_braze.runlog import SyncModels
-from dbt_braze.state import AttributeState, _utc_now
+from dbt_braze.state import AttributeState, _utc_now, state_column
 from dbt_braze.values import InvalidValue, converter
 from dbt_braze.warehouse import Warehouse, open_warehouse, project_context
 from dbt_braze.workspace import Workspace, Workspaces, canonical_endpoint
@@ -39,7 +39,10 @@ def assert_state_matches_emulator(root: Any, emulator: Emulator) -> None:
     users_models = [
         m for m in manifest.models if isinstance(m.meta, dict) and m.meta.get("object") == "users"
     ]
-    if not users_models:
+    identity = {"identify", "external_id_renames", "merges"}
+    if not users_models and not any(
+        isinstance(m.meta, dict) and m.meta.get("object") in identity for m in manifest.models
+    ):
         return
     try:
         context = project_context(root, root)
@@ -54,11 +57,48 @@ def assert_state_matches_emulator(root: Any, emulator: Emulator) -> None:
             _check_workspace(wh, workspace, users_models, emulator)
 
 
+def _check_identities(wh: Warehouse, recorded: dict[str, Any], emulator: Emulator) -> None:
+    """What identity models record as done is what the emulator's profiles show: an alias
+    identified answers with its external id, a rename's new id names a user, a user merged
+    away is gone."""
+    problems = []
+    for model in recorded.values():
+        table = model.state_table
+        if not table or not wh.exists(wh.render("relation", identifier=table)):
+            continue
+        relation = wh.render("relation", identifier=table)
+        if model.object in ("identify", "external_id_renames"):
+            attribute = "external_id" if model.object == "identify" else "new_external_id"
+            column = _quote(wh, None, state_column(attribute))
+            current = wh.render("attribute_current_state_sql", state=table)
+            rows = wh.fetch(f"select braze_key, {column} from ({current}) as s")
+            label = model.identifier.split(" [")[0].rsplit(" (", 1)[-1].rstrip(")")
+            for key, target in rows:
+                if model.object == "identify":
+                    found = emulator.find_profile(alias=(key, label))
+                    if found is None:
+                        continue  # Braze had no such alias-only user: identifying it did nothing
+                    held = found["external_id"]
+                else:
+                    found = emulator.find_profile(external_id=target)
+                    held = target if found else None
+                if held != target:
+                    problems.append(
+                        f"{model.name}: {key!r} recorded as {target!r}, Braze: {held!r}"
+                    )
+        elif model.object == "merges" and model.identifier.startswith("external_id"):
+            for (merged,) in wh.fetch(f"select object_id from {relation}"):
+                if emulator.find_profile(external_id=merged) is not None:
+                    problems.append(f"{model.name}: {merged!r} recorded as merged, still in Braze")
+    assert not problems, "state and Braze disagree:\n" + "\n".join(problems[:20])
+
+
 def _check_workspace(
     wh: Warehouse, workspace: str, users_models: list[Any], emulator: Emulator
 ) -> None:
     resolved_models = []
     recorded = SyncModels(wh, Workspace(workspace, "").registry).all()
+    _check_identities(wh, recorded, emulator)
     for model in users_models:
         if model.unique_id not in recorded:
             continue
@@ -80,7 +120,7 @@ def _check_workspace(
         if not isinstance(state, AttributeState):
             continue
         state.state_table = recorded[model.unique_id].state_table or state.state_table
-        if state.exists():
+        if state.exists() and resolved.mapped:
             resolved_models.append(state)
     # An attribute two models send to the same users is Braze's to settle (the last to
     # arrive wins): each model's state holds its own value (sync warns of it).
@@ -105,11 +145,11 @@ def _check_model(
         "canonical_text", expression=_quote(wh, "m", resolved.identifier_column), family=key_family
     )
     selects = []
-    for (_, column), state_column in zip(resolved.mapped, state.state_columns, strict=True):
+    for (_, column), stored in zip(resolved.mapped, state.state_columns, strict=True):
         family = resolved.family(column)
         quoted = _quote(wh, "m", column)
         selects += [
-            f"s.{_quote(wh, None, state_column)}",
+            f"s.{_quote(wh, None, stored)}",
             str(wh.render("canonical_text", expression=quoted, family=family)),
             str(wh.render("sendable", expression=quoted, family=family)),
         ]

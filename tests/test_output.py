@@ -48,7 +48,7 @@ def test_a_dry_run_says_the_guard_will_stop_the_real_run_and_exits_as_it_would(
     # The guard's reasoning is printed once, in the summary; the last line says what stopped.
     assert real.output.count("would delete 20 of the 40 users") == 1
     assert real.stderr.strip().endswith(
-        "Error: the large-delete guard stopped 1 model(s); nothing was sent for them"
+        "Error: a guard stopped 1 model(s) (see the table); nothing was sent for them"
     )
 
 

@@ -10,14 +10,15 @@ route (endpoint, batch limit, rate budget). The run never branches on the kind.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from dbt_braze.braze import BrazeClient
 from dbt_braze.errors import ConfigProblem
 from dbt_braze.payloads import BrazeObject, Rejection
 from dbt_braze.spec import Columns, Mapped, ModelSync, Problem, ResolvedSync
-from dbt_braze.state import ModelState
+from dbt_braze.state import DeltaCounts, ModelState
 from dbt_braze.values import converter
 from dbt_braze.warehouse import Warehouse
 
@@ -43,6 +44,9 @@ class Builder:
         self.resolved = resolved
         self.sync = resolved.sync
 
+    # Keys of the frozen delta not to send, and why (ObjectKind.conflicts), set before building.
+    conflicts: dict[str, str] = {}
+
     def build(self, row: Any) -> BrazeObject | Rejection | None:
         """A Braze object, a rejection, or None: nothing to send, the row is done as it is."""
         raise NotImplementedError
@@ -56,6 +60,26 @@ class Builder:
         return Rejection(self.model, seq, key, reason, payload)
 
 
+@dataclass(frozen=True)
+class Allowances:
+    """What the user allowed a run that a kind's guard would stop (the sync's flags)."""
+
+    large_deletes: bool = False
+    large_merges: bool = False
+    large_sends: bool = False
+    send_existing: bool = False  # a first sync of a trigger model sends the rows it finds
+    baseline: bool = False
+
+
+@dataclass(frozen=True)
+class Stop:
+    """A guard's verdict: the model is not sent; `refused` (exit 2): the user must choose,
+    else stopped by a threshold (exit 3)."""
+
+    message: str
+    refused: bool = False
+
+
 class ObjectKind:
     object: ClassVar[str]  # the value of meta.braze.object
     noun: ClassVar[str]  # what its rows are, in messages: "users", "events", ...
@@ -63,6 +87,9 @@ class ObjectKind:
     keys: ClassVar[tuple[str, ...]]  # the meta.braze keys it takes, in the order messages list
     state_class: ClassVar[type[ModelState]]
     resent_by: ClassVar[str]  # the flag that forgets its state and sends everything again
+    # Runs deliver their models phase by phase: identity changes (0) before what uses the
+    # identities they make (1), as Braze applies each request asynchronously.
+    phase: ClassVar[int] = 1
 
     def parse(self, raw: Mapping[str, Any], problem: Problem) -> dict[str, Any] | None:
         """The ModelSync fields its keys give (identifier included), or None when the key its
@@ -89,6 +116,16 @@ class ObjectKind:
     def braze_problems(self, resolved: ResolvedSync, braze: BrazeClient) -> list[ConfigProblem]:
         """What Braze's workspace lacks for this model (checked before anything is sent)."""
         return []
+
+    def conflicts(self, state: ModelState, others: Sequence[ModelState]) -> dict[str, str]:
+        """Rows of the frozen delta that must not be sent, by key, and why (what they would
+        do with the run's other models or with each other); checked before anything is
+        sent."""
+        return {}
+
+    def guard(self, state: ModelState, counts: DeltaCounts, allowed: Allowances) -> Stop | None:
+        """What stops this model before anything is sent (a threshold, a choice to make)."""
+        return None
 
     def removes(self, sync: ModelSync) -> str | None:
         """What a row leaving the model does in Braze ("delete", "unset"), or None."""
