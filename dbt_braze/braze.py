@@ -395,8 +395,8 @@ class BrazeClient:
         except (BrazeBadRequest, BrazeRateLimited):
             return
         except BrazeUnavailable as e:
-            if e.status is not None:
-                return  # Braze answered, busy: the sending retries
+            if e.status is not None or e.maybe_processed:
+                return  # Braze answered, busy, or the answer was lost: the sending retries
             host = urlsplit(self.endpoint).netloc
             raise BrazeUnreachable(
                 f"nothing answers at {host} ({e}): check BRAZE_REST_ENDPOINT (or "

@@ -154,6 +154,23 @@ class Columns:
     def problem(self, key: str, message: str) -> None:
         self.problems.append(ConfigProblem(self.sync.name, key, message))
 
+    def identifier(self) -> str:
+        """The column of the spec's identifier, taken (no attribute or property reads it)."""
+        identifier = self.sync.identifier
+        key = "identifier." + identifier.kind + (".alias_name" if identifier.alias_label else "")
+        return self.get(key, identifier.column, use=True)
+
+    def fields(self) -> Mapped:
+        """The spec's own fields (an event's id, name, time, ...) and their columns, taken."""
+        return tuple((field, self.get(field, name, use=True)) for field, name in self.sync.fields)
+
+    def properties(self) -> Mapped:
+        """The properties sent (property -> column): those listed, else every column nothing
+        else takes, under its own name."""
+        if self.sync.properties is not None:
+            return tuple((p, self.get(f"properties.{p}", n)) for p, n in self.sync.properties)
+        return tuple((self.default_name(c), c) for c in self.others())
+
 
 # ------------------------------------------------------------------------ parsing helpers
 

@@ -277,23 +277,29 @@ class ModelState:
         self._empty_state = True
         self.warehouse.run(self.warehouse.render("drop_table_sql", identifier=self.state_table))
 
+    def _use_copy(self) -> None:
+        """This run compares with a copy of the state (a work table), which it may alter."""
+        if self._empty_state:
+            return
+        wh = self.warehouse
+        wh.run(wh.render("drop_table_sql", identifier=self.empty_table))
+        wh.run(
+            wh.render(
+                "copy_table_sql", identifier=self.state_table, new_identifier=self.empty_table
+            )
+        )
+        self.state_table = self.empty_table
+        self._empty_state = True
+
     def prepare_unaltered(self) -> None:
         """prepare() for a dry run, which changes nothing: where a run would create the state
         (a first sync) or alter it (an attribute added), a work table of this run stands in."""
-        wh = self.warehouse
         if self._empty_state:  # already this run's own work table
             pass
         elif not self.exists():
             self.use_empty_state()
         elif self._would_alter():
-            wh.run(wh.render("drop_table_sql", identifier=self.empty_table))
-            wh.run(
-                wh.render(
-                    "copy_table_sql", identifier=self.state_table, new_identifier=self.empty_table
-                )
-            )
-            self.state_table = self.empty_table
-            self._empty_state = True
+            self._use_copy()
         self.prepare()
 
     def _would_alter(self) -> bool:
@@ -507,20 +513,6 @@ class AttributeState(ModelState):
         if in_copy:
             self._use_copy()
         rekey_state(self.warehouse, self.state_table, mapping, attribute)
-
-    def _use_copy(self) -> None:
-        """This run compares with a copy of the state (a work table), which it may alter."""
-        if self._empty_state:
-            return
-        wh = self.warehouse
-        wh.run(wh.render("drop_table_sql", identifier=self.empty_table))
-        wh.run(
-            wh.render(
-                "copy_table_sql", identifier=self.state_table, new_identifier=self.empty_table
-            )
-        )
-        self.state_table = self.empty_table
-        self._empty_state = True
 
     def compact(self) -> None:
         """Once per run that replaced or removed delivered rows: delete the state rows that are

@@ -241,10 +241,16 @@ def test_plain_http_is_refused_for_other_hosts(endpoint: str, host: str) -> None
 
 @pytest.mark.parametrize(
     "endpoint",
-    ["", "rest.iad-01.braze.com", "ftp://rest.iad-01.braze.com", "https://", "not a url"],
+    ["rest.iad-01.braze.com", "ftp://rest.iad-01.braze.com", "https://", "not a url"],
 )
 def test_garbage_endpoint_is_refused_with_an_example(endpoint: str) -> None:
     with pytest.raises(BrazeConfigError, match=re.escape("is not a URL; expected e.g. https://")):
+        check_endpoint(endpoint)
+
+
+@pytest.mark.parametrize("endpoint", ["", "  "])
+def test_a_missing_endpoint_says_to_set_it(endpoint: str) -> None:
+    with pytest.raises(BrazeConfigError, match="BRAZE_REST_ENDPOINT is not set: export"):
         check_endpoint(endpoint)
 
 

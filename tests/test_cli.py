@@ -66,9 +66,11 @@ def test_invalid_config_exits_2_naming_every_model_and_key_before_sending(projec
     _assert_every_problem_named(run.output)
     assert "3 configuration problem(s)" in run.output
     assert project.emulator.requests == []
-    assert not project.sql(
-        "select * from information_schema.schemata where schema_name = 'main_dbt_braze'"
+    # Only the run log, which records the failed run: no state was made.
+    tables = project.sql(
+        "select table_name from information_schema.tables where table_schema = 'main_dbt_braze'"
     )
+    assert {t for (t,) in tables} == {"braze_sync_runs", "braze_rejections"}
 
 
 def test_validate_reports_every_problem_at_once(project: Project) -> None:

@@ -229,8 +229,9 @@ def test_unknown_object_names_the_choices_and_the_value() -> None:
     found = problems_of(users(object="user"))
 
     assert (
-        "expected one of `users`, `events`, `purchases`, `catalog`, got 'user'" in found["object"]
+        "expected one of `users`, `events`, `purchases`, `catalog`, `identify`," in found["object"]
     )
+    assert "`canvas_trigger`, `campaign_trigger`, got 'user'" in found["object"]
 
 
 def test_missing_identifier_is_required_with_an_example() -> None:
@@ -377,7 +378,7 @@ def test_event_field_of_the_wrong_type_is_refused() -> None:
     found = problems_of(events(name={"column": "event_name"}))
 
     assert set(found) == {"name"}
-    assert "expected the name of a column" in found["name"]
+    assert "expected a column, or {value: <text>} for a constant" in found["name"]
 
 
 def test_all_problems_of_one_users_model_are_reported_at_once() -> None:

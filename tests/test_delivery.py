@@ -103,7 +103,10 @@ def test_forbidden_stops_at_once_naming_the_permission(project: Project) -> None
     assert "users.track" in run.output and API_KEY not in run.output
     # The key check at the start met it: stopped there, before any delta was computed.
     assert len(project.emulator.requests) == 1 and project.emulator.data_requests == []
-    assert project.sql("select count(*) from main_dbt_braze.braze_sync_runs") == [(0,)]
+    # The failed run is recorded as one, with its exit code (no model got as far as a row).
+    assert project.sql(
+        "select model_unique_id, status, exit_code from main_dbt_braze.braze_sync_runs"
+    ) == [("", "failed", 3)]
 
 
 def test_exhausted_retries_abort_with_exit_3_and_keep_what_was_acknowledged(

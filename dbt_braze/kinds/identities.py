@@ -74,15 +74,29 @@ class _Mapping(ObjectKind):
     target: str  # the mapped attribute: what the key becomes
 
     def resolve(self, sync: ModelSync, columns: Columns) -> tuple[Mapped, Mapped]:
-        identifier = sync.identifier
-        key = "identifier." + identifier.kind + (".alias_name" if identifier.alias_label else "")
-        columns.get(key, identifier.column, use=True)
+        columns.identifier()
         (_, column), *_ = sync.attributes or ((self.target, ""),)
         return ((self.target, columns.get(self.target, column, use=True)),), ()
 
-    def _parse_target(self, raw: Mapping[str, Any], problem: Problem) -> Mapped | None:
+    keyed_by: str  # the identifier kind rows are keyed by
+    keyed_by_shown: str  # how the configuration writes it, in messages
+
+    def parse(self, raw: Mapping[str, Any], problem: Problem) -> dict[str, Any] | None:
+        identifier = parse_identifier(raw.get("identifier"), problem)
         column = parse_column(raw, self.target, problem, required=True)
-        return ((self.target, column),) if column is not None else None
+        if identifier is not None and identifier.kind != self.keyed_by:
+            problem(
+                "identifier",
+                f"`{self.object}` rows are keyed by {self.keyed_by}: expected "
+                f"{self.keyed_by_shown}, got {identifier.kind}",
+            )
+            return None
+        if identifier is None or column is None:
+            return None
+        return {"identifier": identifier, "attributes": ((self.target, column),)}
+
+    def builder(self, model: int, resolved: ResolvedSync) -> Builder:
+        return _MappingBuilder(model, resolved, self)
 
 
 class Identify(_Mapping):
@@ -91,23 +105,8 @@ class Identify(_Mapping):
     key_label = "alias"
     keys = ("object", "identifier", "external_id", "renamed_from")
     target = "external_id"
-
-    def parse(self, raw: Mapping[str, Any], problem: Problem) -> dict[str, Any] | None:
-        identifier = parse_identifier(raw.get("identifier"), problem)
-        target = self._parse_target(raw, problem)
-        if identifier is not None and identifier.kind != "user_alias":
-            problem(
-                "identifier",
-                "identify takes alias-only users: expected {user_alias: {alias_name: <column>, "
-                f"alias_label: <label>}}, got {identifier.kind}",
-            )
-            return None
-        if identifier is None:
-            return None
-        return {"identifier": identifier, "attributes": target}
-
-    def builder(self, model: int, resolved: ResolvedSync) -> Builder:
-        return _MappingBuilder(model, resolved, self)
+    keyed_by = "user_alias"
+    keyed_by_shown = "{user_alias: {alias_name: <column>, alias_label: <label>}}"
 
     def conflicts(self, state: ModelState, others: Sequence[ModelState]) -> dict[str, str]:
         """An identify whose external id a rename of this run moves away."""
@@ -131,23 +130,8 @@ class Renames(_Mapping):
     key_label = "current external id"
     keys = ("object", "identifier", "new_external_id", "renamed_from")
     target = "new_external_id"
-
-    def parse(self, raw: Mapping[str, Any], problem: Problem) -> dict[str, Any] | None:
-        identifier = parse_identifier(raw.get("identifier"), problem)
-        target = self._parse_target(raw, problem)
-        if identifier is not None and identifier.kind != "external_id":
-            problem(
-                "identifier",
-                f"renames take the current external id: expected {{external_id: <column>}}, "
-                f"got {identifier.kind}",
-            )
-            return None
-        if identifier is None:
-            return None
-        return {"identifier": identifier, "attributes": target}
-
-    def builder(self, model: int, resolved: ResolvedSync) -> Builder:
-        return _MappingBuilder(model, resolved, self)
+    keyed_by = "external_id"
+    keyed_by_shown = "{external_id: <column>} (the current external id)"
 
     def conflicts(self, state: ModelState, others: Sequence[ModelState]) -> dict[str, str]:
         """Renames that chain or cycle within the run (Braze applies them in no order), and
@@ -309,9 +293,7 @@ class Merges(ObjectKind):
         }
 
     def resolve(self, sync: ModelSync, columns: Columns) -> tuple[Mapped, Mapped]:
-        identifier = sync.identifier
-        key = "identifier." + identifier.kind + (".alias_name" if identifier.alias_label else "")
-        merge = columns.get(key, identifier.column, use=True)
+        merge = columns.identifier()
         keep = columns.get("keep", dict(sync.fields)["keep"], use=True)
         return (), (("merge", merge), ("keep", keep))
 

@@ -98,14 +98,10 @@ class TrackedKind(ObjectKind):
         return name.startswith("$") or name in self.reserved
 
     def resolve(self, sync: ModelSync, columns: Columns) -> tuple[Mapped, Mapped]:
-        identifier = sync.identifier
-        key = "identifier." + identifier.kind + (".alias_name" if identifier.alias_label else "")
-        columns.get(key, identifier.column, use=True)
-        fields = tuple((field, columns.get(field, name, use=True)) for field, name in sync.fields)
-        if sync.properties is not None:
-            return tuple((p, columns.get(f"properties.{p}", n)) for p, n in sync.properties), fields
-        mapped = tuple((columns.default_name(c), c) for c in columns.others())
-        for name, _ in mapped:
+        columns.identifier()
+        fields = columns.fields()
+        mapped = columns.properties()
+        for name, _ in mapped if sync.properties is None else ():
             if self.is_reserved(name):
                 columns.problem(
                     "properties",

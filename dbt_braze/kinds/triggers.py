@@ -99,13 +99,9 @@ class Trigger(ObjectKind):
         }
 
     def resolve(self, sync: ModelSync, columns: Columns) -> tuple[Mapped, Mapped]:
-        identifier = sync.identifier
-        key = "identifier." + identifier.kind + (".alias_name" if identifier.alias_label else "")
-        columns.get(key, identifier.column, use=True)
-        fields = tuple((f, columns.get(f, name, use=True)) for f, name in sync.fields)
-        if sync.properties is not None:
-            return tuple((p, columns.get(f"properties.{p}", n)) for p, n in sync.properties), fields
-        return tuple((columns.default_name(c), c) for c in columns.others()), fields
+        columns.identifier()
+        fields = columns.fields()
+        return columns.properties(), fields
 
     def builder(self, model: int, resolved: ResolvedSync) -> Builder:
         return _TriggerBuilder(model, resolved, self)

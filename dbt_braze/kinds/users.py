@@ -105,8 +105,7 @@ class Users(ObjectKind):
 
     def resolve(self, sync: ModelSync, columns: Columns) -> tuple[Mapped, Mapped]:
         identifier = sync.identifier
-        key = "identifier." + identifier.kind + (".alias_name" if identifier.alias_label else "")
-        columns.get(key, identifier.column, use=True)
+        columns.identifier()
         groups = [
             (GROUP_PREFIX + group, columns.get(f"subscription_groups.{group}", name, use=True))
             for group, name in sync.subscription_groups
