@@ -306,11 +306,11 @@ def _sql_value(project: Project, kind: str, value: Any) -> str:
 _examples = itertools.count()
 
 
-# Each example is a sync of fifteen models (8 to 11 s): 12 examples keep the suite within its
+# Each example is a sync of fifteen models (8 to 11 s): 8 examples keep the suite within its
 # time budget on two busy cores; the edges of every type, and the types not generated here, are
 # covered one by one in tests/test_warehouse_json.py.
 @settings(
-    max_examples=12,
+    max_examples=8,
     deadline=None,
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,
