@@ -113,6 +113,35 @@ class Batch:
         return Batch(tuple(objects), tuple(encoded))
 
 
+# Braze's answer to a /users/track request over its contract's objects (errors.md), and the
+# newer contracts' size ("Monthly Active Users - CY 24-25": 50 objects combined,
+# post_user_track.md).
+TOO_MANY_OBJECTS = "Max Input Length Exceeded"
+NEWER_CONTRACT_OBJECTS = 50
+
+
+class RequestSize:
+    """How many objects a /users/track request carries: `--objects-per-request`, lowered for
+    the rest of the run when Braze refuses that many (the batcher reads it per request)."""
+
+    def __init__(self, objects: int = MAX_OBJECTS) -> None:
+        self.objects = objects
+        self.notice = ""  # said once, when it was lowered
+
+    def refused(self, size: int) -> None:
+        """Braze refused a request of `size` objects as too many."""
+        lower = NEWER_CONTRACT_OBJECTS if size > NEWER_CONTRACT_OBJECTS else max(1, size // 2)
+        if lower >= self.objects:
+            return
+        self.notice = (
+            f"Braze refused {size} objects in one request ({TOO_MANY_OBJECTS!r}): this "
+            f"workspace takes fewer, as on the newer contracts; sending {lower} per request from "
+            f"now on. To make it permanent: --objects-per-request {lower} (or the var "
+            f"dbt_braze_objects_per_request: {lower})"
+        )
+        self.objects = lower
+
+
 def encode(obj: BrazeObject) -> bytes:
     """An object's JSON text, compact UTF-8."""
     body = obj.body
@@ -120,7 +149,9 @@ def encode(obj: BrazeObject) -> bytes:
 
 
 def batches(
-    objects: Iterable[BrazeObject], max_objects: int = MAX_OBJECTS, max_bytes: int = MAX_BODY_BYTES
+    objects: Iterable[BrazeObject],
+    max_objects: int | RequestSize = MAX_OBJECTS,
+    max_bytes: int = MAX_BODY_BYTES,
 ) -> Iterator[Batch]:
     """Consecutive objects in requests of at most `max_objects` and `max_bytes`.
 
@@ -130,6 +161,7 @@ def batches(
     alone would not fit in it. Objects of other routes (deletes, catalog items) gather per
     route, up to its limit.
     """
+    size_of = max_objects if isinstance(max_objects, RequestSize) else RequestSize(max_objects)
     current: list[BrazeObject] = []
     encoded: list[bytes] = []
     size = 0
@@ -154,6 +186,7 @@ def batches(
         length = len(body) + 1
         if obj.user != user:
             user, user_start, user_size = obj.user, len(current), 0
+        max_objects = size_of.objects
         if current and (len(current) >= max_objects or size + length > max_bytes):
             moving = user_start > 0 and (
                 len(current) - user_start < max_objects and user_size + length <= max_bytes

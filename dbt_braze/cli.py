@@ -311,6 +311,25 @@ MaxRetries = Annotated[
         min=0, metavar="N", help="Retries per request for 5xx, timeouts and lost connections."
     ),
 ]
+ObjectsPerRequest = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        max=75,
+        metavar="N",
+        help="Objects per /users/track request: 75, or 50 on Braze's newer contracts (default: "
+        "the var dbt_braze_objects_per_request, else 75).",
+    ),
+]
+MaxRateWait = Annotated[
+    float,
+    typer.Option(
+        min=0,
+        metavar="SECONDS",
+        help="The longest wait for Braze's budget (an hourly limit spent); longer stops the "
+        "run, and the next run sends the rest.",
+    ),
+]
 LockTimeout = Annotated[
     float,
     typer.Option(
@@ -351,6 +370,8 @@ def sync(
     rate_window: RateWindow = 3.0,
     max_retries: MaxRetries = 6,
     lock_timeout: LockTimeout = 60.0,
+    objects_per_request: ObjectsPerRequest = None,
+    max_rate_wait: MaxRateWait = 120.0,
     output: Output = OutputFormat.text,
     quiet: Quiet = False,
     debug: Debug = False,
@@ -386,6 +407,8 @@ _SYNC_FIELDS = (
     "rate_window",
     "max_retries",
     "lock_timeout",
+    "objects_per_request",
+    "max_rate_wait",
 )
 
 
@@ -484,6 +507,8 @@ def build(
     rate_window: RateWindow = 3.0,
     max_retries: MaxRetries = 6,
     lock_timeout: LockTimeout = 60.0,
+    objects_per_request: ObjectsPerRequest = None,
+    max_rate_wait: MaxRateWait = 120.0,
     output: Output = OutputFormat.text,
     quiet: Quiet = False,
     debug: Debug = False,

@@ -18,12 +18,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from dbt_braze.braze import Batch, BrazeClient, TrackResult
+from dbt_braze.braze import TOO_MANY_OBJECTS, Batch, BrazeClient, RequestSize, TrackResult
 from dbt_braze.errors import (
     BrazeBadRequest,
     BrazeItemsRefused,
     BrazeRateLimited,
     BrazeUnavailable,
+    BudgetSpent,
     RetriesExhausted,
 )
 from dbt_braze.ratelimit import RateLimiter
@@ -41,6 +42,9 @@ class RetryPolicy:
     base_delay: float = 0.5
     max_delay: float = 30.0
     max_rate_limited_wait: float = 600.0  # total seconds a batch may wait on 429s
+    # One wait longer than this (an hourly budget spent) stops the run instead: the next run
+    # resumes where it stopped.
+    max_single_wait: float = 120.0
 
     def backoff(self, attempt: int) -> float:
         """Capped exponential backoff with jitter, for the attempt-th retry (1-based)."""
@@ -75,8 +79,12 @@ class Deliverer:
         limiters: Mapping[str, RateLimiter] | None = None,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        size: RequestSize | None = None,
     ) -> None:
+        """`size`: the /users/track request size the batcher reads, which a refusal of too
+        many objects lowers."""
         self.client = client
+        self.size = size
         # One limiter per rate budget a route spends (Route.budget): /users/track, the
         # /users/delete family, the catalog item endpoints each have their own.
         self.limiters = dict(limiters or {})
@@ -116,6 +124,8 @@ class Deliverer:
             except BrazeRateLimited as e:
                 outcome.rate_limited += 1
                 delay = e.retry_after if e.retry_after is not None else self.policy.backoff(1)
+                if delay > self.policy.max_single_wait:
+                    raise budget_spent(delay, batch.route.path) from None
                 if limiter is not None:
                     limiter.block(delay)
                 waited += delay
@@ -182,14 +192,27 @@ class Deliverer:
             outcome.absorb(self.deliver(rest, uncertain))
 
     def _split(self, outcome: Outcome, reason: str, uncertain: int) -> None:
-        """A batch refused whole: deliver halves until the offending objects stand alone."""
+        """A batch refused whole: deliver halves until the offending objects stand alone. Too
+        many objects for the workspace's contract: the rest of the run sends fewer, too."""
         batch = outcome.batch
+        if TOO_MANY_OBJECTS in reason and self.size is not None:
+            self.size.refused(len(batch.objects))
         if len(batch.objects) == 1:
             outcome.result = TrackResult(rejected=[(batch.objects[0], reason)])
             return
         outcome.result = TrackResult()
         for half in batch.split():
             outcome.absorb(self.deliver(half, uncertain))
+
+
+def budget_spent(seconds: float, path: str) -> BudgetSpent:
+    """The run stops: Braze's budget for `path` frees in `seconds`, longer than it may wait."""
+    at = time.strftime("%H:%M UTC", time.gmtime(time.time() + seconds))
+    return BudgetSpent(
+        f"Braze's request budget for {path} is spent until about {at} (in {seconds / 60:.0f} "
+        "min; an hourly limit, on the newer contracts): stopped sending. Everything Braze "
+        "acknowledged is recorded; run again after then and the run sends the rest"
+    )
 
 
 class Pool:

@@ -137,5 +137,11 @@ class BrazeItemsRefused(BrazeBadRequest):
         self.refused = refused  # item id -> Braze's reason
 
 
+class BudgetSpent(Aborted):
+    """Braze's request budget (an hourly one, on newer contracts) is spent for longer than the
+    run may wait: it stops between requests, what was acknowledged recorded; the next run
+    sends the rest."""
+
+
 class RetriesExhausted(Aborted):
     """Braze kept failing a request: the run stops, keeping what was acknowledged."""

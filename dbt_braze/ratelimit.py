@@ -41,7 +41,11 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        max_wait: float = float("inf"),
+        on_too_long: Callable[[float], BaseException] | None = None,
     ) -> None:
+        """`max_wait`: the longest a request may wait for the budget (an hourly window spent);
+        longer, `acquire` raises `on_too_long(seconds)`."""
         if limit < 1 or window <= 0:
             raise ValueError("a rate limit needs at least 1 request per a positive window")
         self.limit = limit
@@ -49,6 +53,8 @@ class RateLimiter:
         self._clock = clock
         self._wall = wall_clock
         self._sleep = sleep
+        self._max_wait = max_wait
+        self._on_too_long = on_too_long
         self._lock = threading.Lock()
         self._configured_interval = window / (limit * PACE)
         self._next_start = clock()
@@ -94,6 +100,8 @@ class RateLimiter:
                         return
                     else:
                         wait = self._next_start - now
+            if wait > self._max_wait and self._on_too_long is not None:
+                raise self._on_too_long(wait)
             self._sleep(wait)
 
     def observe(self, headers: Mapping[str, str], started: int = 0) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import heapq
+import math
 import time
 import uuid
 from collections import Counter
@@ -17,7 +18,7 @@ from functools import partial
 from operator import attrgetter
 from pathlib import Path
 
-from dbt_braze.braze import BrazeClient, batches
+from dbt_braze.braze import BrazeClient, RequestSize, batches
 from dbt_braze.committer import Committer
 from dbt_braze.continuity import (
     Permissions,
@@ -26,7 +27,14 @@ from dbt_braze.continuity import (
     follow_identities,
     follow_key_rules,
 )
-from dbt_braze.delivery import DEFAULT_WORKERS, Deliverer, Outcome, Pool, RetryPolicy
+from dbt_braze.delivery import (
+    DEFAULT_WORKERS,
+    Deliverer,
+    Outcome,
+    Pool,
+    RetryPolicy,
+    budget_spent,
+)
 from dbt_braze.errors import (
     EXIT_ABORTED,
     EXIT_OK,
@@ -40,7 +48,7 @@ from dbt_braze.kinds import Builder, ObjectKind, kind_of
 from dbt_braze.kinds.base import Allowances, Stop
 from dbt_braze.lock import RunLock
 from dbt_braze.manifest import BrazeModel
-from dbt_braze.payloads import BrazeObject, Rejection
+from dbt_braze.payloads import MAX_TRACK_OBJECTS, BrazeObject, Rejection, Route
 from dbt_braze.project import open_project
 from dbt_braze.ratelimit import RateLimiter
 from dbt_braze.report import REQUEST_COUNTERS, ModelReport, Reporter, SyncReport, apportion
@@ -74,6 +82,16 @@ RATE_BUDGETS = {
 }
 
 
+# What each budget is spent on, in messages.
+BUDGET_PATHS = {
+    "track": "/users/track",
+    "delete": "/users/delete (and identify, merge)",
+    "catalogs": "the catalog item endpoints",
+    "rename": "the external id migration endpoints",
+    "triggers": "the trigger endpoints",
+}
+
+
 @dataclass(frozen=True)
 class SyncOptions:
     # Which project, profile, target and models, as dbt's arguments (dbt resolves them, DBT_*
@@ -104,6 +122,10 @@ class SyncOptions:
     rate_window: float = 3.0
     max_retries: int = RetryPolicy.max_retries
     lock_timeout: float = 60.0  # seconds to wait for another run of this project and target
+    objects_per_request: int | None = None  # None: the var, else Braze's 75
+    # The longest one wait for Braze's budget may be (an hourly limit spent): longer stops the
+    # run, and the next one resumes.
+    max_rate_wait: float = 120.0
     # An endpoint and key never seen: another workspace on a known endpoint (new_workspace), or
     # the known workspace of that id (a rotated key, say).
     new_workspace: bool = False
@@ -538,7 +560,13 @@ def _send(
         for run in runs:
             run.rejections = None
         with _young_objects_only():
-            _dry_run(runs, [run.report for run in runs], reporter)
+            _dry_run(
+                runs,
+                [run.report for run in runs],
+                reporter,
+                _objects_per_request(wh, options),
+                options,
+            )
         return
     if options.baseline:
         for run in runs:
@@ -553,7 +581,16 @@ def _send(
     try:
         committer = Committer(runs, log, sync_report.run_id, wh, fence)
         with _young_objects_only():
-            _deliver(runs, client, options, reporter, committer, sync_report.totals, fence)
+            _deliver(
+                runs,
+                client,
+                options,
+                reporter,
+                committer,
+                sync_report.totals,
+                fence,
+                _objects_per_request(wh, options),
+            )
         for run in runs:
             run.state.compact()
     finally:
@@ -691,20 +728,76 @@ def _young_objects_only() -> Iterator[None]:
         gc.unfreeze()
 
 
-def _dry_run(runs: list[ModelRun], reports: list[ModelReport], reporter: Reporter) -> None:
-    """Build every payload the run would send, count it, show a few; send and commit nothing."""
+def _objects_per_request(wh: Warehouse, options: SyncOptions) -> int:
+    """--objects-per-request, else the project's var `dbt_braze_objects_per_request`, else
+    Braze's 75 (50 on the newer contracts)."""
+    if options.objects_per_request is not None:
+        return options.objects_per_request
+    value = wh.render("objects_per_request")
+    try:
+        configured = int(str(value).strip()) if value not in (None, "", "None") else None
+    except ValueError:
+        raise UsageError(
+            f"the var dbt_braze_objects_per_request is {value!r}: expected a number of objects"
+        ) from None
+    if configured is not None and not 1 <= configured <= MAX_TRACK_OBJECTS:
+        raise UsageError(
+            f"the var dbt_braze_objects_per_request is {configured}: expected 1 to "
+            f"{MAX_TRACK_OBJECTS}"
+        )
+    return configured or MAX_TRACK_OBJECTS
+
+
+def _dry_run(
+    runs: list[ModelRun],
+    reports: list[ModelReport],
+    reporter: Reporter,
+    objects_per_request: int,
+    options: SyncOptions,
+) -> None:
+    """Build every payload the run would send, count it, show a few, and how many requests it
+    takes against the known budget; send and commit nothing."""
     examples: dict[str, list[dict[str, object]]] = {}
+    by_route: Counter[Route] = Counter()
     for run in runs:
         shown = examples.setdefault(run.report.name, [])
         for obj in run.objects():
             run.report.objects_sent += 1
             run.report.data_points += obj.data_points
+            by_route[obj.route] += 1
             if len(shown) < DRY_RUN_EXAMPLES:
                 shown.append({obj.route.label: obj.fields()})
     for report in reports:
         if report.status == "pending":
             report.status = "dry-run"
     reporter.dry_run(reports, examples)
+    if by_route:
+        reporter.info(_requests_needed(by_route, objects_per_request, options))
+
+
+def _requests_needed(
+    by_route: Counter[Route], objects_per_request: int, options: SyncOptions
+) -> str:
+    """How many requests the objects take (users' objects may take a few more: a user's travel
+    together), against the /users/track budget."""
+    track = sum(n for route, n in by_route.items() if route.by_user)
+    track_requests = math.ceil(track / objects_per_request)
+    other = sum(
+        math.ceil(n / route.max_items) for route, n in by_route.items() if not route.by_user
+    )
+    line = (
+        f"needs about {track_requests + other} requests: {track_requests} to /users/track "
+        f"({objects_per_request} objects each at most)"
+    )
+    if other:
+        line += f", {other} to other endpoints"
+    if track_requests:
+        windows = track_requests / options.rate_limit
+        line += (
+            f"; the /users/track budget is {options.rate_limit} per {options.rate_window:g} s "
+            f"(--rate-limit, --rate-window): {windows:.2f} of a window"
+        )
+    return line
 
 
 def _deliver(
@@ -715,12 +808,22 @@ def _deliver(
     committer: Committer,
     totals: dict[str, int],
     fence: Callable[[], None],
+    objects_per_request: int,
 ) -> None:
     by_index = {run.index: run for run in runs}
-    limiters = {budget: RateLimiter(*limit) for budget, limit in RATE_BUDGETS.items()}
-    limiters["track"] = RateLimiter(options.rate_limit, options.rate_window)
-    policy = RetryPolicy(max_retries=options.max_retries)
-    pool = Pool(Deliverer(client, limiters, policy), options.concurrency)
+    budgets = RATE_BUDGETS | {"track": (options.rate_limit, options.rate_window)}
+    limiters = {
+        budget: RateLimiter(
+            limit,
+            window,
+            max_wait=options.max_rate_wait,
+            on_too_long=partial(budget_spent, path=BUDGET_PATHS.get(budget, budget)),
+        )
+        for budget, (limit, window) in budgets.items()
+    }
+    policy = RetryPolicy(max_retries=options.max_retries, max_single_wait=options.max_rate_wait)
+    size = RequestSize(objects_per_request)
+    pool = Pool(Deliverer(client, limiters, policy, size=size), options.concurrency)
     merged = (
         runs[0].objects()
         if len(runs) == 1
@@ -729,7 +832,7 @@ def _deliver(
     reporter.sending([run.report for run in runs])
     with StopSignals() as stop:
         try:
-            for batch in batches(merged):
+            for batch in batches(merged, size):
                 if stop.requested:
                     break
                 fence()
@@ -738,6 +841,9 @@ def _deliver(
                     break
                 for outcome in pool.results():
                     _account(outcome, by_index, committer, totals)
+                if size.notice:
+                    reporter.warn(size.notice)
+                    size.notice = ""
                 committer.maybe_flush()
                 reporter.progress([run.report for run in runs])
         finally:

@@ -7,6 +7,11 @@
 
 {% macro version() %}{{ return('0.1.0') }}{% endmacro %}
 
+{#- Objects a /users/track request carries: the var (50 on Braze's newer contracts), or none. -#}
+{% macro objects_per_request() %}
+  {{ return(var('dbt_braze_objects_per_request', none)) }}
+{% endmacro %}
+
 {#- The state schema: `<target schema>_dbt_braze`, or the `dbt_braze_schema` var. -#}
 {% macro state_schema() %}
   {{ return(var('dbt_braze_schema', target.schema ~ '_dbt_braze')) }}
