@@ -185,7 +185,7 @@ def test_a_package_version_other_than_the_commands_is_refused_with_the_snippet(
         package.mkdir()
         shutil.copy(REPO / "dbt_project.yml", package / "dbt_project.yml")
         shutil.copytree(REPO / "macros", package / "macros")
-        macros = package / "macros" / "dbt_braze.sql"
+        macros = package / "macros" / "config.sql"
         macros.write_text(macros.read_text().replace("return('0.1.0')", "return('0.0.9')"))
 
     project = built("old_package", project, setup)
