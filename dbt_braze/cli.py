@@ -321,6 +321,17 @@ ObjectsPerRequest = Annotated[
         "the var dbt_braze_objects_per_request, else 75).",
     ),
 ]
+Senders = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        max=16,
+        metavar="N",
+        help="Processes that send requests: 1, the run's own; more spread the HTTP work over "
+        "cores (default: 1 for a run of under 1,000 requests, else as many as the cores and the "
+        "rate limit can use, at most 4).",
+    ),
+]
 MaxRateWait = Annotated[
     float,
     typer.Option(
@@ -372,6 +383,7 @@ def sync(
     lock_timeout: LockTimeout = 60.0,
     objects_per_request: ObjectsPerRequest = None,
     max_rate_wait: MaxRateWait = 120.0,
+    senders: Senders = None,
     output: Output = OutputFormat.text,
     quiet: Quiet = False,
     debug: Debug = False,
@@ -409,6 +421,7 @@ _SYNC_FIELDS = (
     "lock_timeout",
     "objects_per_request",
     "max_rate_wait",
+    "senders",
 )
 
 
@@ -509,6 +522,7 @@ def build(
     lock_timeout: LockTimeout = 60.0,
     objects_per_request: ObjectsPerRequest = None,
     max_rate_wait: MaxRateWait = 120.0,
+    senders: Senders = None,
     output: Output = OutputFormat.text,
     quiet: Quiet = False,
     debug: Debug = False,

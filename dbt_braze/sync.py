@@ -29,11 +29,12 @@ from dbt_braze.continuity import (
 )
 from dbt_braze.delivery import (
     DEFAULT_WORKERS,
+    Budget,
     Deliverer,
     Outcome,
     Pool,
     RetryPolicy,
-    budget_spent,
+    rate_limiters,
 )
 from dbt_braze.errors import (
     EXIT_ABORTED,
@@ -50,9 +51,9 @@ from dbt_braze.lock import RunLock
 from dbt_braze.manifest import BrazeModel
 from dbt_braze.payloads import MAX_TRACK_OBJECTS, BrazeObject, Rejection, Route
 from dbt_braze.project import open_project
-from dbt_braze.ratelimit import RateLimiter
 from dbt_braze.report import REQUEST_COUNTERS, ModelReport, Reporter, SyncReport, apportion
 from dbt_braze.runlog import RunLog, RunRecord, SyncModels
+from dbt_braze.senders import SenderConfig, SenderPool, default_senders
 from dbt_braze.signals import StopSignals
 from dbt_braze.spec import ResolvedSync
 from dbt_braze.state import (
@@ -126,6 +127,9 @@ class SyncOptions:
     # The longest one wait for Braze's budget may be (an hourly limit spent): longer stops the
     # run, and the next one resumes.
     max_rate_wait: float = 120.0
+    # Processes that send (--senders): 1, the run's own; None: by the run's size, the cores and
+    # the rate limit (senders.default_senders).
+    senders: int | None = None
     # An endpoint and key never seen: another workspace on a known endpoint (new_workspace), or
     # the known workspace of that id (a rotated key, say).
     new_workspace: bool = False
@@ -587,7 +591,7 @@ def _send(
                 options,
                 reporter,
                 committer,
-                sync_report.totals,
+                sync_report,
                 fence,
                 _objects_per_request(wh, options),
             )
@@ -791,6 +795,11 @@ def _requests_needed(
     )
     if other:
         line += f", {other} to other endpoints"
+    senders = options.senders or default_senders(
+        track_requests + other, options.rate_limit / options.rate_window
+    )
+    if senders > 1:
+        line += f"; sent from {senders} processes (--senders)"
     if track_requests:
         windows = track_requests / options.rate_limit
         line += (
@@ -806,30 +815,24 @@ def _deliver(
     options: SyncOptions,
     reporter: Reporter,
     committer: Committer,
-    totals: dict[str, int],
+    sync_report: SyncReport,
     fence: Callable[[], None],
     objects_per_request: int,
 ) -> None:
+    totals = sync_report.totals
     by_index = {run.index: run for run in runs}
-    budgets = RATE_BUDGETS | {"track": (options.rate_limit, options.rate_window)}
-    limiters = {
-        budget: RateLimiter(
-            limit,
-            window,
-            max_wait=options.max_rate_wait,
-            on_too_long=partial(budget_spent, path=BUDGET_PATHS.get(budget, budget)),
-        )
-        for budget, (limit, window) in budgets.items()
-    }
-    policy = RetryPolicy(max_retries=options.max_retries, max_single_wait=options.max_rate_wait)
     size = RequestSize(objects_per_request)
-    pool = Pool(Deliverer(client, limiters, policy, size=size), options.concurrency)
+    senders = options.senders or default_senders(
+        _requests_estimate(runs, objects_per_request), options.rate_limit / options.rate_window
+    )
+    sync_report.senders = senders
+    pool = _pool(client, options, size, senders)
     merged = (
         runs[0].objects()
         if len(runs) == 1
         else heapq.merge(*(run.objects() for run in runs), key=attrgetter("user"))
     )
-    reporter.sending([run.report for run in runs])
+    reporter.sending([run.report for run in runs], senders)
     with StopSignals() as stop:
         try:
             for batch in batches(merged, size):
@@ -865,6 +868,41 @@ def _deliver(
         raise Interrupted(
             f"{stop.requested}: stopped sending; every acknowledged object is recorded"
         )
+
+
+def _pool(
+    client: BrazeClient, options: SyncOptions, size: RequestSize, senders: int
+) -> Pool | SenderPool:
+    """Where the requests go out: the run's own threads, or `senders` sender processes."""
+    budgets = {
+        name: Budget(limit, window, BUDGET_PATHS.get(name, name), options.max_rate_wait)
+        for name, (limit, window) in (
+            RATE_BUDGETS | {"track": (options.rate_limit, options.rate_window)}
+        ).items()
+    }
+    policy = RetryPolicy(max_retries=options.max_retries, max_single_wait=options.max_rate_wait)
+    if senders == 1:
+        deliverer = Deliverer(client, rate_limiters(budgets), policy, size=size)
+        return Pool(deliverer, options.concurrency)
+    config = SenderConfig(
+        client.endpoint,
+        options.api_key,
+        options.connect_timeout,
+        options.read_timeout,
+        threads=math.ceil(options.concurrency / senders),
+        policy=policy,
+        objects_per_request=size.objects,
+        budgets=budgets,
+    )
+    return SenderPool(config, senders, options.concurrency, size)
+
+
+def _requests_estimate(runs: list[ModelRun], objects_per_request: int) -> int:
+    """About how many requests the runs' deltas take (a row is about one object)."""
+    rows = sum(
+        r.report.counts.new + r.report.counts.changed + r.report.counts.deleted for r in runs
+    )
+    return math.ceil(rows / objects_per_request)
 
 
 def _account(
