@@ -321,6 +321,16 @@ ObjectsPerRequest = Annotated[
         "the var dbt_braze_objects_per_request, else 75).",
     ),
 ]
+MaxDataPoints = Annotated[
+    int | None,
+    typer.Option(
+        min=0,
+        metavar="N",
+        help="The most data points the run may cost: it counts them first, and over the budget "
+        "sends nothing that costs any (exit 3). Default: the var dbt_braze_max_data_points, "
+        "else none.",
+    ),
+]
 Senders = Annotated[
     int | None,
     typer.Option(
@@ -384,6 +394,7 @@ def sync(
     objects_per_request: ObjectsPerRequest = None,
     max_rate_wait: MaxRateWait = 120.0,
     senders: Senders = None,
+    max_data_points: MaxDataPoints = None,
     output: Output = OutputFormat.text,
     quiet: Quiet = False,
     debug: Debug = False,
@@ -422,6 +433,7 @@ _SYNC_FIELDS = (
     "objects_per_request",
     "max_rate_wait",
     "senders",
+    "max_data_points",
 )
 
 
@@ -523,6 +535,7 @@ def build(
     objects_per_request: ObjectsPerRequest = None,
     max_rate_wait: MaxRateWait = 120.0,
     senders: Senders = None,
+    max_data_points: MaxDataPoints = None,
     output: Output = OutputFormat.text,
     quiet: Quiet = False,
     debug: Debug = False,

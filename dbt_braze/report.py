@@ -48,6 +48,8 @@ class ModelReport:
     # a few rejected rows, for the summary: (identifier, reason)
     rejections: list[tuple[str | None, str]] = field(default_factory=list)
     recipients: int | None = None  # message triggers: how many users the messages go to
+    # The data points its delta would cost, counted before sending when a budget applies.
+    planned_points: int | None = None
 
     def fail(self, message: str) -> None:
         self.status = "failed"
@@ -71,6 +73,7 @@ class ModelReport:
             "rows_unchanged": c.unchanged,
             "rows_left_ignored": c.left,
             "recipients": self.recipients,
+            "planned_data_points": self.planned_points,
             "objects_sent": self.objects_sent,
             "requests": round(self.requests),
             "data_points": self.data_points,
