@@ -86,6 +86,7 @@ with tempfile.TemporaryDirectory() as tmp:
                 "--rate-limit",
                 "1000000",
             ],
+            cwd=root,  # profiles.yml is there; dbt looks in the current directory
             env=dict(os.environ, BRAZE_API_KEY=API_KEY, BRAZE_REST_ENDPOINT=emulator.url),
             check=True,
             capture_output=True,
