@@ -29,7 +29,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 
 from dbt_braze.braze import Batch, BrazeClient, RequestSize, TrackResult
 from dbt_braze.delivery import Budget, Deliverer, Outcome, RetryPolicy, rate_limiters
@@ -103,6 +103,13 @@ class SenderPool:
             except BaseException:
                 self.close()
                 raise
+        # What the senders answered, in order, from a thread per sender reading its pipe:
+        # (sender, (batch id, reply)), or (sender, None) when its pipe closed.
+        self._finished: queue.SimpleQueue[tuple[_Sender, tuple[int, _Reply] | None]] = (
+            queue.SimpleQueue()
+        )
+        for sender in self._senders:
+            sender.listen(self._finished)
         self._next_id = 0
         self._pending: dict[int, tuple[Batch, _Sender]] = {}
         self._busy: set[tuple[str, str, str]] = set()
@@ -155,37 +162,24 @@ class SenderPool:
     def _wait(self, block: bool) -> None:
         """Take what the senders finished: at least one batch if `block` (and any pending)."""
         while self._pending:
-            alive = [s for s in self._senders if s.alive]
-            ready = wait(
-                [s.conn for s in alive] + [s.process.sentinel for s in alive],
-                timeout=0.2 if block else 0,
-            )
-            if not ready:
-                if block:
-                    continue  # in short steps, so the main thread can take a signal
-                return
-            for sender in alive:
-                if sender.conn in ready:
-                    self._receive(sender)
-            for sender in alive:
-                if sender.process.sentinel in ready and not sender.conn.poll():
-                    self._died(sender)
-            block = False
-
-    def _receive(self, sender: _Sender) -> None:
-        while sender.alive and sender.conn.poll():
             try:
-                message = pickle.loads(sender.conn.recv_bytes())
-            except (EOFError, OSError):
-                self._died(sender)
+                # In short steps: the main thread runs a signal's handler only between them.
+                sender, reply = self._finished.get(block=block, timeout=0.2 if block else None)
+            except queue.Empty:
+                if block:
+                    continue
                 return
-            batch_id, reply = message
+            block = False
+            if reply is None:
+                self._died(sender)
+                continue
+            batch_id, answer = reply
             batch, _ = self._pending.pop(batch_id)
             sender.in_flight -= 1
             self._busy -= batch.users
-            outcome, error = _outcome(batch, reply)
-            if reply.size < self.size.objects:
-                self.size.objects, self.size.notice = reply.size, reply.notice
+            outcome, error = _outcome(batch, answer)
+            if answer.size < self.size.objects:
+                self.size.objects, self.size.notice = answer.size, answer.notice
             self._done.append(outcome)
             if error is not None and self.error is None:
                 self.error = error
@@ -238,6 +232,18 @@ class _Sender:
                 "with --senders 1 to send from this process"
             )
 
+    def listen(self, into: queue.SimpleQueue[tuple[_Sender, tuple[int, _Reply] | None]]) -> None:
+        """Hand each reply to `into` as it arrives, then None once the pipe closes."""
+
+        def read() -> None:
+            try:
+                while True:
+                    into.put((self, pickle.loads(self.conn.recv_bytes())))
+            except (EOFError, OSError):
+                into.put((self, None))
+
+        threading.Thread(target=read, name="dbt-braze-replies", daemon=True).start()
+
     def send(self, batch_id: int, batch: Batch) -> None:
         objects = batch.objects
         message = (batch_id, tuple([o.route for o in objects]), [o.key for o in objects])
@@ -246,6 +252,7 @@ class _Sender:
 
     def stop(self) -> None:
         if self.alive:
+            self.alive = False  # from now on its pipe closing is no news
             with contextlib.suppress(OSError):
                 self.conn.send_bytes(b"")  # nothing more: finish and exit
 
@@ -255,7 +262,6 @@ class _Sender:
             self.process.kill()
             self.process.join()
         self.alive = False
-        self.conn.close()
 
 
 @dataclass
