@@ -14,7 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from operator import attrgetter
 from pathlib import Path
@@ -46,10 +46,11 @@ from dbt_braze.errors import (
     Interrupted,
     UsageError,
 )
-from dbt_braze.kinds import Builder, ObjectKind, kind_of
+from dbt_braze.kinds import ObjectKind, kind_of
 from dbt_braze.kinds.base import Allowances, Stop
 from dbt_braze.lock import RunLock
 from dbt_braze.manifest import BrazeModel
+from dbt_braze.modelrun import ModelRun
 from dbt_braze.payloads import MAX_TRACK_OBJECTS, BrazeObject, Rejection, Route
 from dbt_braze.project import open_project
 from dbt_braze.report import REQUEST_COUNTERS, ModelReport, Reporter, SyncReport, apportion
@@ -138,55 +139,6 @@ class SyncOptions:
     # the known workspace of that id (a rotated key, say).
     new_workspace: bool = False
     same_workspace: str | None = None
-
-
-@dataclass
-class ModelRun:
-    """One model's share of the run: its kind, state, builder and counters."""
-
-    index: int
-    resolved: ResolvedSync
-    kind: ObjectKind
-    state: ModelState
-    builder: Builder
-    report: ModelReport
-    acknowledged: list[int] = field(default_factory=list)
-    # Rejections waiting to be written to braze_rejections, by source; None: only counted
-    # (a dry run writes nothing).
-    rejections: dict[str, list[Rejection]] | None = field(default_factory=dict)
-
-    def objects(self) -> Iterator[BrazeObject]:
-        build = self.builder.build
-        for row in self.state.rows(self.builder.json_keys, self.builder.json_fields):
-            out = build(row)
-            if isinstance(out, Rejection):
-                self.reject(out, "local validation")
-            elif out is None:
-                self.acknowledged.append(row.seq)  # nothing to send: done as it stands
-            else:
-                yield out
-
-    def points(self) -> int:
-        """The data points this model's delta costs if Braze accepts it all: every object
-        built and counted, nothing recorded (the rows are read again to send them)."""
-        build = self.builder.build
-        total = 0
-        for row in self.state.rows(self.builder.json_keys, self.builder.json_fields):
-            out = build(row)
-            if isinstance(out, BrazeObject):
-                total += out.data_points
-        return total
-
-    def reject(self, rejection: Rejection, source: str) -> None:
-        if self.rejections is not None:
-            self.rejections.setdefault(source, []).append(rejection)
-        self.report.rejected_row(rejection.identifier, rejection.reason)
-
-    def record_rejections(self, log: RunLog, run_id: str) -> None:
-        for source, rejections in (self.rejections or {}).items():
-            log.record_rejections(run_id, self.report.unique_id, rejections, source)
-        if self.rejections:
-            self.rejections = {}
 
 
 def run_sync(
