@@ -26,10 +26,12 @@ import tempfile
 import threading
 from pathlib import Path
 
-from _harness import USERS_META, EmulatorProcess, make_project, sync, users_sql
+from _harness import EmulatorProcess, make_project, sync
+from cpu_per_object import KINDS, sql_for
 
 parser = argparse.ArgumentParser()
-parser.add_argument("--users", type=int, default=300_000)
+parser.add_argument("--users", type=int, default=300_000, help="objects of --kind")
+parser.add_argument("--kind", default="users", choices=["users", "events", "purchases"])
 parser.add_argument("--limit", type=int, default=3000, help="requests per 3 s window")
 parser.add_argument("--latency-ms", type=int, default=50)
 parser.add_argument("--concurrency", type=int, default=64)
@@ -111,14 +113,14 @@ def measure(root: Path, senders: int) -> dict:
 measure.count = 0  # type: ignore[attr-defined]
 limit = args.limit / 3
 print(
-    f"machine: {os.cpu_count()} cores; warehouse: {args.warehouse}; users: {args.users:,}; "
+    f"machine: {os.cpu_count()} cores; warehouse: {args.warehouse}; {args.kind}: {args.users:,}; "
     f"latency {args.latency_ms} ms; limit {limit:.0f}/s; concurrency {args.concurrency}"
 )
 rows: dict[int, list[dict]] = {n: [] for n in args.senders}
 with tempfile.TemporaryDirectory() as tmp:
     root = make_project(
         Path(tmp),
-        {"users": (users_sql(args.users, args.warehouse), USERS_META)},
+        {args.kind: (sql_for(args.kind, args.users, args.warehouse), KINDS[args.kind][1])},
         warehouse=args.warehouse,
     )
     for round_ in range(args.rounds):
@@ -130,7 +132,7 @@ with tempfile.TemporaryDirectory() as tmp:
             roles = results["cpu_by_role"]
             row = {
                 "ratio": model["requests"] / seconds / limit,
-                "users_per_s": args.users / seconds,
+                "users_per_s": args.users / seconds,  # objects of --kind
                 "429s": results["counted"].get("status_429", 0),
                 "objects": results["counted"].get("objects", 0),
                 "peak_mb": results["peak_rss_mb"],

@@ -18,7 +18,6 @@ same cadence, window and 429s.
 from __future__ import annotations
 
 import ctypes
-import fcntl
 import math
 import mmap
 import os
@@ -87,6 +86,12 @@ class SharedPacing:
     def __exit__(self, *exc_info: object) -> None:
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         self._threads.release()
+
+
+try:  # POSIX only; without it, runs send from their own process (senders.default_senders)
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 
 class RateLimiter:

@@ -33,7 +33,7 @@ from multiprocessing.connection import Connection
 
 from dbt_braze.braze import Batch, BrazeClient, RequestSize, TrackResult
 from dbt_braze.delivery import Budget, Deliverer, Outcome, RetryPolicy, rate_limiters
-from dbt_braze.errors import Aborted, DbtBrazeError
+from dbt_braze.errors import Aborted, DbtBrazeError, UsageError
 from dbt_braze.payloads import BrazeObject
 from dbt_braze.ratelimit import SharedPacing
 
@@ -49,6 +49,8 @@ REQUESTS_PER_SENDER = 800
 
 
 READY = b"ready"  # a sender's first message
+# Sender processes share their rate budgets through file locks (flock): POSIX systems only.
+SUPPORTED = os.name == "posix"
 
 
 class SenderDied(Aborted):
@@ -58,7 +60,7 @@ class SenderDied(Aborted):
 def default_senders(requests: int, rate_per_second: float, cpus: int | None = None) -> int:
     """How many processes send a run of `requests`: one (the run's own) for a small run, else as
     many as the cores and the rate limit can use, at most MAX_SENDERS."""
-    if requests < MIN_REQUESTS_FOR_SENDERS:
+    if requests < MIN_REQUESTS_FOR_SENDERS or not SUPPORTED:
         return 1
     cores = cpus if cpus is not None else len(os.sched_getaffinity(0))
     useful = math.ceil(rate_per_second / REQUESTS_PER_SENDER) + 1
@@ -71,7 +73,7 @@ class SenderConfig:
     is never in an argument, the environment or a file)."""
 
     endpoint: str
-    api_key: str | None
+    api_key: str | None = field(repr=False)
     connect_timeout: float
     read_timeout: float
     threads: int
@@ -89,6 +91,8 @@ class SenderPool:
     death) stops new submissions; it is raised once every request in flight has answered."""
 
     def __init__(self, config: SenderConfig, senders: int, workers: int, size: RequestSize) -> None:
+        if not SUPPORTED:
+            raise UsageError("--senders above 1 needs a POSIX system (Linux, macOS)")
         self.size = size
         self.workers = workers
         self._senders: list[_Sender] = []

@@ -13,12 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Project, assert_generated_delivered, generated_project
+from conftest import API_KEY, Project, assert_generated_delivered, generated_project
 from test_crash import lost_responses, sigkill_mid_run, sigterm_mid_run
 from test_lock import lost_lock, second_run_waits
 
 from dbt_braze.emulator import Faults
-from dbt_braze.senders import default_senders
+from dbt_braze.senders import SenderConfig, default_senders
 
 SENDERS = ("--senders", "2")
 
@@ -155,6 +155,8 @@ def test_a_killed_run_leaves_no_sender_sending(project: Project) -> None:
     project.emulator.set_faults(Faults(latency_ms=300))
     process = project.start_sync("--concurrency", "4", *SENDERS)
     senders = _senders_of(process.pid)
+    for pid in senders:  # the key reaches a sender through its pipe, never its command line
+        assert API_KEY.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
     _wait_until(lambda: len(project.emulator.track_requests) >= 4)
 
     process.send_signal(signal.SIGKILL)
@@ -219,6 +221,14 @@ def assert_generated_delivered_at_least_once(project: Project) -> None:
     assert len(project.emulator.profiles) == 600
     assert set(_event_ids(project)) == set(range(900))
     assert project.emulator.user_attributes(external_id="u599")["score"] == 599
+
+
+def test_a_senders_configuration_never_shows_the_key() -> None:
+    from dbt_braze.delivery import RetryPolicy
+
+    config = SenderConfig("http://127.0.0.1:1", API_KEY, 1.0, 1.0, 1, RetryPolicy(), 75, {})
+
+    assert API_KEY not in repr(config) and API_KEY not in str(config)
 
 
 @pytest.mark.parametrize(
