@@ -37,6 +37,17 @@ def test_several_senders_deliver_everything_once_in_as_many_requests(project: Pr
     assert project.sync().output.count("0 new, 0 changed") == 2
 
 
+def test_the_dry_run_says_how_many_processes_would_send(project: Project) -> None:
+    project = generated_project(project)
+
+    dry = project.sync("--dry-run", *SENDERS)
+
+    assert dry.returncode == 0, dry.output
+    assert "sent from 2 processes (--senders)" in dry.output
+    assert "sent from" not in project.sync("--dry-run").output  # a small run: its own process
+    assert project.emulator.data_requests == []
+
+
 def test_rejections_and_refused_batches_come_back_from_the_senders(project: Project) -> None:
     project = generated_project(project)
     project.emulator.set_faults(
