@@ -74,7 +74,9 @@ def test_the_wheel_and_the_sdist_hold_every_module_and_the_files_the_cli_reads(
     modules = {p.relative_to(REPO).as_posix() for p in (REPO / "dbt_braze").rglob("*.py")}
     macros = {
         f"dbt_braze/bundled/dbt_package/{p.relative_to(REPO).as_posix()}"
-        for p in (REPO / "macros").rglob("*.sql")
+        for folder in ("macros", "models")
+        for p in (REPO / folder).rglob("*")
+        if p.suffix in (".sql", ".yml")
     }
     needed = (
         modules
