@@ -171,6 +171,9 @@ def test_the_installed_commands_run_the_demo_and_sync_a_project_to_their_emulato
                 timeout=600,
             )
             assert step.returncode == 0, command + step.stdout[-3000:] + step.stderr[-3000:]
+        # What the action's last step uploads, beside the results file: the report page.
+        page = (project / "target" / "dbt_braze_report.html").read_text()
+        assert "dbt-braze sync health" in page
     finally:
         server.terminate()
         server.wait(10)
