@@ -62,7 +62,7 @@ class Example:
 @dataclass(frozen=True)
 class RejectionGroup:
     model_unique_id: str
-    source: str  # local | braze
+    source: str  # local validation | braze
     reason: str
     rows: int
     last_at: dt.datetime | None
