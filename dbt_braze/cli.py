@@ -321,6 +321,27 @@ ObjectsPerRequest = Annotated[
         "the var dbt_braze_objects_per_request, else 75).",
     ),
 ]
+MaxDataPoints = Annotated[
+    int | None,
+    typer.Option(
+        min=0,
+        metavar="N",
+        help="The most data points the run may cost: it counts them first, and over the budget "
+        "sends nothing that costs any (exit 3). Default: the var dbt_braze_max_data_points, "
+        "else none.",
+    ),
+]
+Senders = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        max=16,
+        metavar="N",
+        help="Processes that send requests: 1, the run's own; more spread the HTTP work over "
+        "cores (default: 1 for a run of under 1,000 requests, else as many as the cores and the "
+        "rate limit can use, at most 4).",
+    ),
+]
 MaxRateWait = Annotated[
     float,
     typer.Option(
@@ -384,6 +405,8 @@ def sync(
     lock_timeout: LockTimeout = 60.0,
     objects_per_request: ObjectsPerRequest = None,
     max_rate_wait: MaxRateWait = 120.0,
+    senders: Senders = None,
+    max_data_points: MaxDataPoints = None,
     report: ReportPage = None,
     output: Output = OutputFormat.text,
     quiet: Quiet = False,
@@ -422,6 +445,8 @@ _SYNC_FIELDS = (
     "lock_timeout",
     "objects_per_request",
     "max_rate_wait",
+    "senders",
+    "max_data_points",
 )
 
 
@@ -546,6 +571,8 @@ def build(
     lock_timeout: LockTimeout = 60.0,
     objects_per_request: ObjectsPerRequest = None,
     max_rate_wait: MaxRateWait = 120.0,
+    senders: Senders = None,
+    max_data_points: MaxDataPoints = None,
     report: ReportPage = None,
     output: Output = OutputFormat.text,
     quiet: Quiet = False,
