@@ -658,6 +658,9 @@ def _record_run(
                     model.rejected,
                     exit_code,
                     model.message or message,
+                    round(model.retries),
+                    round(model.rate_limited),
+                    round(model.errors),
                 )
             )
     except WarehouseError as e:

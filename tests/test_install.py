@@ -74,7 +74,9 @@ def test_the_wheel_and_the_sdist_hold_every_module_and_the_files_the_cli_reads(
     modules = {p.relative_to(REPO).as_posix() for p in (REPO / "dbt_braze").rglob("*.py")}
     macros = {
         f"dbt_braze/bundled/dbt_package/{p.relative_to(REPO).as_posix()}"
-        for p in (REPO / "macros").rglob("*.sql")
+        for folder in ("macros", "models")
+        for p in (REPO / folder).rglob("*")
+        if p.suffix in (".sql", ".yml")
     }
     needed = (
         modules
@@ -169,6 +171,9 @@ def test_the_installed_commands_run_the_demo_and_sync_a_project_to_their_emulato
                 timeout=600,
             )
             assert step.returncode == 0, command + step.stdout[-3000:] + step.stderr[-3000:]
+        # What the action's last step uploads, beside the results file: the report page.
+        page = (project / "target" / "dbt_braze_report.html").read_text()
+        assert "dbt-braze sync health" in page
     finally:
         server.terminate()
         server.wait(10)
