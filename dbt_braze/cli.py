@@ -518,7 +518,8 @@ def _run_sync(
 
 
 def _write_report_page(options: SyncOptions, path: Path, debug: bool) -> None:
-    from dbt_braze.history import DEFAULT_DAYS, run_report
+    from dbt_braze.history import DEFAULT_DAYS
+    from dbt_braze.page import run_report
     from dbt_braze.sync import dbt_arguments
     from dbt_braze.warehouse import dbt_context
 
@@ -741,7 +742,7 @@ def report(
     verify. No server, no network: open it in a browser, or keep it as a CI artifact.
 
     Reads the warehouse only; needs no Braze key."""
-    from dbt_braze.history import run_report
+    from dbt_braze.page import run_report
     from dbt_braze.warehouse import dbt_context
 
     args = _dbt_args(

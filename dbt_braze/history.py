@@ -5,14 +5,10 @@ them. Reads only: no lock, no Braze key, nothing sent."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from dbt_braze.errors import UsageError
-from dbt_braze.manifest import load_manifest
-from dbt_braze.warehouse import DbtContext, Warehouse, open_warehouse
+from dbt_braze.warehouse import Warehouse
 
 REPORT_FILE = "dbt_braze_report.html"
 DEFAULT_DAYS = 30
@@ -207,33 +203,3 @@ def _drift_detail(row: tuple[Any, ...]) -> str:
         return "Braze has no such user or item"
     braze = "nothing" if braze_value is None else braze_value
     return f"{attribute}: the state records {state_value!r} as delivered, Braze holds {braze}"
-
-
-def run_report(
-    context: DbtContext,
-    output: Path | None,
-    days: int = DEFAULT_DAYS,
-    say: Callable[[str], None] = lambda line: None,
-    lock_timeout: float = 60.0,
-) -> Path:
-    """The page written from the run log of the context's target: to `output`, or to
-    `<target path>/dbt_braze_report.html`. Returns where."""
-    from dbt_braze.page import render_page
-    from dbt_braze.project import PACKAGES_SNIPPET
-
-    manifest = load_manifest(context.target_path)
-    missing = [m for m in REQUIRED_MACROS if m not in manifest.package_macros]
-    if missing:
-        raise UsageError(
-            "the dbt_braze package in this project has no report macros (missing "
-            f"{', '.join(missing)}): install the version matching the command, then run `dbt "
-            f"deps` and `dbt parse`.\n{PACKAGES_SNIPPET}"
-        )
-    with open_warehouse(context, manifest.path, wait_seconds=lock_timeout, on_wait=say) as wh:
-        history = read_history(wh, days, context.target)
-    path = output if output is not None else context.target_path / REPORT_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(render_page(history), encoding="utf-8")
-    temporary.replace(path)
-    return path

@@ -15,11 +15,27 @@ import datetime as dt
 import hashlib
 import html
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-from dbt_braze.history import DriftFinding, Example, History, RejectionGroup, RunRow, model_name
+from dbt_braze.errors import UsageError
+from dbt_braze.history import (
+    DEFAULT_DAYS,
+    REPORT_FILE,
+    REQUIRED_MACROS,
+    DriftFinding,
+    Example,
+    History,
+    RejectionGroup,
+    RunRow,
+    model_name,
+    read_history,
+)
+from dbt_braze.manifest import load_manifest
+from dbt_braze.project import PACKAGES_SNIPPET
 from dbt_braze.redaction import redact
+from dbt_braze.warehouse import DbtContext, open_warehouse
 
 # How bad a status is, for a run's overall status (the worst of its models').
 SEVERITY = {
@@ -694,3 +710,30 @@ SCRIPT = """
   });
 })();
 """
+
+
+def run_report(
+    context: DbtContext,
+    output: Path | None,
+    days: int = DEFAULT_DAYS,
+    say: Callable[[str], None] = lambda line: None,
+    lock_timeout: float = 60.0,
+) -> Path:
+    """The page written from the run log of the context's target: to `output`, or to
+    `<target path>/dbt_braze_report.html`. Returns where."""
+    manifest = load_manifest(context.target_path)
+    missing = [m for m in REQUIRED_MACROS if m not in manifest.package_macros]
+    if missing:
+        raise UsageError(
+            "the dbt_braze package in this project has no report macros (missing "
+            f"{', '.join(missing)}): install the version matching the command, then run `dbt "
+            f"deps` and `dbt parse`.\n{PACKAGES_SNIPPET}"
+        )
+    with open_warehouse(context, manifest.path, wait_seconds=lock_timeout, on_wait=say) as wh:
+        history = read_history(wh, days, context.target)
+    path = output if output is not None else context.target_path / REPORT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(render_page(history), encoding="utf-8")
+    temporary.replace(path)
+    return path
