@@ -6,7 +6,7 @@ import re
 
 import pytest
 from conftest import (
-    WAREHOUSES,
+    CORE_WAREHOUSES,
     Project,
     assert_generated_delivered,
     generated_project,
@@ -70,7 +70,7 @@ def test_the_commit_predicate_is_what_the_macro_renders(
 
 # ----------------------------------------- the append-only commit protocol of attribute states
 
-in_each_warehouse = pytest.mark.parametrize("warehouse", WAREHOUSES)
+in_each_warehouse = pytest.mark.parametrize("warehouse", CORE_WAREHOUSES)
 
 
 def _state(project: Project) -> list[tuple[str, int, int, bool]]:
