@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 from conftest import (
-    WAREHOUSES,
+    CORE_WAREHOUSES,
     Project,
     assert_generated_delivered,
     each_warehouse,
@@ -19,7 +19,7 @@ from conftest import (
 
 from dbt_braze.emulator import Emulator, Faults
 
-warehouse = pytest.fixture(params=WAREHOUSES)(each_warehouse)
+warehouse = pytest.fixture(params=CORE_WAREHOUSES)(each_warehouse)
 
 
 def _event_ids(requests) -> list[int]:  # type: ignore[no-untyped-def]
