@@ -95,7 +95,7 @@ def test_the_readme_is_a_front_page_that_links_every_reference() -> None:
     readme = (REPO / "README.md").read_text()
 
     assert len(readme.splitlines()) < 250
-    linked = set(re.findall(r"\]\((docs/[^)#]+)", readme))
+    linked = set(re.findall(r"\]\((docs/[^)#]+\.md)", readme))
     assert linked == {_name(p) for p in (REPO / "docs").glob("*.md")}
 
 
