@@ -4,12 +4,14 @@ never from CSV seeds. Everything stays on 127.0.0.1."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -168,6 +170,59 @@ USERS_META = {"object": "users", "identifier": {"external_id": "user_id"}}
 ATTRIBUTES = 10
 
 
+class ProcessTree:
+    """Samples a process and its descendants every 0.05 s: the peak of their summed resident
+    memory, and the CPU each used (its last sample: a process is counted until it exits)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_rss_mb = 0.0
+        self.cpu: dict[int, tuple[str, float]] = {}  # pid -> (role, CPU seconds)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _pids(self) -> list[int]:
+        found, todo = [], [self.pid]
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            for task in Path(f"/proc/{pid}/task").glob("*/children"):
+                with contextlib.suppress(OSError):
+                    todo += [int(c) for c in task.read_text().split()]
+        return found
+
+    def _poll(self) -> None:
+        tick = os.sysconf("SC_CLK_TCK")
+        page = os.sysconf("SC_PAGE_SIZE")
+        while not self._stop.wait(0.05):
+            rss = 0
+            for pid in self._pids():
+                try:
+                    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                rss += int(stat[21]) * page
+                role = (
+                    "sender"
+                    if b"spawn_main" in cmdline
+                    else ("sync" if pid == self.pid else "other")
+                )
+                self.cpu[pid] = (role, (int(stat[11]) + int(stat[12])) / tick)
+            self.peak_rss_mb = max(self.peak_rss_mb, rss / 2**20)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def cpu_by_role(self) -> dict[str, float]:
+        roles: dict[str, float] = {}
+        for role, seconds in self.cpu.values():
+            roles[role] = roles.get(role, 0.0) + seconds
+        return roles
+
+
 def sync(
     root: Path,
     emulator_url: str,
@@ -175,29 +230,37 @@ def sync(
     measure_memory: bool = False,
     measure_cpu: bool = False,
 ) -> dict:
-    """Run `dbt-braze sync`; return its results file, plus peak RSS in MB and CPU seconds
-    (user + system, of the process and its children) if asked."""
+    """Run `dbt-braze sync`; return its results file, plus the peak of the summed resident
+    memory (MB) of the sync and its sender processes, and CPU seconds (user + system, of the
+    process and its children; per role in `cpu_by_role`) if asked."""
     command = [str(BIN / "dbt-braze"), "sync", "--project-dir", str(root), "-q", *args]
-    if measure_memory:
-        command = ["/usr/bin/time", "-f", "%M", *command]
     started = time.perf_counter()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    result = subprocess.run(
+    process = subprocess.Popen(
         command,
+        cwd=root,  # profiles.yml is there; dbt looks in the current directory
         env=dict(os.environ, BRAZE_API_KEY=API_KEY, BRAZE_REST_ENDPOINT=emulator_url),
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
+    tree = ProcessTree(process.pid) if measure_memory or measure_cpu else None
+    stdout, stderr = process.communicate()
     wall = time.perf_counter() - started
+    if tree is not None:
+        tree.stop()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if result.returncode not in (0, 1):
-        raise RuntimeError(result.stdout + result.stderr)
+    if process.returncode not in (0, 1):
+        raise RuntimeError(stdout + stderr)
     results = json.loads((root / "target" / "dbt_braze_results.json").read_text())
     results["wall_seconds"] = wall
     if measure_cpu:
         results["cpu_seconds"] = (after.ru_utime - before.ru_utime) + (
             after.ru_stime - before.ru_stime
         )
+        assert tree is not None
+        results["cpu_by_role"] = tree.cpu_by_role()
     if measure_memory:
-        results["peak_rss_mb"] = int(result.stderr.strip().splitlines()[-1]) / 1024
+        assert tree is not None
+        results["peak_rss_mb"] = tree.peak_rss_mb
     return results

@@ -6,25 +6,38 @@ attributes. Prints achieved requests/s / limit (target >= 0.9), the 429s (target
 the first window), and the CPU each process used per second of sending, which says which one
 sets the pace when the machine's cores cannot hold both at the limit.
 
+With `--senders 1 2 4`, the same project is synced once per sender count (`--senders`, each
+into a fresh emulator and state), `--rounds` times in alternating order (this machine's speed
+drifts by half within minutes: figures of one setting after the other would compare its
+moods), and a table gives the median of each: achieved/limit, 429s, peak memory of the sync's
+processes together, and the CPU per second of sending of the run's process, its senders and the
+emulator.
+
 Usage: python benchmarks/at_limit.py [--users 300000] [--concurrency 64] [--warehouse duckdb]
+                                     [--senders 1 2 4] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 import threading
 from pathlib import Path
 
-from _harness import USERS_META, EmulatorProcess, make_project, sync, users_sql
+from _harness import EmulatorProcess, make_project, sync
+from cpu_per_object import KINDS, sql_for
 
 parser = argparse.ArgumentParser()
-parser.add_argument("--users", type=int, default=300_000)
+parser.add_argument("--users", type=int, default=300_000, help="objects of --kind")
+parser.add_argument("--kind", default="users", choices=["users", "events", "purchases"])
 parser.add_argument("--limit", type=int, default=3000, help="requests per 3 s window")
 parser.add_argument("--latency-ms", type=int, default=50)
 parser.add_argument("--concurrency", type=int, default=64)
 parser.add_argument("--warehouse", default="duckdb", choices=["duckdb", "postgres"])
+parser.add_argument("--senders", type=int, nargs="+", default=[1])
+parser.add_argument("--rounds", type=int, default=1)
 args = parser.parse_args()
 
 
@@ -65,12 +78,10 @@ class PostgresCPU:
         return found
 
 
-with tempfile.TemporaryDirectory() as tmp:
-    root = make_project(
-        Path(tmp),
-        {"users": (users_sql(args.users, args.warehouse), USERS_META)},
-        warehouse=args.warehouse,
-    )
+def measure(root: Path, senders: int) -> dict:
+    """One sync of the project into a fresh counting emulator, from a fresh state."""
+    dbt_braze_schema = f"dbt_braze_{senders}_{os.getpid()}_{measure.count}"
+    measure.count += 1
     emulator = EmulatorProcess(latency_ms=args.latency_ms, rate_limit=args.limit, count_only=True)
     try:
         before = emulator.cpu_seconds()
@@ -84,36 +95,83 @@ with tempfile.TemporaryDirectory() as tmp:
             "3",
             "--concurrency",
             str(args.concurrency),
+            "--senders",
+            str(senders),
+            "--vars",
+            f"{{dbt_braze_schema: {dbt_braze_schema}}}",
             measure_cpu=True,
+            measure_memory=True,
         )
-        emulator_cpu = emulator.cpu_seconds() - before
-        server_cpu = server.seconds() if server else 0.0
-        counted = emulator.state()["counting"]
+        results["emulator_cpu"] = emulator.cpu_seconds() - before
+        results["server_cpu"] = server.seconds() if server else 0.0
+        results["counted"] = emulator.state()["counting"]
     finally:
         emulator.stop()
+    return results
 
-model = results["models"][0]
-seconds = results["send_seconds"]
-rate = model["requests"] / seconds
+
+measure.count = 0  # type: ignore[attr-defined]
 limit = args.limit / 3
 print(
-    f"machine: {os.cpu_count()} cores; warehouse: {args.warehouse}; users: {args.users:,}; "
-    f"latency {args.latency_ms} ms; concurrency {args.concurrency}"
+    f"machine: {os.cpu_count()} cores; warehouse: {args.warehouse}; {args.kind}: {args.users:,}; "
+    f"latency {args.latency_ms} ms; limit {limit:.0f}/s; concurrency {args.concurrency}"
 )
-print(
-    f"requests: {model['requests']:,} in {seconds:.1f} s of sending; objects counted by the "
-    f"emulator: {counted.get('objects', 0):,}; status {model['status']}"
-)
-print(f"achieved: {rate:.0f} requests/s = {rate * 75:,.0f} users/s; limit {limit:.0f}/s")
-print(f"achieved / limit: {rate / limit:.3f}  (target >= 0.9)")
-print(f"429s: {counted.get('status_429', 0)}  (target: none after the first window)")
-print(
-    f"CPU per second of sending: sync {results['cpu_seconds'] / results['wall_seconds']:.2f} "
-    f"cores (whole run, start-up included), emulator {emulator_cpu / seconds:.2f} cores"
-    + (
-        f", PostgreSQL's server processes {server_cpu / results['wall_seconds']:.2f} cores "
-        "(whole run; on this machine too)"
-        if args.warehouse == "postgres"
-        else ""
+rows: dict[int, list[dict]] = {n: [] for n in args.senders}
+with tempfile.TemporaryDirectory() as tmp:
+    root = make_project(
+        Path(tmp),
+        {args.kind: (sql_for(args.kind, args.users, args.warehouse), KINDS[args.kind][1])},
+        warehouse=args.warehouse,
     )
+    for round_ in range(args.rounds):
+        order = args.senders if round_ % 2 == 0 else list(reversed(args.senders))
+        for senders in order:
+            results = measure(root, senders)
+            model = results["models"][0]
+            seconds = results["send_seconds"]
+            roles = results["cpu_by_role"]
+            row = {
+                "ratio": model["requests"] / seconds / limit,
+                "users_per_s": args.users / seconds,  # objects of --kind
+                "429s": results["counted"].get("status_429", 0),
+                "objects": results["counted"].get("objects", 0),
+                "peak_mb": results["peak_rss_mb"],
+                "sync_cores": roles.get("sync", 0.0) / results["wall_seconds"],
+                "sender_cores": roles.get("sender", 0.0) / results["wall_seconds"],
+                "emulator_cores": results["emulator_cpu"] / seconds,
+                "server_cores": results["server_cpu"] / results["wall_seconds"],
+            }
+            rows[senders].append(row)
+            print(
+                f"round {round_ + 1}, --senders {senders}: achieved/limit {row['ratio']:.3f}, "
+                f"{row['users_per_s']:,.0f} users/s, 429s {row['429s']}, objects counted "
+                f"{row['objects']:,}, peak {row['peak_mb']:.0f} MB, CPU cores: run "
+                f"{row['sync_cores']:.2f}, senders {row['sender_cores']:.2f}, emulator "
+                f"{row['emulator_cores']:.2f}"
+                + (
+                    f", PostgreSQL {row['server_cores']:.2f}"
+                    if args.warehouse == "postgres"
+                    else ""
+                ),
+                flush=True,
+            )
+
+print()
+print(
+    "| --senders | achieved / limit | users/s | 429s | peak MB (all processes) | CPU: run | senders | emulator |"
+)
+print("|---|---|---|---|---|---|---|---|")
+for senders, measured in rows.items():
+
+    def median(key: str, measured: list[dict] = measured) -> float:
+        return statistics.median(r[key] for r in measured)
+
+    print(
+        f"| {senders} | {median('ratio'):.3f} | {median('users_per_s'):,.0f} | "
+        f"{max(r['429s'] for r in measured)} | {median('peak_mb'):.0f} | "
+        f"{median('sync_cores'):.2f} | {median('sender_cores'):.2f} | {median('emulator_cores'):.2f} |"
+    )
+print(
+    "(median of each; 429s: the most in any round; CPU in cores per second of the whole run, "
+    "the emulator's per second of sending)"
 )

@@ -92,7 +92,7 @@ def main() -> None:
                 log = Path(tmp) / f"{run}.sql"
                 command = [sys.executable, "-c", LOGGED_SYNC, str(log), "sync"]
                 command += ["--project-dir", str(root), "-q", "--rate-limit", "1000000"]
-                subprocess.run(command, env=env, check=True)
+                subprocess.run(command, env=env, check=True, cwd=root)
                 logs[run] = log.read_text()
         finally:
             emulator.stop()

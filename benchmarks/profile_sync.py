@@ -6,6 +6,7 @@ the top functions by own time (samples whose innermost frame is the function) an
 time (samples with the function anywhere on the stack, counted once per sample).
 
 Usage: python benchmarks/profile_sync.py [--kind users] [--objects 100000] [--top 10] [--gil]
+                                         [--senders N]
 Needs py-spy (the `dev` extra); sampling another process may need root or ptrace rights.
 """
 
@@ -26,6 +27,12 @@ parser.add_argument("--kind", default="users", choices=list(KINDS))
 parser.add_argument("--objects", type=int, default=100_000)
 parser.add_argument("--top", type=int, default=10)
 parser.add_argument("--warehouse", default="duckdb", choices=["duckdb", "postgres"])
+parser.add_argument(
+    "--senders",
+    type=int,
+    default=1,
+    help="sender processes (only the run's own process is sampled)",
+)
 parser.add_argument(
     "--gil",
     action="store_true",
@@ -64,7 +71,7 @@ sql = sql_for(args.kind, args.objects, args.warehouse)
 with tempfile.TemporaryDirectory() as tmp:
     root = make_project(Path(tmp), {args.kind: (sql, meta)}, warehouse=args.warehouse)
     emulator = EmulatorProcess()
-    raw = Path(tmp) / "profile.txt"
+    raw = Path(os.environ.get("PROFILE_RAW", Path(tmp) / "profile.txt"))
     try:
         subprocess.run(
             [
@@ -85,7 +92,10 @@ with tempfile.TemporaryDirectory() as tmp:
                 "-q",
                 "--rate-limit",
                 "1000000",
+                "--senders",
+                str(args.senders),
             ],
+            cwd=root,  # profiles.yml is there; dbt looks in the current directory
             env=dict(os.environ, BRAZE_API_KEY=API_KEY, BRAZE_REST_ENDPOINT=emulator.url),
             check=True,
             capture_output=True,

@@ -321,6 +321,27 @@ ObjectsPerRequest = Annotated[
         "the var dbt_braze_objects_per_request, else 75).",
     ),
 ]
+MaxDataPoints = Annotated[
+    int | None,
+    typer.Option(
+        min=0,
+        metavar="N",
+        help="The most data points the run may cost: it counts them first, and over the budget "
+        "sends nothing that costs any (exit 3). Default: the var dbt_braze_max_data_points, "
+        "else none.",
+    ),
+]
+Senders = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        max=16,
+        metavar="N",
+        help="Processes that send requests: 1, the run's own; more spread the HTTP work over "
+        "cores (default: 1 for a run of under 1,000 requests, else as many as the cores and the "
+        "rate limit can use, at most 4).",
+    ),
+]
 MaxRateWait = Annotated[
     float,
     typer.Option(
@@ -329,6 +350,18 @@ MaxRateWait = Annotated[
         help="The longest wait for Braze's budget (an hourly limit spent); longer stops the "
         "run, and the next run sends the rest.",
     ),
+]
+ReportPage = Annotated[
+    Path | None,
+    typer.Option(
+        "--report",
+        metavar="FILE",
+        help="Once the run ends, whatever its exit, also write the report page (as dbt-braze "
+        "report does) to FILE.",
+    ),
+]
+ReportDays = Annotated[
+    int, typer.Option("--days", min=1, metavar="N", help="How many days of the run log to show.")
 ]
 LockTimeout = Annotated[
     float,
@@ -372,6 +405,9 @@ def sync(
     lock_timeout: LockTimeout = 60.0,
     objects_per_request: ObjectsPerRequest = None,
     max_rate_wait: MaxRateWait = 120.0,
+    senders: Senders = None,
+    max_data_points: MaxDataPoints = None,
+    report: ReportPage = None,
     output: Output = OutputFormat.text,
     quiet: Quiet = False,
     debug: Debug = False,
@@ -384,7 +420,7 @@ def sync(
         None, profiles_dir, target, select, exclude, selector, variables, target_path, state, defer
     )
     options = _sync_options(locals(), project_dir=project_dir, dbt_args=dbt_args)
-    raise typer.Exit(_run_sync(options, output.value, quiet, debug))
+    raise typer.Exit(_run_sync(options, output.value, quiet, debug, report_page=report))
 
 
 # The sync's own options, shared by `sync` and `build` (SyncOptions' fields of the same names).
@@ -409,6 +445,8 @@ _SYNC_FIELDS = (
     "lock_timeout",
     "objects_per_request",
     "max_rate_wait",
+    "senders",
+    "max_data_points",
 )
 
 
@@ -421,12 +459,19 @@ def _sync_options(given: dict[str, object], **more: object) -> SyncOptions:
 
 
 def _run_sync(
-    options: SyncOptions, output: str, quiet: bool, debug: bool, dbt: DbtOutcome | None = None
+    options: SyncOptions,
+    output: str,
+    quiet: bool,
+    debug: bool,
+    dbt: DbtOutcome | None = None,
+    report_page: Path | None = None,
 ) -> int:
     """A sync as the commands run it: the plan and summary (or the results document) on
     stdout, logs on stderr, the results file whatever the exit, and its exit code. `dbt`: what
     the `dbt build` before it came to: when dbt could not build the project, nothing syncs;
-    the exit code (the summary's too) is the worse of dbt's and the sync's."""
+    the exit code (the summary's too) is the worse of dbt's and the sync's. `report_page`:
+    where to write the report page afterwards (its failure is a warning: the exit code stays
+    the run's)."""
     import io
     import json
     import os
@@ -467,7 +512,25 @@ def _run_sync(
     finish(None, report.exit_code)
     if report.message and report.exit_code:
         _error(report.message)
+    if report_page is not None:
+        _write_report_page(options, report_page, debug)
     return report.exit_code
+
+
+def _write_report_page(options: SyncOptions, path: Path, debug: bool) -> None:
+    from dbt_braze.history import DEFAULT_DAYS
+    from dbt_braze.page import run_report
+    from dbt_braze.sync import dbt_arguments
+    from dbt_braze.warehouse import dbt_context
+
+    try:
+        context = dbt_context(options.dbt_command, dbt_arguments(options))
+        written = run_report(context, path, DEFAULT_DAYS, lock_timeout=options.lock_timeout)
+    except Exception as e:
+        _, message = _describe(e, debug)
+        typer.echo(redact(f"WARNING could not write the report page {path}: {message}"), err=True)
+        return
+    typer.echo(f"Report page: {written}", err=True)
 
 
 def _project_target(project_dir: Path | None) -> Path | None:
@@ -509,6 +572,9 @@ def build(
     lock_timeout: LockTimeout = 60.0,
     objects_per_request: ObjectsPerRequest = None,
     max_rate_wait: MaxRateWait = 120.0,
+    senders: Senders = None,
+    max_data_points: MaxDataPoints = None,
+    report: ReportPage = None,
     output: Output = OutputFormat.text,
     quiet: Quiet = False,
     debug: Debug = False,
@@ -531,7 +597,7 @@ def build(
         raise typer.Exit(0)
     options = _sync_options(locals(), dbt_args=tuple(args), dbt_command="build")
     dbt = run_dbt_build(args)
-    raise typer.Exit(_run_sync(options, output.value, quiet, debug, dbt))
+    raise typer.Exit(_run_sync(options, output.value, quiet, debug, dbt, report_page=report))
 
 
 @app.command()
@@ -650,6 +716,46 @@ def _verify_lines(report: object) -> list[str]:
     else:
         lines.append(f"no drift in {report.workspace}")
     return lines
+
+
+@app.command()
+def report(
+    project_dir: ProjectDir = None,
+    profiles_dir: ProfilesDir = None,
+    target: Target = None,
+    variables: Vars = None,
+    target_path: TargetPath = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="Where to write the page (default: target/dbt_braze_report.html).",
+        ),
+    ] = None,
+    days: ReportDays = 30,
+    debug: Debug = False,
+) -> None:
+    """Write one self-contained HTML page from the run log: runs and their status, data points
+    and objects per model per day, requests and 429s, rejections by reason, drift found by
+    verify. No server, no network: open it in a browser, or keep it as a CI artifact.
+
+    Reads the warehouse only; needs no Braze key."""
+    from dbt_braze.page import run_report
+    from dbt_braze.warehouse import dbt_context
+
+    args = _dbt_args(
+        project_dir, profiles_dir, target, None, None, None, variables, target_path, None, False
+    )
+    with _handled(debug):
+        path = run_report(
+            dbt_context("build", args),
+            output,
+            days,
+            say=lambda line: typer.echo(redact(line), err=True),
+        )
+    typer.echo(f"Report page: {path}")
 
 
 @app.command()

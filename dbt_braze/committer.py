@@ -13,7 +13,7 @@ from dbt_braze.runlog import RunLog
 from dbt_braze.warehouse import Warehouse
 
 if TYPE_CHECKING:
-    from dbt_braze.sync import ModelRun
+    from dbt_braze.modelrun import ModelRun
 
 COMMIT_EVERY_SECONDS = 0.2
 COMMIT_EVERY_ROWS = 5_000

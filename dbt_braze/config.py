@@ -96,6 +96,12 @@ def parse_draft(
     if renamed_from is not None and not is_name(renamed_from):
         problem("renamed_from", f"expected the model's former name, got {show(renamed_from)}")
         renamed_from = None
+    budget = raw.get("max_data_points")
+    if kind.costs_data_points and budget is not None:
+        if not isinstance(budget, int) or isinstance(budget, bool) or budget < 0:
+            problem("max_data_points", f"expected a number of data points, got {show(budget)}")
+        elif fields is not None:
+            fields["options"] = (*fields.get("options", ()), ("max_data_points", budget))
     if fields is None:
         return None, problems
     sync = ModelSync(

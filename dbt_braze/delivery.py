@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 
 from dbt_braze.braze import TOO_MANY_OBJECTS, Batch, BrazeClient, RequestSize, TrackResult
 from dbt_braze.errors import (
@@ -27,7 +28,7 @@ from dbt_braze.errors import (
     BudgetSpent,
     RetriesExhausted,
 )
-from dbt_braze.ratelimit import RateLimiter
+from dbt_braze.ratelimit import RateLimiter, SharedPacing
 
 DEFAULT_WORKERS = 16
 # A request whose fate is unknown (no answer, or no well-formed one, after it was sent) may
@@ -50,6 +51,33 @@ class RetryPolicy:
         """Capped exponential backoff with jitter, for the attempt-th retry (1-based)."""
         ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
         return random.uniform(ceiling / 2, ceiling)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A rate budget: requests per window; `path`, what it is spent on (in messages); the
+    longest one wait for it may be before the run stops (RetryPolicy.max_single_wait)."""
+
+    limit: int
+    window: float
+    path: str
+    max_wait: float
+
+
+def rate_limiters(
+    budgets: Mapping[str, Budget], pacing: Mapping[str, SharedPacing] | None = None
+) -> dict[str, RateLimiter]:
+    """A limiter per budget; `pacing`: their state shared with other processes."""
+    return {
+        name: RateLimiter(
+            budget.limit,
+            budget.window,
+            max_wait=budget.max_wait,
+            on_too_long=partial(budget_spent, path=budget.path),
+            shared=pacing[name] if pacing is not None else None,
+        )
+        for name, budget in budgets.items()
+    }
 
 
 @dataclass
@@ -90,8 +118,6 @@ class Deliverer:
         self.limiters = dict(limiters or {})
         self.policy = policy or RetryPolicy()
         self._sleep = sleep
-        self._in_flight = 0
-        self._lock = threading.Lock()
 
     def deliver(self, batch: Batch, uncertain: int = 0) -> Outcome:
         """`uncertain`: sends of these objects whose fate is unknown so far in this run.
@@ -117,8 +143,6 @@ class Deliverer:
             if limiter is not None:
                 limiter.acquire()
             outcome.requests += 1
-            with self._lock:
-                self._in_flight += 1
             try:
                 result = self.client.send(batch)
             except BrazeRateLimited as e:
@@ -172,11 +196,10 @@ class Deliverer:
                 self._split(outcome, str(e), uncertain)
                 return outcome
             finally:
-                with self._lock:
-                    self._in_flight -= 1
-                    others = self._in_flight
+                if limiter is not None:
+                    limiter.answered()
             if limiter is not None:
-                limiter.observe(result.headers, started=others)
+                limiter.observe(result.headers)
             outcome.result = result
             return outcome
 

@@ -22,7 +22,7 @@ DEMO_KEY = "demo-key-not-a-secret"
 
 def bundled(name: str) -> Path:
     """A directory shipped in the package (dbt_braze/bundled/): `sample_project`, or
-    `dbt_package`, the dbt package (dbt_project.yml and macros/) this version's commands need."""
+    `dbt_package`, the dbt package (dbt_project.yml, macros/ and models/) this version's commands need."""
     from importlib.resources import files
 
     return Path(str(files("dbt_braze") / "bundled" / name))

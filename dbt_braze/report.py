@@ -48,6 +48,8 @@ class ModelReport:
     # a few rejected rows, for the summary: (identifier, reason)
     rejections: list[tuple[str | None, str]] = field(default_factory=list)
     recipients: int | None = None  # message triggers: how many users the messages go to
+    # The data points its delta would cost, counted before sending when a budget applies.
+    planned_points: int | None = None
 
     def fail(self, message: str) -> None:
         self.status = "failed"
@@ -71,6 +73,7 @@ class ModelReport:
             "rows_unchanged": c.unchanged,
             "rows_left_ignored": c.left,
             "recipients": self.recipients,
+            "planned_data_points": self.planned_points,
             "objects_sent": self.objects_sent,
             "requests": round(self.requests),
             "data_points": self.data_points,
@@ -110,6 +113,7 @@ class SyncReport:
     results_dir: Path | None = None  # the project's target path, once dbt resolved it
     # Statements sent to the warehouse (a dict shared with the Warehouse, which counts them).
     warehouse_statements: dict[str, int] = field(default_factory=dict)
+    senders: int = 0  # processes that sent (0: nothing was sent)
 
     def fail(self, error: BaseException, exit_code: int | None = None) -> None:
         """The run ended with `error`: its exit code and message; models still pending did
@@ -146,6 +150,7 @@ class SyncReport:
             "message": self.message,
             "problems": self.problems,
             "totals": self.totals,
+            "senders": self.senders,
             "warehouse_statements": dict(self.warehouse_statements),
             "models": [m.as_json() for m in self.models],
         }
@@ -209,9 +214,11 @@ class Reporter:
             f"{c.deleted} deleted, {c.unchanged} unchanged{_left(c)}"
         )
 
-    def sending(self, reports: list[ModelReport]) -> None:
+    def sending(self, reports: list[ModelReport], senders: int = 1) -> None:
         """Sending starts: progress lines follow every few seconds, not before."""
         self._sending_since = self._last_progress = time.monotonic()
+        if senders > 1:
+            self.info(f"sending from {senders} processes")
 
     def progress(self, reports: list[ModelReport]) -> None:
         now = time.monotonic()

@@ -34,11 +34,11 @@ class RunRecord:
     rejected: int
     exit_code: int
     message: str
-
-
-# Columns added after the first version, appended (in this order) to tables written before.
-RUN_COLUMNS = (("workspace_id", None), ("exit_code", "bigint"), ("message", None))
-REJECTION_COLUMNS = (("workspace_id", None),)
+    # What the requests that carried the model's objects took: retries (5xx, timeouts, lost
+    # connections), 429 answers, and error answers (a model's share, whole numbers).
+    retries: int = 0
+    rate_limited: int = 0
+    errors: int = 0
 
 
 class RunLog:
@@ -54,8 +54,8 @@ class RunLog:
         schema = wh.render("relation", identifier="braze_sync_runs").without_identifier()
         wh.adapter.create_schema(schema)  # commits by itself (a second commit fails on Postgres)
         wh.run(*wh.render("create_log_tables_sql"))
-        add_missing_columns(wh, "braze_sync_runs", RUN_COLUMNS)
-        add_missing_columns(wh, "braze_rejections", REJECTION_COLUMNS)
+        for table in ("braze_sync_runs", "braze_rejections"):
+            add_missing_columns(wh, table, run_log_columns(wh, table))
 
     def record_rejections(
         self, run_id: str, model_unique_id: str, rejections: Sequence[Rejection], source: str
@@ -99,6 +99,9 @@ class RunLog:
                     self.workspace_id,
                     record.exit_code,
                     redact(record.message),
+                    record.retries,
+                    record.rate_limited,
+                    record.errors,
                 ]
             ],
         )
@@ -191,6 +194,12 @@ class SyncModels:
         wh.run(
             wh.render("forget_sync_model_sql", model_unique_id=unique_id, at=now, table=self.table)
         )
+
+
+def run_log_columns(wh: Warehouse, table: str) -> list[tuple[str, str]]:
+    """A public run-log table's columns (name, type) in order, as the `run_log_columns` macro
+    declares them: columns of later versions last."""
+    return [(str(name), str(type_)) for name, type_ in wh.render("run_log_columns", table=table)]
 
 
 def add_missing_columns(

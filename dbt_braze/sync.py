@@ -5,6 +5,7 @@ manifest -> specs -> frozen delta per model -> payloads -> batches -> Braze -> c
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import heapq
 import math
@@ -13,7 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from operator import attrgetter
 from pathlib import Path
@@ -29,11 +30,12 @@ from dbt_braze.continuity import (
 )
 from dbt_braze.delivery import (
     DEFAULT_WORKERS,
+    Budget,
     Deliverer,
     Outcome,
     Pool,
     RetryPolicy,
-    budget_spent,
+    rate_limiters,
 )
 from dbt_braze.errors import (
     EXIT_ABORTED,
@@ -44,15 +46,16 @@ from dbt_braze.errors import (
     Interrupted,
     UsageError,
 )
-from dbt_braze.kinds import Builder, ObjectKind, kind_of
+from dbt_braze.kinds import ObjectKind, kind_of
 from dbt_braze.kinds.base import Allowances, Stop
 from dbt_braze.lock import RunLock
 from dbt_braze.manifest import BrazeModel
+from dbt_braze.modelrun import ModelRun
 from dbt_braze.payloads import MAX_TRACK_OBJECTS, BrazeObject, Rejection, Route
 from dbt_braze.project import open_project
-from dbt_braze.ratelimit import RateLimiter
 from dbt_braze.report import REQUEST_COUNTERS, ModelReport, Reporter, SyncReport, apportion
 from dbt_braze.runlog import RunLog, RunRecord, SyncModels
+from dbt_braze.senders import SenderConfig, SenderPool, default_senders
 from dbt_braze.signals import StopSignals
 from dbt_braze.spec import ResolvedSync
 from dbt_braze.state import (
@@ -126,48 +129,16 @@ class SyncOptions:
     # The longest one wait for Braze's budget may be (an hourly limit spent): longer stops the
     # run, and the next one resumes.
     max_rate_wait: float = 120.0
+    # The most data points the run may cost (--max-data-points, else the var
+    # dbt_braze_max_data_points); None: no budget.
+    max_data_points: int | None = None
+    # Processes that send (--senders): 1, the run's own; None: by the run's size, the cores and
+    # the rate limit (senders.default_senders).
+    senders: int | None = None
     # An endpoint and key never seen: another workspace on a known endpoint (new_workspace), or
     # the known workspace of that id (a rotated key, say).
     new_workspace: bool = False
     same_workspace: str | None = None
-
-
-@dataclass
-class ModelRun:
-    """One model's share of the run: its kind, state, builder and counters."""
-
-    index: int
-    resolved: ResolvedSync
-    kind: ObjectKind
-    state: ModelState
-    builder: Builder
-    report: ModelReport
-    acknowledged: list[int] = field(default_factory=list)
-    # Rejections waiting to be written to braze_rejections, by source; None: only counted
-    # (a dry run writes nothing).
-    rejections: dict[str, list[Rejection]] | None = field(default_factory=dict)
-
-    def objects(self) -> Iterator[BrazeObject]:
-        build = self.builder.build
-        for row in self.state.rows(self.builder.json_keys, self.builder.json_fields):
-            out = build(row)
-            if isinstance(out, Rejection):
-                self.reject(out, "local validation")
-            elif out is None:
-                self.acknowledged.append(row.seq)  # nothing to send: done as it stands
-            else:
-                yield out
-
-    def reject(self, rejection: Rejection, source: str) -> None:
-        if self.rejections is not None:
-            self.rejections.setdefault(source, []).append(rejection)
-        self.report.rejected_row(rejection.identifier, rejection.reason)
-
-    def record_rejections(self, log: RunLog, run_id: str) -> None:
-        for source, rejections in (self.rejections or {}).items():
-            log.record_rejections(run_id, self.report.unique_id, rejections, source)
-        if self.rejections:
-            self.rejections = {}
 
 
 def run_sync(
@@ -279,6 +250,9 @@ def _run(
 ) -> None:
     """`declared`: every model of the project that declares meta.braze, selected or not;
     `checksums`: each model's code checksum."""
+    if options.max_data_points is None:
+        budget = _var_number(wh, "max_data_points", "data points", 0, None)
+        options = dataclasses.replace(options, max_data_points=budget)
     log = RunLog(wh)
     log.prepare()  # the schema, too, which state tables need
     sync_report.rejections_table = str(wh.render("relation", identifier="braze_rejections"))
@@ -400,7 +374,9 @@ def _run_locked(
                 workspace.new,
             )
             runs += phase_runs
-            _send(phase_runs, wh, client, options, reporter, sync_report, log, fence)
+            _over_run_budget(phase_runs, options, reporter)
+            sending = [r for r in phase_runs if r.report.status == "pending" or options.dry_run]
+            _send(sending, wh, client, options, reporter, sync_report, log, fence)
     except BaseException as e:
         failure = e
         raise
@@ -519,7 +495,12 @@ def _deltas(
         reporter.model_delta(report)
         if sync.object in ("canvas_trigger", "campaign_trigger"):
             report.recipients = state.distinct_keys()
-        stop = _too_many_deletes(run, allowed) or kind.guard(state, report.counts, allowed)
+        builder.conflicts = kind.conflicts(state, states)
+        stop = (
+            _too_many_deletes(run, allowed)
+            or kind.guard(state, report.counts, allowed)
+            or _over_model_budget(run, options, reporter)
+        )
         if stop is not None:
             # A dry run says it too, and still shows what the model holds: the real run would
             # stop here. The reason is in the summary.
@@ -529,7 +510,6 @@ def _deltas(
             if not options.dry_run:
                 state.drop_pending()
                 continue
-        builder.conflicts = kind.conflicts(state, states)
         runs.append(run)
     return runs
 
@@ -587,7 +567,7 @@ def _send(
                 options,
                 reporter,
                 committer,
-                sync_report.totals,
+                sync_report,
                 fence,
                 _objects_per_request(wh, options),
             )
@@ -678,12 +658,54 @@ def _record_run(
                     model.rejected,
                     exit_code,
                     model.message or message,
+                    round(model.retries),
+                    round(model.rate_limited),
+                    round(model.errors),
                 )
             )
     except WarehouseError as e:
         if failure is None:
             raise
         reporter.error(f"could not record the run's outcome in the warehouse: {e}")
+
+
+def _over_model_budget(run: ModelRun, options: SyncOptions, reporter: Reporter) -> Stop | None:
+    """A model's budget (meta.braze.max_data_points): its delta's data points are counted
+    first, when it or the run has a budget; over its own, the model stops before sending."""
+    budget = run.resolved.sync.option("max_data_points")
+    if not run.kind.costs_data_points or (budget is None and options.max_data_points is None):
+        return None
+    points = run.report.planned_points = run.points()
+    reporter.info(f"{run.report.name}: its delta costs {points} data points")
+    if budget is None or points <= int(budget):
+        return None
+    return Stop(
+        f"would cost {points} data points, over its budget of {budget} (meta.braze."
+        "max_data_points): nothing sent. Raise the budget, or send it in parts (select fewer "
+        "rows in the model)"
+    )
+
+
+def _over_run_budget(runs: list[ModelRun], options: SyncOptions, reporter: Reporter) -> None:
+    """The run's budget (--max-data-points): over it, no model that costs data points sends
+    anything (identity changes before them, which cost none, are sent)."""
+    budget = options.max_data_points
+    costly = [r for r in runs if r.kind.costs_data_points and r.report.status == "pending"]
+    if budget is None or not costly:
+        return
+    total = sum(r.report.planned_points or 0 for r in costly)
+    if total <= budget:
+        return
+    message = (
+        f"the run would cost {total} data points, over --max-data-points {budget}: nothing "
+        "that costs data points was sent. Raise the budget, or sync fewer models or rows"
+    )
+    reporter.error(message)
+    for run in costly:
+        run.report.status = "aborted"
+        run.report.message = message
+        if not options.dry_run:
+            run.state.drop_pending()
 
 
 LARGE_DELETE_SHARE = 0.2
@@ -733,19 +755,24 @@ def _objects_per_request(wh: Warehouse, options: SyncOptions) -> int:
     Braze's 75 (50 on the newer contracts)."""
     if options.objects_per_request is not None:
         return options.objects_per_request
-    value = wh.render("objects_per_request")
+    configured = _var_number(wh, "objects_per_request", "objects", 1, MAX_TRACK_OBJECTS)
+    return configured or MAX_TRACK_OBJECTS
+
+
+def _var_number(wh: Warehouse, name: str, unit: str, low: int, high: int | None) -> int | None:
+    """The project's var `dbt_braze_<name>` (read through the macro `name`) as a number from
+    `low` to `high`, or None when it is not set."""
+    value = wh.render(name)
     try:
         configured = int(str(value).strip()) if value not in (None, "", "None") else None
     except ValueError:
         raise UsageError(
-            f"the var dbt_braze_objects_per_request is {value!r}: expected a number of objects"
+            f"the var dbt_braze_{name} is {value!r}: expected a number of {unit}"
         ) from None
-    if configured is not None and not 1 <= configured <= MAX_TRACK_OBJECTS:
-        raise UsageError(
-            f"the var dbt_braze_objects_per_request is {configured}: expected 1 to "
-            f"{MAX_TRACK_OBJECTS}"
-        )
-    return configured or MAX_TRACK_OBJECTS
+    if configured is not None and not (low <= configured and (high is None or configured <= high)):
+        expected = f"{low} to {high}" if high is not None else f"at least {low}"
+        raise UsageError(f"the var dbt_braze_{name} is {configured}: expected {expected}")
+    return configured
 
 
 def _dry_run(
@@ -791,6 +818,11 @@ def _requests_needed(
     )
     if other:
         line += f", {other} to other endpoints"
+    senders = options.senders or default_senders(
+        track_requests + other, options.rate_limit / options.rate_window
+    )
+    if senders > 1:
+        line += f"; sent from {senders} processes (--senders)"
     if track_requests:
         windows = track_requests / options.rate_limit
         line += (
@@ -806,30 +838,24 @@ def _deliver(
     options: SyncOptions,
     reporter: Reporter,
     committer: Committer,
-    totals: dict[str, int],
+    sync_report: SyncReport,
     fence: Callable[[], None],
     objects_per_request: int,
 ) -> None:
+    totals = sync_report.totals
     by_index = {run.index: run for run in runs}
-    budgets = RATE_BUDGETS | {"track": (options.rate_limit, options.rate_window)}
-    limiters = {
-        budget: RateLimiter(
-            limit,
-            window,
-            max_wait=options.max_rate_wait,
-            on_too_long=partial(budget_spent, path=BUDGET_PATHS.get(budget, budget)),
-        )
-        for budget, (limit, window) in budgets.items()
-    }
-    policy = RetryPolicy(max_retries=options.max_retries, max_single_wait=options.max_rate_wait)
     size = RequestSize(objects_per_request)
-    pool = Pool(Deliverer(client, limiters, policy, size=size), options.concurrency)
+    senders = options.senders or default_senders(
+        _requests_estimate(runs, objects_per_request), options.rate_limit / options.rate_window
+    )
+    sync_report.senders = senders
+    pool = _pool(client, options, size, senders)
     merged = (
         runs[0].objects()
         if len(runs) == 1
         else heapq.merge(*(run.objects() for run in runs), key=attrgetter("user"))
     )
-    reporter.sending([run.report for run in runs])
+    reporter.sending([run.report for run in runs], senders)
     with StopSignals() as stop:
         try:
             for batch in batches(merged, size):
@@ -865,6 +891,41 @@ def _deliver(
         raise Interrupted(
             f"{stop.requested}: stopped sending; every acknowledged object is recorded"
         )
+
+
+def _pool(
+    client: BrazeClient, options: SyncOptions, size: RequestSize, senders: int
+) -> Pool | SenderPool:
+    """Where the requests go out: the run's own threads, or `senders` sender processes."""
+    budgets = {
+        name: Budget(limit, window, BUDGET_PATHS.get(name, name), options.max_rate_wait)
+        for name, (limit, window) in (
+            RATE_BUDGETS | {"track": (options.rate_limit, options.rate_window)}
+        ).items()
+    }
+    policy = RetryPolicy(max_retries=options.max_retries, max_single_wait=options.max_rate_wait)
+    if senders == 1:
+        deliverer = Deliverer(client, rate_limiters(budgets), policy, size=size)
+        return Pool(deliverer, options.concurrency)
+    config = SenderConfig(
+        client.endpoint,
+        options.api_key,
+        options.connect_timeout,
+        options.read_timeout,
+        threads=math.ceil(options.concurrency / senders),
+        policy=policy,
+        objects_per_request=size.objects,
+        budgets=budgets,
+    )
+    return SenderPool(config, senders, options.concurrency, size)
+
+
+def _requests_estimate(runs: list[ModelRun], objects_per_request: int) -> int:
+    """About how many requests the runs' deltas take (a row is about one object)."""
+    rows = sum(
+        r.report.counts.new + r.report.counts.changed + r.report.counts.deleted for r in runs
+    )
+    return math.ceil(rows / objects_per_request)
 
 
 def _account(

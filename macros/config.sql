@@ -11,6 +11,11 @@
   {{ return(var('dbt_braze_objects_per_request', none)) }}
 {% endmacro %}
 
+{#- The most data points a run may cost (`--max-data-points` overrides it), or none. -#}
+{% macro max_data_points() %}
+  {{ return(var('dbt_braze_max_data_points', none)) }}
+{% endmacro %}
+
 {#- The state schema: `<target schema>_dbt_braze`, or the `dbt_braze_schema` var. -#}
 {% macro state_schema() %}
   {{ return(var('dbt_braze_schema', target.schema ~ '_dbt_braze')) }}

@@ -1,9 +1,10 @@
 """A real dbt project per test, `dbt-braze` run as users run it, and the emulator.
 
-The warehouse is DuckDB, a real PostgreSQL server, or Snowflake through dbt-snowflake against a
-fakesnow server, for tests that ask for the `warehouse` fixture's "postgres" or "snowflake" (see
-`each_warehouse`): every PostgreSQL or Snowflake project gets a database of its own, so parallel
-workers never meet. `.ci/run` starts PostgreSQL and sets `DBT_BRAZE_PG_*`; the tests start a
+The warehouse is DuckDB, a real PostgreSQL server, Redshift's driver and adapter against that
+server (`RedshiftServer`), or Snowflake through dbt-snowflake against a fakesnow server, for tests
+that ask for the `warehouse` fixture's "postgres", "redshift" or "snowflake" (see
+`each_warehouse`): every PostgreSQL, Redshift or Snowflake project gets a database of its own, so
+parallel workers never meet. `.ci/run` starts PostgreSQL and sets `DBT_BRAZE_PG_*`; the tests start a
 fakesnow server themselves unless `DBT_BRAZE_SF_*` names one. Each test carries the marker of
 the warehouse it runs on (`pytest -m snowflake`). Spark (tests/test_spark.py) runs in the test
 process through dbt-spark's session method: one local Spark per process, a schema per project
@@ -38,7 +39,15 @@ from dbt_braze.emulator import Emulator, Faults
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 API_KEY = "test-secret-key-7f3a9c"
-WAREHOUSES = ("duckdb", "postgres", "snowflake", "bigquery")
+WAREHOUSES = ("duckdb", "postgres", "snowflake")
+# The end-to-end core (test_sync, test_crash, test_lock, the state's commit protocol, hostile
+# names and values) runs on Redshift's adapter too, against the PostgreSQL server: there the
+# test projects' own SQL is PostgreSQL's, so the rest of the share would prove nothing more of
+# Redshift (docs/redshift-on-postgres.md).
+CORE_WAREHOUSES = (*WAREHOUSES, "redshift")
+# The end-to-end sync (test_sync) runs on BigQuery's adapter too, against a BigQuery emulator
+# (docs/bigquery-emulator.md); test_bigquery.py holds what BigQuery does differently.
+SYNC_WAREHOUSES = (*CORE_WAREHOUSES, "bigquery")
 
 
 @dataclass
@@ -180,6 +189,103 @@ class PostgresDatabase:
                 return cursor.fetchall() if cursor.description else []
         finally:
             connection.close()
+
+
+@dataclass
+class RedshiftServer(PostgresServer):
+    """The PostgreSQL server as dbt-redshift reaches it: through `RedshiftProxy`, which lets
+    redshift_connector in (tests/redshift_proxy.py), each database holding `getdate()`.
+
+    What cannot run on PostgreSQL at all the test project replaces (`REDSHIFT_ON_POSTGRES`):
+    docs/redshift-on-postgres.md says what, and why."""
+
+    proxy: Any = None  # RedshiftProxy
+
+    def create_database(self, template: str | None = None, *, for_session: bool = False) -> str:
+        name = super().create_database(template, for_session=for_session)
+        if template is None:
+            connection = self.connect(name)
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute(GETDATE)
+            finally:
+                connection.close()
+        return name
+
+
+# Redshift's GETDATE: the start of the current statement, in the session's time zone, as a
+# TIMESTAMP of whole seconds (GETDATE function). dbt-redshift's current_timestamp and dbt-braze's
+# redshift__utc_now call it; PostgreSQL has none.
+GETDATE = """
+create function public.getdate() returns timestamp language sql stable as
+$$ select cast(date_trunc('second', statement_timestamp()) as timestamp) $$
+"""
+
+# The test project's replacements for the few Redshift macros PostgreSQL cannot parse (a
+# root project's macros win dbt's own dispatch; dbt_braze's search order puts the project
+# first, REDSHIFT_DISPATCH). Each says in PostgreSQL's words what the macro it replaces says in
+# Redshift's; every other redshift__ macro runs as written.
+REDSHIFT_ON_POSTGRES = """
+{#- dbt-redshift's reads pg_get_late_binding_view_cols() and pg_catalog.svv_external_columns -#}
+{% macro redshift__get_columns_in_relation(relation) -%}
+  {{ return(postgres__get_columns_in_relation(relation)) }}
+{%- endmacro %}
+{#- dbt-redshift's is DATEADD(second, n, t), a Redshift function with a bare date part -#}
+{% macro redshift__dateadd(datepart, interval, from_date_or_timestamp) -%}
+  {{ postgres__dateadd(datepart, interval, from_date_or_timestamp) }}
+{%- endmacro %}
+{#- collate(x, 'case_sensitive'): COLLATE is a reserved word in PostgreSQL -#}
+{% macro redshift__order_key(expression) -%}
+  {{ expression }} collate "C"
+{%- endmacro %}
+{#- varchar(max): PostgreSQL's varchar takes a number, and without one is unbounded -#}
+{% macro redshift__text_type() %}
+  {{ return('varchar') }}
+{% endmacro %}
+{#- enable_case_sensitive_identifier is Redshift's (PostgreSQL's quoted names are always
+    case sensitive): the other settings are set as written -#}
+{% macro redshift__session_sql() %}
+  {%- set statements = [] -%}
+  {%- for statement in dbt_braze.redshift__session_sql() -%}
+    {%- if 'enable_case_sensitive_identifier' not in statement -%}
+      {%- do statements.append(statement) -%}
+    {%- endif -%}
+  {%- endfor -%}
+  {{ return(statements) }}
+{% endmacro %}
+{#- Redshift's REGEXP_REPLACE replaces every match; PostgreSQL's the first unless 'g' -#}
+{% macro redshift__regexp_replace_all(expression, pattern, replacement) -%}
+  {{ dbt_braze.default__regexp_replace_all(expression, pattern, replacement) }}
+{%- endmacro %}
+"""
+REDSHIFT_DISPATCH = """
+dispatch:
+  - macro_namespace: dbt_braze
+    search_order: [braze_test, dbt_braze]
+"""
+
+
+class RedshiftDatabase(PostgresDatabase):
+    type = "redshift"
+    server: RedshiftServer
+
+    def profile(self) -> dict[str, Any]:
+        s = self.server
+        return {
+            "type": "redshift",
+            "host": s.proxy.host,
+            "port": s.proxy.port,
+            "user": s.user,
+            "password": s.password,
+            "dbname": self.name,
+            "schema": self.schema,
+            "sslmode": "disable",
+            "threads": 1,
+        }
+
+    def copy(self, root: Path) -> RedshiftDatabase:
+        copy = super().copy(root)
+        return RedshiftDatabase(copy.server, copy.name)
 
 
 @dataclass
@@ -610,7 +716,14 @@ class BigQueryDatabase:
         return [table.table_id for table in tables]
 
 
-Database = DuckDBDatabase | PostgresDatabase | SnowflakeDatabase | SparkDatabase | BigQueryDatabase
+Database = (
+    DuckDBDatabase
+    | PostgresDatabase
+    | RedshiftDatabase
+    | SnowflakeDatabase
+    | SparkDatabase
+    | BigQueryDatabase
+)
 
 
 class Project:
@@ -642,6 +755,10 @@ class Project:
                 +materialized: view
             """,
         )
+        if isinstance(self.database, RedshiftDatabase):
+            with (root / "dbt_project.yml").open("a") as project_file:
+                project_file.write(REDSHIFT_DISPATCH)
+            self.write("macros/redshift_on_postgres.sql", REDSHIFT_ON_POSTGRES)
         self.write("packages.yml", f"packages:\n  - local: {REPO}\n")
         self._write_profile()
 
@@ -653,6 +770,11 @@ class Project:
     @property
     def warehouse(self) -> str:
         return self.database.type
+
+    @property
+    def on_postgres_server(self) -> bool:
+        """Whether the project's SQL runs on PostgreSQL: its own, or Redshift's adapter's."""
+        return isinstance(self.database, PostgresDatabase)
 
     @property
     def state_schema(self) -> str:
@@ -699,7 +821,8 @@ class Project:
             entry["columns"] = [{"name": c} for c in columns]
         self.write(f"models/{name}.yml", json.dumps({"version": 2, "models": [entry]}))
 
-    def dbt(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def dbt(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """`dbt <args>` on this project; `check`: its failure fails the test."""
         if isinstance(self.database, SparkDatabase) and self.database.in_process:
             return self._dbt_in_process(*args)
         result = subprocess.run(
@@ -716,7 +839,8 @@ class Project:
             text=True,
             env=self._env(),
         )
-        assert result.returncode == 0, result.stdout + result.stderr
+        if check:
+            assert result.returncode == 0, result.stdout + result.stderr
         return result
 
     def build(self) -> None:
@@ -932,6 +1056,32 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture(scope="session")
+def redshift_server(postgres_server: PostgresServer) -> Iterator[RedshiftServer]:
+    """The PostgreSQL server behind a RedshiftProxy on loopback, for dbt-redshift; tests on it
+    skip without dbt-redshift (or the server), unless DBT_BRAZE_REQUIRE_REDSHIFT=1."""
+    try:
+        import dbt.adapters.redshift  # noqa: F401
+        import redshift_connector  # noqa: F401
+    except ImportError:
+        problem = "dbt-redshift is not installed: pip install -e '.[dev,redshift]'"
+        if os.environ.get("DBT_BRAZE_REQUIRE_REDSHIFT") == "1":
+            pytest.fail(f"DBT_BRAZE_REQUIRE_REDSHIFT=1, but {problem}", pytrace=False)
+        pytest.skip(problem)
+    from redshift_proxy import RedshiftProxy
+
+    proxy = RedshiftProxy(postgres_server.host, postgres_server.port)
+    s = postgres_server
+    server = RedshiftServer(s.host, s.port, s.user, s.password, s.dbname, proxy=proxy)
+    try:
+        yield server
+    finally:
+        try:
+            server.drop_databases(server.per_session)
+        finally:
+            proxy.close()
+
+
+@pytest.fixture(scope="session")
 def snowflake_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnowflakeServer]:
     """A fakesnow server on a free loopback port for this session (or the one DBT_BRAZE_SF_*
     names); tests on it skip when dbt-snowflake or fakesnow is missing, unless it is required."""
@@ -996,44 +1146,57 @@ def bigquery_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BigQue
 
 def bigquery_emulator(home: Path) -> tuple[list[str], dict[str, str], str | None]:
     """The command that starts the BigQuery emulator (`{port}` its port), its environment, and
-    why it cannot start here (or None)."""
-    which = os.environ.get("DBT_BRAZE_BQ_EMULATOR", "bqemulator")
-    if which == "bqemulator":
-        binary = Path("/tmp/bqt-bqemu/bin/bqemulator")
-        command = [
-            str(binary),
-            "start",
-            "--rest-host",
-            "127.0.0.1",
-            "--rest-port",
-            "{port}",
-            "--grpc-host",
-            "127.0.0.1",
-            "--grpc-port",
-            "0",
-            "--log-level",
-            "warning",
-        ]
-        ext = home / ".duckdb/extensions/v1.5.5/linux_amd64"
-        ext.mkdir(parents=True)
-        for name in ("spatial", "avro"):
-            shutil.copy(
-                f"/tmp/bqtrial/bqhome/.duckdb/extensions/v1.5.5/linux_amd64/{name}.duckdb_extension",
-                ext,
-            )
-        return command, {"HOME": str(home)}, None
-    binary = Path("/tmp/bqt-crucible/bin/crucible")
+    why it cannot start here (or None).
+
+    bqemulator runs from a virtual environment of its own (.ci/bqemulator.txt): the one
+    DBT_BRAZE_BQ_EMULATOR names, `bqemulator` on PATH, or the repository's .venv-bqemulator. At
+    start it loads DuckDB's spatial extension, which DuckDB would download: it is installed
+    beforehand into `home`'s DuckDB from the duckdb-extension-spatial package, and the emulator
+    runs with that HOME, offline. Its optional Avro extension is left off."""
+    named = os.environ.get("DBT_BRAZE_BQ_EMULATOR") or shutil.which("bqemulator")
+    binary = Path(named) if named else REPO / ".venv-bqemulator/bin/bqemulator"
+    if not binary.exists():
+        return (
+            [],
+            {},
+            (
+                "the BigQuery emulator is not installed: python3 -m venv .venv-bqemulator && "
+                ".venv-bqemulator/bin/pip install -r .ci/bqemulator.txt"
+            ),
+        )
+    install = (
+        "import duckdb, duckdb_extension_spatial as s, pathlib;"
+        "p, = pathlib.Path(s.__file__).parent.glob('extensions/*/spatial.duckdb_extension');"
+        "duckdb.connect().install_extension(str(p))"
+    )
+    env = {"HOME": str(home), "BQEMU_ENABLE_FORMAT_EXTENSIONS": "false"}
+    done = subprocess.run(
+        [str(binary.parent / "python"), "-c", install],
+        env=os.environ | NO_NETWORK | env,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        return (
+            [],
+            {},
+            f"DuckDB's spatial extension did not install for the emulator: {done.stderr[-1000:]}",
+        )
     command = [
         str(binary),
-        "serve",
-        "--dialect",
-        "bigquery",
-        "--host",
+        "start",
+        "--rest-host",
         "127.0.0.1",
-        "--port",
+        "--rest-port",
         "{port}",
+        "--grpc-host",
+        "127.0.0.1",
+        "--grpc-port",
+        "0",
+        "--log-level",
+        "warning",
     ]
-    return command, {}, None
+    return command, env, None
 
 
 @pytest.fixture
@@ -1099,11 +1262,13 @@ def project(
             bigquery.drop_datasets(bigquery.per_test)
         return
     server: PostgresServer | SnowflakeServer = request.getfixturevalue(f"{warehouse}_server")
-    database: Database = (
-        PostgresDatabase(server, server.create_database())
-        if isinstance(server, PostgresServer)
-        else SnowflakeDatabase(server, server.create_database())
-    )
+    database: Database
+    if isinstance(server, RedshiftServer):
+        database = RedshiftDatabase(server, server.create_database())
+    elif isinstance(server, PostgresServer):
+        database = PostgresDatabase(server, server.create_database())
+    else:
+        database = SnowflakeDatabase(server, server.create_database())
     try:
         yield Project(tmp_path / "project", emulator, database)
         _check_delivered_state(request)
@@ -1134,9 +1299,9 @@ def built(name: str, project: Project, setup) -> Project:  # type: ignore[no-unt
     if key not in _TEMPLATES:
         root = project.root.parent.parent / f"template-{name}-{project.warehouse}-{os.getpid()}"
         database: Database | None = None
-        if isinstance(project.database, PostgresDatabase):
+        if isinstance(project.database, PostgresDatabase):  # or RedshiftDatabase
             server = project.database.server
-            database = PostgresDatabase(server, server.create_database(for_session=True))
+            database = type(project.database)(server, server.create_database(for_session=True))
         elif isinstance(project.database, SnowflakeDatabase):
             sf = project.database.server
             database = SnowflakeDatabase(sf, sf.create_database(for_session=True))
@@ -1200,8 +1365,9 @@ def _users_and_events(project: Project) -> None:
         seeds:
           - name: raw_customers
             config:
-              column_types: {{customer_id: {text}, signup_date: date, last_seen_at: timestamp,
-                             lifetime_value: "{decimal}", is_vip: boolean, score: {double}}}
+              column_types: {{customer_id: {text}, plan: {text}, signup_date: date,
+                             last_seen_at: timestamp, lifetime_value: "{decimal}",
+                             is_vip: boolean, score: {double}}}
           - name: raw_events
             config:
               column_types: {{event_id: {text}, customer_id: {text}, occurred_at: timestamp,

@@ -19,7 +19,7 @@ from dbt_braze.config import (
 
 USERS_KEYS = (
     "`object`, `identifier`, `attributes`, `exclude`, `mode`, `on_delete`, `renamed_from`, "
-    "`subscription_groups`"
+    "`subscription_groups`, `max_data_points`"
 )
 EVENTS_KEYS = "`object`, `identifier`, `event_id`, `name`, `time`, `properties`, `mode`"
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 from conftest import (
-    WAREHOUSES,
+    CORE_WAREHOUSES,
     Project,
     assert_generated_delivered,
     each_warehouse,
@@ -19,7 +19,7 @@ from conftest import (
 
 from dbt_braze.emulator import Emulator, Faults
 
-warehouse = pytest.fixture(params=WAREHOUSES)(each_warehouse)
+warehouse = pytest.fixture(params=CORE_WAREHOUSES)(each_warehouse)
 
 
 def _event_ids(requests) -> list[int]:  # type: ignore[no-untyped-def]
@@ -40,9 +40,14 @@ def _wait_until(condition: Callable[[], bool], timeout: float = 60) -> None:
 def test_sigkill_mid_run_then_rerun_loses_nothing_and_resends_only_what_was_in_flight(
     project: Project,
 ) -> None:
+    sigkill_mid_run(project)
+
+
+def sigkill_mid_run(project: Project, *args: str) -> None:
+    """The kill -9 test's body; `args`: more sync options (--senders)."""
     project = generated_project(project)
     project.emulator.set_faults(Faults(latency_ms=400))
-    process = project.start_sync("--concurrency", "3")
+    process = project.start_sync("--concurrency", "3", *args)
     # Some acknowledgements are committed before the kill, whatever the machine's load: with
     # 3 requests in flight, request n + 3 leaves at least 400 ms after request n, so a commit
     # (every 0.2 s) is handed over by request 4, 8 and 12; the third waits until the writer
@@ -83,9 +88,13 @@ def assert_generated_delivered_at_least_once(emulator: Emulator) -> None:
 
 
 def test_sigterm_stops_sending_waits_for_requests_in_flight_and_commits(project: Project) -> None:
+    sigterm_mid_run(project)
+
+
+def sigterm_mid_run(project: Project, *args: str) -> None:
     project = generated_project(project)
     project.emulator.set_faults(Faults(latency_ms=300))
-    process = project.start_sync("--concurrency", "3")
+    process = project.start_sync("--concurrency", "3", *args)
     _wait_for_requests(project.emulator, 4)
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=60)
@@ -108,12 +117,16 @@ def test_sigterm_stops_sending_waits_for_requests_in_flight_and_commits(project:
 
 
 def test_lost_responses_duplicate_at_most_the_events_of_those_requests(project: Project) -> None:
+    lost_responses(project)
+
+
+def lost_responses(project: Project, *args: str) -> None:
     project = generated_project(project)
     project.emulator.set_faults(Faults(lose_response_every=5))
 
     # One request at a time, so a retry never falls on the next lost answer: a second loss
     # for the same objects stops the run (test_guarantees.py).
-    run = project.sync("--concurrency", "1")
+    run = project.sync("--concurrency", "1", *args)
 
     assert run.returncode == 0, run.output
     lost = [r for r in project.emulator.track_requests if r.response_lost]

@@ -211,10 +211,10 @@ def test_a_configuration_error_still_writes_the_results_file_with_every_problem(
     assert sorted(run.results["problems"]) == [
         "braze_events: meta.braze.colour: unknown key for object `events`; expected one of "
         "`object`, `identifier`, `event_id`, `name`, `time`, `properties`, `mode`, `lookback`, "
-        "`renamed_from`",
+        "`renamed_from`, `max_data_points`",
         "braze_users: meta.braze.colour: unknown key for object `users`; expected one of "
         "`object`, `identifier`, `attributes`, `exclude`, `mode`, `on_delete`, `renamed_from`, "
-        "`subscription_groups`",
+        "`subscription_groups`, `max_data_points`",
     ]
 
 

@@ -6,6 +6,7 @@ source tree, so a package or data file missing from the wheel shows only here.""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -74,7 +75,9 @@ def test_the_wheel_and_the_sdist_hold_every_module_and_the_files_the_cli_reads(
     modules = {p.relative_to(REPO).as_posix() for p in (REPO / "dbt_braze").rglob("*.py")}
     macros = {
         f"dbt_braze/bundled/dbt_package/{p.relative_to(REPO).as_posix()}"
-        for p in (REPO / "macros").rglob("*.sql")
+        for folder in ("macros", "models")
+        for p in (REPO / folder).rglob("*")
+        if p.suffix in (".sql", ".yml")
     }
     needed = (
         modules
@@ -91,6 +94,24 @@ def test_the_wheel_and_the_sdist_hold_every_module_and_the_files_the_cli_reads(
         in_sdist = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
     assert needed - in_wheel == set()
     assert needed - in_sdist == set()
+
+
+def _test_command(text: str) -> str:
+    (command,) = re.findall(r"^python3 -m venv \.venv && .*pytest.*$", text, re.M)
+    return command
+
+
+def test_ci_runs_the_readmes_test_command_which_installs_every_extra() -> None:
+    # Each warehouse's tests need its extra; without it they skip, or fail in CI (REQUIRE).
+    readme = _test_command((REPO / "README.md").read_text())
+    pyproject = (REPO / "pyproject.toml").read_text()
+    section = pyproject.split("[project.optional-dependencies]", 1)[1].split("\n[", 1)[0]
+    declared = set(re.findall(r"^([\w-]+) = \[", section, re.M))
+    (installed,) = re.findall(r"-e '\.\[([\w,-]+)\]'", readme)
+
+    assert _test_command((REPO / ".ci" / "run").read_text()) == readme
+    assert set(installed.split(",")) == declared
+    assert {"postgres", "redshift", "snowflake", "spark"} <= declared
 
 
 def test_the_installed_commands_run_the_demo_and_sync_a_project_to_their_emulator(
@@ -169,6 +190,9 @@ def test_the_installed_commands_run_the_demo_and_sync_a_project_to_their_emulato
                 timeout=600,
             )
             assert step.returncode == 0, command + step.stdout[-3000:] + step.stderr[-3000:]
+        # What the action's last step uploads, beside the results file: the report page.
+        page = (project / "target" / "dbt_braze_report.html").read_text()
+        assert "dbt-braze sync health" in page
     finally:
         server.terminate()
         server.wait(10)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import (
-    WAREHOUSES,
+    CORE_WAREHOUSES,
     Project,
     assert_generated_delivered,
     each_warehouse,
@@ -22,7 +22,7 @@ from conftest import (
 
 from dbt_braze.lock import process_scope
 
-warehouse = pytest.fixture(params=WAREHOUSES)(each_warehouse)
+warehouse = pytest.fixture(params=CORE_WAREHOUSES)(each_warehouse)
 
 
 def _lock_event(
@@ -116,10 +116,10 @@ def test_a_holder_with_this_host_name_in_another_pid_namespace_is_never_judged_b
     assert _event_counts(project) == Counter()
 
 
-def _first_run_sending(project: Project) -> subprocess.Popen[str]:
+def _first_run_sending(project: Project, *args: str) -> subprocess.Popen[str]:
     """A sync holding the lock, its first request held inside the emulator."""
     project.emulator.pause()
-    first = project.start_sync("--concurrency", "2")
+    first = project.start_sync("--concurrency", "2", *args)
     deadline = time.monotonic() + 120
     while project.emulator.waiting_requests < 1:
         assert first.poll() is None, first.communicate()[0]
@@ -149,8 +149,13 @@ def test_a_second_concurrent_run_stops_naming_the_first_and_nothing_is_lost(
 
 
 def test_a_second_concurrent_run_waits_then_sends_only_what_is_left(project: Project) -> None:
+    second_run_waits(project)
+
+
+def second_run_waits(project: Project, *args: str) -> None:
+    """`args`: more options of the first run (--senders)."""
     project = generated_project(project)
-    first = _first_run_sending(project)
+    first = _first_run_sending(project, *args)
 
     second = project.start_sync("--lock-timeout", "300")
     assert second.stdout is not None
@@ -188,6 +193,10 @@ def test_a_run_that_lost_its_lock_stops_before_committing_or_sending_more(
 ) -> None:
     """The fence: a run whose lock was released (or taken over, after its heartbeats went
     missing) stops at its next commit or request, whatever Braze acknowledges meanwhile."""
+    lost_lock(project, monkeypatch)
+
+
+def lost_lock(project: Project, monkeypatch: pytest.MonkeyPatch, *args: str) -> None:
     import threading
 
     from dbt_braze import lock
@@ -196,7 +205,7 @@ def test_a_run_that_lost_its_lock_stops_before_committing_or_sending_more(
     project = generated_project(project)
     project.emulator.pause()
     result: list[Any] = []
-    sync = threading.Thread(target=lambda: result.append(project.sync("--concurrency", "2")))
+    sync = threading.Thread(target=lambda: result.append(project.sync("--concurrency", "2", *args)))
     sync.start()
     try:
         deadline = time.monotonic() + 120

@@ -210,16 +210,19 @@ def test_a_constant_that_braze_would_refuse_is_a_configuration_error(project: Pr
     )
 
 
-def test_the_readmes_curl_makes_the_catalog_its_example_model_needs(emulator: Any) -> None:
+def test_the_documented_curl_makes_the_catalog_the_example_model_needs(emulator: Any) -> None:
     import json
     import textwrap
 
     import requests
     import yaml
 
-    readme = (REPO / "README.md").read_text()
-    body = re.search(r"curl -X POST http://127.0.0.1:4010/catalogs .*?-d '(.*?)'", readme, re.S)
-    example = re.search(r"```yaml\nbraze:\n  object: catalog\n(.*?)```", readme, re.S)
+    emulator_page = (REPO / "docs" / "emulator.md").read_text()
+    configuration = (REPO / "docs" / "configuration.md").read_text()
+    body = re.search(
+        r"curl -X POST http://127.0.0.1:4010/catalogs .*?-d '(.*?)'", emulator_page, re.S
+    )
+    example = re.search(r"```yaml\nbraze:\n  object: catalog\n(.*?)```", configuration, re.S)
     assert body is not None and example is not None
     fields = yaml.safe_load(textwrap.dedent(example.group(1)))["fields"]
 

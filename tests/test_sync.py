@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import API_KEY, WAREHOUSES, Project, each_warehouse, users_and_events_project
+from conftest import API_KEY, CORE_WAREHOUSES, Project, each_warehouse, users_and_events_project
 
-warehouse = pytest.fixture(params=WAREHOUSES)(each_warehouse)
+warehouse = pytest.fixture(params=CORE_WAREHOUSES)(each_warehouse)
 
 
 def test_initial_sync_delivers_every_user_with_typed_values(project: Project) -> None:

@@ -8,7 +8,7 @@ workspace in memory, with fault injection.
 - workspace.py: what it stores (profiles, events, purchases, subscriptions, catalogs, triggers)
 - users.py, identity.py, messaging.py, catalogs.py: the rules of each endpoint
 - faults.py: what can be made to go wrong
-- server.py: HTTP plumbing and `serve`
+- server.py: HTTP plumbing; foreground.py: `dbt-braze emulator` in the foreground
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dbt_braze.emulator.core import Emulator, RecordedRequest
     from dbt_braze.emulator.faults import Faults
-    from dbt_braze.emulator.server import PortUnavailable, serve
+    from dbt_braze.emulator.foreground import serve
+    from dbt_braze.emulator.server import PortUnavailable
 
 # Importing the package loads nothing: the CLI's start-up stays cheap, and the server's
 # machinery (http.server, threading, json) loads when the emulator is first used.
@@ -27,7 +28,7 @@ _EXPORTS = {
     "RecordedRequest": "dbt_braze.emulator.core",
     "Faults": "dbt_braze.emulator.faults",
     "PortUnavailable": "dbt_braze.emulator.server",
-    "serve": "dbt_braze.emulator.server",
+    "serve": "dbt_braze.emulator.foreground",
 }
 __all__ = ["Emulator", "Faults", "PortUnavailable", "RecordedRequest", "serve"]
 

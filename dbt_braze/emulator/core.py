@@ -143,7 +143,7 @@ class Emulator:
     def start(self) -> Emulator:
         if self._server is not None:
             raise RuntimeError("emulator already started")
-        server = make_server(self, self._host, self._port)
+        server = make_server(self._handle, self._host, self._port)
         thread = threading.Thread(
             target=server.serve_forever,
             kwargs={"poll_interval": 0.05},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 # post_user_track.md: the body is at most 4 MB.
@@ -70,3 +71,8 @@ def check_envelope(
     if not isinstance(parsed, dict):
         return message(400, "Request body must be a JSON object")
     return None
+
+
+# What answers the emulator's HTTP requests: (method, path with query, lower-case headers,
+# raw body) -> the reply (server.make_server serves one; core.Emulator is one).
+Handle = Callable[[str, str, dict[str, str], bytes | None], Reply]

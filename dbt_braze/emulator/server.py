@@ -1,25 +1,19 @@
 """HTTP plumbing: a threading HTTP/1.1 server on loopback whose handler hands every request to
-the emulator, and `serve` for the `dbt-braze emulator` command."""
+the emulator's handler (replies.Handle)."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import json
-import os
-import signal
 import socket
 import socketserver
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from dbt_braze.emulator.faults import Faults
-from dbt_braze.emulator.replies import MAX_BODY_BYTES, Reply, message
-
-if TYPE_CHECKING:
-    from dbt_braze.emulator.core import Emulator
+from dbt_braze.emulator.replies import MAX_BODY_BYTES, Handle, Reply, message
 
 # Draining an oversized body keeps the keep-alive connection usable; beyond this
 # the emulator closes the connection instead of reading everything.
@@ -43,7 +37,8 @@ class PortUnavailable(Exception):
         return f"cannot listen on port {self.port} on {self.host}: {self.reason}"
 
 
-def make_server(emulator: Emulator, host: str, port: int) -> Any:
+def make_server(handle: Handle, host: str, port: int) -> Any:
+    """An HTTP server on `host`:`port` that answers every request with `handle`'s reply."""
 
     bind_host = "127.0.0.1" if host.lower() == "localhost" else host.strip("[]")
     family = socket.AF_INET6 if ":" in bind_host else socket.AF_INET
@@ -128,7 +123,7 @@ def make_server(emulator: Emulator, host: str, port: int) -> Any:
                 return
             headers = {key.lower(): value for key, value in self.headers.items()}
             try:
-                reply = emulator._handle(method, self.path, headers, raw)
+                reply = handle(method, self.path, headers, raw)
             except Exception as exc:  # an emulator bug must not hang the client
                 reply = message(500, f"Emulator error: {type(exc).__name__}: {exc}")
             if reply.drop:
@@ -208,58 +203,3 @@ def make_server(emulator: Emulator, host: str, port: int) -> Any:
         return Server()
     except OSError as exc:
         raise PortUnavailable(bind_host, port, exc) from exc
-
-
-def serve(
-    host: str,
-    port: int,
-    api_key: str,
-    faults: Faults | None = None,
-    subscription_groups: frozenset[str] = frozenset(),
-    count_only: bool = False,
-    canvases: frozenset[str] = frozenset(),
-    campaigns: frozenset[str] = frozenset(),
-) -> None:
-    from dbt_braze.emulator.core import Emulator
-
-    emulator = Emulator(
-        api_key=api_key,
-        host=host,
-        port=port,
-        faults=faults,
-        subscription_groups=subscription_groups,
-        count_only=count_only,
-        canvases=canvases,
-        campaigns=campaigns,
-    )
-    emulator.start()
-    # Ctrl-C and SIGTERM stop it, even where they were ignored when it started (a shell
-    # without job control ignores SIGINT in the commands it starts in the background, and
-    # Python then installs no handler of its own).
-    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        mode = " (counting mode: nothing is stored)" if count_only else ""
-        print(f"Braze emulator listening on {emulator.url}{mode}", flush=True)
-        print("To sync to it, in another shell:", flush=True)
-        print(f"  export BRAZE_REST_ENDPOINT={emulator.url}", flush=True)
-        if api_key == os.environ.get("BRAZE_API_KEY"):
-            # Never printed: it may be a real key (the emulator took it from the environment).
-            print("  # BRAZE_API_KEY: the one already in your environment", flush=True)
-        else:
-            print(f"  export BRAZE_API_KEY={api_key}", flush=True)
-        # Waits in short steps: Python runs a signal's handler in the main thread only between
-        # its steps, and a Ctrl-C that the kernel hands to one of the server's threads would
-        # never end an untimed wait.
-        forever = threading.Event()
-        while not forever.wait(0.2):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        emulator.stop()
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt

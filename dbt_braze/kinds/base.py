@@ -90,6 +90,8 @@ class ObjectKind:
     # Runs deliver their models phase by phase: identity changes (0) before what uses the
     # identities they make (1), as Braze applies each request asynchronously.
     phase: ClassVar[int] = 1
+    # Whether its objects cost Braze data points (then `max_data_points` may cap a run's).
+    costs_data_points: ClassVar[bool] = False
 
     def parse(self, raw: Mapping[str, Any], problem: Problem) -> dict[str, Any] | None:
         """The ModelSync fields its keys give (identifier included), or None when the key its

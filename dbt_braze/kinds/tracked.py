@@ -40,6 +40,7 @@ class TrackedKind(ObjectKind):
     reserved: ClassVar[frozenset[str]]  # property names Braze keeps for itself
     state_class = IdState
     resent_by = "--resend-events"
+    costs_data_points = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -54,6 +55,7 @@ class TrackedKind(ObjectKind):
             "mode",
             "lookback",
             "renamed_from",
+            "max_data_points",
         )
 
     def parse(self, raw: Mapping[str, Any], problem: Problem) -> dict[str, Any] | None:

@@ -79,7 +79,9 @@ class Users(ObjectKind):
         "on_delete",
         "renamed_from",
         "subscription_groups",
+        "max_data_points",
     )
+    costs_data_points = True
     state_class = AttributeState
     resent_by = "--full-refresh"
 

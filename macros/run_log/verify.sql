@@ -42,18 +42,5 @@
   {{ return(adapter.dispatch('create_drift_table_sql', 'dbt_braze')()) }}
 {% endmacro %}
 {% macro default__create_drift_table_sql() %}
-  {% set text = dbt_braze.text_type() %}
-  {% set sql %}
-    create table if not exists {{ dbt_braze.relation('braze_drift') }} (
-      run_id {{ text }},
-      model_unique_id {{ text }},
-      identifier {{ text }},
-      attribute {{ text }},
-      state_value {{ text }},
-      braze_value {{ text }},
-      checked_at {{ dbt.type_timestamp() }},
-      workspace_id {{ text }}
-    )
-  {% endset %}
-  {{ return(sql) }}
+  {{ return(dbt_braze.create_run_log_table_sql('braze_drift')) }}
 {% endmacro %}

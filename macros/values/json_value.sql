@@ -81,6 +81,14 @@
   {%- do rendered.update({'money': rendered['decimal']}) -%}
   {{ return(rendered.get(family)) }}
 {% endmacro %}
+{#-
+  Redshift would find postgres__json_value, whose TO_JSON, PG_TYPEOF, regtype casts, UNNEST
+  and CARDINALITY are PostgreSQL functions Redshift does not have (Unsupported PostgreSQL
+  functions): every value is converted in Python, as by default.
+-#}
+{% macro redshift__json_value(e, family) %}
+  {{ return(none) }}
+{% endmacro %}
 
 {#-
   A field of an event or a purchase (kinds/events.py, kinds/purchases.py) as JSON: [json, ok] as

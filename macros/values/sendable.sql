@@ -114,7 +114,7 @@
   case
     when {{ expression }} is null then null
     when extract(year from {{ value }}) not between 1 and 9999
-      then 'out of range: ' || cast({{ expression }} as varchar(max))
+      then 'out of range: ' || cast({{ expression }} as {{ dbt_braze.text_type() }})
     {%- if family == 'date' %}
     else to_char({{ value }}, 'YYYY-MM-DD')
     {%- else %}
