@@ -626,7 +626,10 @@ def _stream_bigquery(adapter: Any, sql: str, batch_rows: int) -> Iterator[list[t
     is in memory, in the query's order."""
     job, _ = adapter.connections.raw_execute(sql)
     for page in job.result(page_size=batch_rows).pages:
-        yield [tuple(row.values()) for row in page]
+        # The answer that said the job was done is taken for the first page when it carries a
+        # list of rows, even an empty one (as bqemulator's does): a reader sees no empty batch.
+        if rows := [tuple(row.values()) for row in page]:
+            yield rows
 
 
 # How a statement runs, and how its rows are read, where not through the DB-API cursor.
