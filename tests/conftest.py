@@ -679,6 +679,9 @@ class BigQueryDatabase:
             "database": BIGQUERY_PROJECT,
             "schema": self.schema,
             "api_endpoint": self.server.url,
+            # An emulator's error fails the statement within a minute, instead of after a day
+            # of dbt-bigquery's retries (its default deadline).
+            "job_execution_timeout_seconds": 60,
             "threads": 1,
         }
 

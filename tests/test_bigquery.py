@@ -107,3 +107,30 @@ def test_sigkill_mid_run_then_rerun_loses_nothing_and_resends_only_what_was_in_f
     # rows of the commits that finished: the rerun sends the rest, and again only what was in
     # flight.
     sigkill_mid_run(project)
+
+
+def test_recording_a_model_is_one_statement_that_replaces_its_row(project: Project) -> None:
+    # A DELETE then an INSERT would be two jobs: a run stopped between them would leave the
+    # model unrecorded. The MERGE replaces the row, or adds it, in one statement.
+    project = users_and_events_project(project)
+    assert project.sync().returncode == 0
+    (table,) = [
+        t
+        for t in project.database.table_names(project.state_schema)
+        if t.startswith("sync_models_")
+    ]
+    models = f"{project.state_schema}.{table}"
+    before = project.sql(f"select model_unique_id, updated_at from {models} order by 1")
+    row = ["model.x.new_model", "users", "external_id", "2026-01-02T03:04:05Z", "", "s_t", "c"]
+    with _opened(project) as wh:
+        statements = wh.render("record_sync_model_sql", row=row, table=table)
+        wh.run(*statements)
+        again = [*row[:3], "2026-02-03T04:05:06Z", *row[4:6], "changed"]
+        wh.run(*wh.render("record_sync_model_sql", row=again, table=table))
+
+    after = project.sql(f"select model_unique_id, updated_at, code from {models} order by 1")
+    assert len(statements) == 1
+    assert len(before) == 2
+    assert [r[0] for r in after] == sorted([before[0][0], before[1][0], "model.x.new_model"])
+    (new,) = [r for r in after if r[0] == "model.x.new_model"]
+    assert (new[1].isoformat(), new[2]) == ("2026-02-03T04:05:06+00:00", "changed")
