@@ -959,9 +959,12 @@ _SYNCED_PROJECTS: list[Project] = []
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Each test that runs on a warehouse carries its marker (`pytest -m snowflake`): the
-    `warehouse` parameter's, or `duckdb`, the `project` fixture's default."""
+    `warehouse` parameter's, or `duckdb`, the `project` fixture's default, unless the module
+    marks its tests with their warehouse itself (`pytestmark`)."""
     for item in items:
         if "warehouse" not in getattr(item, "fixturenames", ()):
+            continue
+        if any(item.get_closest_marker(name) for name in (*SYNC_WAREHOUSES, "spark")):
             continue
         callspec = getattr(item, "callspec", None)
         name = callspec.params.get("warehouse", "duckdb") if callspec else "duckdb"

@@ -15,6 +15,8 @@ from test_crash import sigkill_mid_run
 from dbt_braze.errors import WarehouseError
 from dbt_braze.warehouse import Warehouse, open_warehouse, project_context
 
+pytestmark = pytest.mark.bigquery
+
 
 @pytest.fixture
 def warehouse() -> str:
