@@ -83,15 +83,16 @@ class Warehouse:
             raise WarehouseError(f"macro {macro} failed: {_first_line(e)}") from e
 
     def run(self, *statements: str) -> None:
-        """Execute statements in one transaction and commit."""
+        """Execute statements in one transaction and commit. (On BigQuery each is a query job
+        of its own, in order: dbt-bigquery opens no transaction.)"""
         self._count("written", len(statements))
+        execute = _EXECUTES.get(self.type, _execute_dbapi)
         explicit = self._begins_itself
         try:
             if explicit:
                 self._execute("begin")
             for sql in statements:
-                _, cursor = self.adapter.connections.add_query(sql, auto_begin=True)
-                _drain(cursor)
+                execute(self.adapter, sql)
             if explicit:
                 self._execute("commit")
             self.adapter.commit_if_has_connection()
@@ -120,8 +121,7 @@ class Warehouse:
         """A small result (counts, samples, metadata) as tuples."""
         self._count("read")
         try:
-            _, cursor = self.adapter.connections.add_query(sql, auto_begin=False)
-            return [tuple(row) for row in cursor.fetchall()]
+            return _FETCHES.get(self.type, _fetch_dbapi)(self.adapter, sql)
         except Exception as e:
             self._rollback()
             raise WarehouseError(_first_line(e)) from e
@@ -550,6 +550,16 @@ def _release(adapter: Any) -> None:
     reset_adapters()
 
 
+def _execute_dbapi(adapter: Any, sql: str) -> None:
+    _, cursor = adapter.connections.add_query(sql, auto_begin=True)
+    _drain(cursor)
+
+
+def _fetch_dbapi(adapter: Any, sql: str) -> list[tuple[Any, ...]]:
+    _, cursor = adapter.connections.add_query(sql, auto_begin=False)
+    return [tuple(row) for row in cursor.fetchall()]
+
+
 def _stream_dbapi(adapter: Any, sql: str, batch_rows: int) -> Iterator[list[tuple]]:
     _, cursor = adapter.connections.add_query(sql, auto_begin=False)
     while rows := cursor.fetchmany(batch_rows):
@@ -596,8 +606,38 @@ def _stream_spark(adapter: Any, sql: str, batch_rows: int) -> Iterator[list[tupl
         yield rows[start : start + batch_rows]
 
 
-# Adapters whose DB-API cursor would hold a whole result in memory get their own reader.
-_STREAMS = {"postgres": _stream_postgres, "spark": _stream_spark}
+# dbt-bigquery has no DB-API cursor (its `add_query` refuses): a statement is a query job, run
+# by dbt-bigquery's `raw_execute` with its retries and error handling, which waits for the job
+# and returns it with a lazy iterator over its rows (nothing fetched yet).
+
+
+def _execute_bigquery(adapter: Any, sql: str) -> None:
+    adapter.connections.raw_execute(sql)
+
+
+def _fetch_bigquery(adapter: Any, sql: str) -> list[tuple[Any, ...]]:
+    _, rows = adapter.connections.raw_execute(sql)
+    return [tuple(row.values()) for row in rows]
+
+
+def _stream_bigquery(adapter: Any, sql: str, batch_rows: int) -> Iterator[list[tuple]]:
+    """The finished job's result, read back `batch_rows` rows a page (jobs.getQueryResults with
+    maxResults): BigQuery keeps a query's result in a temporary table, so one page at a time
+    is in memory, in the query's order."""
+    job, _ = adapter.connections.raw_execute(sql)
+    for page in job.result(page_size=batch_rows).pages:
+        # The answer that said the job was done is taken for the first page when it carries a
+        # list of rows, even an empty one (as bqemulator's does): a reader sees no empty batch.
+        if rows := [tuple(row.values()) for row in page]:
+            yield rows
+
+
+# How a statement runs, and how its rows are read, where not through the DB-API cursor.
+_EXECUTES = {"bigquery": _execute_bigquery}
+_FETCHES = {"bigquery": _fetch_bigquery}
+# Adapters whose DB-API cursor would hold a whole result in memory, or that have none, get
+# their own reader.
+_STREAMS = {"postgres": _stream_postgres, "spark": _stream_spark, "bigquery": _stream_bigquery}
 # Adapters that read a large result by pages of seq (Warehouse.reads_pages), and their page's
 # rows (None: PAGE_ROWS). Spark's reader holds a page's whole result: its page is one batch.
 # Redshift's driver holds one too, but a page of PAGE_ROWS is a few tens of megabytes, and

@@ -45,6 +45,9 @@ WAREHOUSES = ("duckdb", "postgres", "snowflake")
 # test projects' own SQL is PostgreSQL's, so the rest of the share would prove nothing more of
 # Redshift (docs/redshift-on-postgres.md).
 CORE_WAREHOUSES = (*WAREHOUSES, "redshift")
+# The end-to-end sync (test_sync) runs on BigQuery's adapter too, against a BigQuery emulator
+# (docs/bigquery-emulator.md); test_bigquery.py holds what BigQuery does differently.
+SYNC_WAREHOUSES = (*CORE_WAREHOUSES, "bigquery")
 
 
 @dataclass
@@ -542,7 +545,188 @@ def _spark_schema() -> str:
     return f"analytics_{uuid.uuid4().hex[:12]}"
 
 
-Database = DuckDBDatabase | PostgresDatabase | RedshiftDatabase | SnowflakeDatabase | SparkDatabase
+# The BigQuery project the tests' datasets live in (the emulator accepts any).
+BIGQUERY_PROJECT = "dbt-braze-test"
+# Anything a test process or dbt-braze sends to a host other than loopback goes to this dead
+# proxy and fails: a BigQuery client that tried Google's servers would fail the test, not leave.
+NO_NETWORK = {
+    "HTTPS_PROXY": "http://127.0.0.1:9",
+    "HTTP_PROXY": "http://127.0.0.1:9",
+    "https_proxy": "http://127.0.0.1:9",
+    "http_proxy": "http://127.0.0.1:9",
+    "NO_PROXY": "127.0.0.1,localhost",
+    "no_proxy": "127.0.0.1,localhost",
+}
+
+
+@dataclass
+class BigQueryServer:
+    """A BigQuery API emulator on a loopback port, started by the tests or named by
+    DBT_BRAZE_BQ_PORT: google-cloud-bigquery (dbt-bigquery's client) reaches it through the
+    profile's `api_endpoint`, with a token nobody checks.
+
+    The emulator keeps every dataset in memory for as long as it runs; each project gets a
+    dataset of its own (its target schema; dbt-braze adds `<schema>_dbt_braze`), dropped after the
+    test."""
+
+    host: str
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+    per_test: list[str] = field(default_factory=list)
+    per_session: list[str] = field(default_factory=list)
+    _client: Any = None
+
+    @classmethod
+    def from_environment(cls) -> BigQueryServer | None:
+        if not os.environ.get("DBT_BRAZE_BQ_PORT"):
+            return None
+        return cls(
+            os.environ.get("DBT_BRAZE_BQ_HOST", "127.0.0.1"), int(os.environ["DBT_BRAZE_BQ_PORT"])
+        )
+
+    @classmethod
+    def start(cls, command: list[str], log: Path, env: dict[str, str]) -> BigQueryServer:
+        """`command` + the port: an emulator serving on 127.0.0.1 at that port."""
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [arg.replace("{port}", str(port)) for arg in command],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=os.environ | NO_NETWORK | env,
+            )
+        server = cls("127.0.0.1", port, process)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                list(server.client().list_datasets(max_results=1))
+                return server
+            except Exception:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    server.stop()
+                    raise RuntimeError(
+                        f"the BigQuery emulator did not start: {log.read_text()[-2000:]}"
+                    ) from None
+                time.sleep(0.3)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+    def client(self) -> Any:
+        if self._client is None:
+            from google.auth.credentials import AnonymousCredentials
+            from google.cloud import bigquery
+
+            self._client = bigquery.Client(
+                project=BIGQUERY_PROJECT,
+                credentials=AnonymousCredentials(),
+                client_options={"api_endpoint": self.url},
+            )
+        return self._client
+
+    def create_dataset(self, *, for_session: bool = False) -> str:
+        name = _spark_schema()
+        (self.per_session if for_session else self.per_test).append(name)
+        self.client().create_dataset(f"{BIGQUERY_PROJECT}.{name}")
+        return name
+
+    def drop_datasets(self, names: list[str]) -> None:
+        while names:
+            name = names.pop()
+            for dataset in (name, f"{name}_dbt_braze"):
+                self.client().delete_dataset(
+                    f"{BIGQUERY_PROJECT}.{dataset}", delete_contents=True, not_found_ok=True
+                )
+
+    def query(self, statement: str, dataset: str | None = None) -> list[tuple[Any, ...]]:
+        from google.cloud import bigquery
+
+        config = bigquery.QueryJobConfig(
+            default_dataset=f"{BIGQUERY_PROJECT}.{dataset}" if dataset else None
+        )
+        # No retries: an emulator's error is an answer, not a reason to wait ten minutes.
+        job = self.client().query(statement, job_config=config, retry=None, job_retry=None)
+        rows = job.result(retry=None)
+        return [tuple(row.values()) for row in rows]
+
+
+class BigQueryDatabase:
+    type = "bigquery"
+
+    def __init__(self, server: BigQueryServer, schema: str) -> None:
+        self.server = server
+        self.schema = schema
+
+    def profile(self) -> dict[str, Any]:
+        return {
+            "type": "bigquery",
+            # A fixed token: no Google sign-in, nothing refreshed; the emulator does not check.
+            "method": "oauth-secrets",
+            "token": "emulator-token",
+            "database": BIGQUERY_PROJECT,
+            "schema": self.schema,
+            "api_endpoint": self.server.url,
+            # An emulator's error fails the statement within a minute, instead of after a day
+            # of dbt-bigquery's retries (its default deadline).
+            "job_execution_timeout_seconds": 60,
+            "threads": 1,
+        }
+
+    def copy(self, root: Path) -> BigQueryDatabase:
+        # The seeds' tables and the models' views, recreated from the manifest in a dataset of
+        # the copy's own (a view names its tables' dataset).
+        copy = BigQueryDatabase(self.server, self.server.create_dataset())
+        manifest = json.loads((root / "target" / "manifest.json").read_text())
+        tables: list[str] = []
+        views: list[str] = []
+        for node in manifest["nodes"].values():
+            relation = node.get("relation_name")
+            if not relation or node["resource_type"] not in ("seed", "model"):
+                continue
+            new = relation.replace(self.schema, copy.schema)
+            if node["resource_type"] == "seed":
+                tables.append(f"create table {new} as select * from {relation}")
+            else:
+                kind = "view" if node["config"]["materialized"] == "view" else "table"
+                sql = node["compiled_code"].replace(self.schema, copy.schema)
+                views.append(f"create {kind} {new} as {sql}")
+        for statement in [*tables, *views]:
+            self.server.query(statement)
+        for artifact in (root / "target").glob("*.json"):
+            artifact.write_text(artifact.read_text().replace(self.schema, copy.schema))
+        return copy
+
+    def sql(self, statement: str) -> list[tuple[Any, ...]]:
+        """A statement with the project's dataset as the default one."""
+        return self.server.query(statement, self.schema)
+
+    def table_names(self, dataset: str) -> list[str]:
+        """The tables of a dataset (the emulator has no INFORMATION_SCHEMA)."""
+        tables = self.server.client().list_tables(f"{BIGQUERY_PROJECT}.{dataset}")
+        return [table.table_id for table in tables]
+
+
+Database = (
+    DuckDBDatabase
+    | PostgresDatabase
+    | RedshiftDatabase
+    | SnowflakeDatabase
+    | SparkDatabase
+    | BigQueryDatabase
+)
 
 
 class Project:
@@ -698,6 +882,13 @@ class Project:
         )
 
     def state_table(self, model: str) -> str:
+        if isinstance(self.database, BigQueryDatabase):
+            (name,) = [
+                t
+                for t in self.database.table_names(self.state_schema)
+                if t.lower().startswith(f"state_{model}_")
+            ]
+            return f"{self.state_schema}.{name}"
         (name,) = self.sql(
             # Snowflake stores unquoted names in upper case.
             "select table_name from information_schema.tables "
@@ -739,6 +930,8 @@ class Project:
         env["DBT_PROFILES_DIR"] = str(self.root)
         if self._emulator is not None:
             env["BRAZE_REST_ENDPOINT"] = self._emulator.url
+        if isinstance(self.database, BigQueryDatabase):
+            env.update(NO_NETWORK)
         env.update(extra or {})
         return env
 
@@ -766,9 +959,12 @@ _SYNCED_PROJECTS: list[Project] = []
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Each test that runs on a warehouse carries its marker (`pytest -m snowflake`): the
-    `warehouse` parameter's, or `duckdb`, the `project` fixture's default."""
+    `warehouse` parameter's, or `duckdb`, the `project` fixture's default, unless the module
+    marks its tests with their warehouse itself (`pytestmark`)."""
     for item in items:
         if "warehouse" not in getattr(item, "fixturenames", ()):
+            continue
+        if any(item.get_closest_marker(name) for name in (*SYNC_WAREHOUSES, "spark")):
             continue
         callspec = getattr(item, "callspec", None)
         name = callspec.params.get("warehouse", "duckdb") if callspec else "duckdb"
@@ -922,6 +1118,93 @@ def snowflake_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snowf
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def bigquery_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BigQueryServer]:
+    """A BigQuery emulator on a free loopback port for this session (or the one DBT_BRAZE_BQ_*
+    names); tests on it skip when dbt-bigquery or the emulator is missing, unless
+    DBT_BRAZE_REQUIRE_BIGQUERY=1."""
+    problem = None
+    try:
+        import dbt.adapters.bigquery  # noqa: F401
+        import google.cloud.bigquery  # noqa: F401
+    except ImportError:
+        problem = "dbt-bigquery is not installed: pip install -e '.[dev,bigquery]'"
+    server = BigQueryServer.from_environment()
+    if problem is None and server is None:
+        command, env, problem = bigquery_emulator(tmp_path_factory.mktemp("bigquery"))
+        if problem is None:
+            try:
+                log = tmp_path_factory.mktemp("bigquery-log") / "server.log"
+                server = BigQueryServer.start(command, log, env)
+            except Exception as e:
+                problem = str(e)
+    if problem is not None:
+        if os.environ.get("DBT_BRAZE_REQUIRE_BIGQUERY") == "1":
+            pytest.fail(f"DBT_BRAZE_REQUIRE_BIGQUERY=1, but {problem}", pytrace=False)
+        pytest.skip(problem)
+    assert server is not None
+    yield server
+    try:
+        server.drop_datasets(server.per_session)
+    finally:
+        server.stop()
+
+
+def bigquery_emulator(home: Path) -> tuple[list[str], dict[str, str], str | None]:
+    """The command that starts the BigQuery emulator (`{port}` its port), its environment, and
+    why it cannot start here (or None).
+
+    bqemulator runs from a virtual environment of its own (.ci/bqemulator.txt): the one
+    DBT_BRAZE_BQ_EMULATOR names, `bqemulator` on PATH, or the repository's .venv-bqemulator. At
+    start it loads DuckDB's spatial extension, which DuckDB would download: it is installed
+    beforehand into `home`'s DuckDB from the duckdb-extension-spatial package, and the emulator
+    runs with that HOME, offline. Its optional Avro extension is left off."""
+    named = os.environ.get("DBT_BRAZE_BQ_EMULATOR") or shutil.which("bqemulator")
+    binary = Path(named) if named else REPO / ".venv-bqemulator/bin/bqemulator"
+    if not binary.exists():
+        return (
+            [],
+            {},
+            (
+                "the BigQuery emulator is not installed: python3 -m venv .venv-bqemulator && "
+                ".venv-bqemulator/bin/pip install -r .ci/bqemulator.txt"
+            ),
+        )
+    install = (
+        "import duckdb, duckdb_extension_spatial as s, pathlib;"
+        "p, = pathlib.Path(s.__file__).parent.glob('extensions/*/spatial.duckdb_extension');"
+        "duckdb.connect().install_extension(str(p))"
+    )
+    env = {"HOME": str(home), "BQEMU_ENABLE_FORMAT_EXTENSIONS": "false"}
+    done = subprocess.run(
+        [str(binary.parent / "python"), "-c", install],
+        env=os.environ | NO_NETWORK | env,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        return (
+            [],
+            {},
+            f"DuckDB's spatial extension did not install for the emulator: {done.stderr[-1000:]}",
+        )
+    command = [
+        str(binary),
+        "start",
+        "--rest-host",
+        "127.0.0.1",
+        "--rest-port",
+        "{port}",
+        "--grpc-host",
+        "127.0.0.1",
+        "--grpc-port",
+        "0",
+        "--log-level",
+        "warning",
+    ]
+    return command, env, None
+
+
 @pytest.fixture
 def warehouse() -> str:
     """The warehouse of the `project` fixture. A module that runs on each overrides it with
@@ -974,6 +1257,16 @@ def project(
         yield Project(tmp_path / "project", emulator, spark)
         _check_delivered_state(request)
         return
+    if warehouse == "bigquery":
+        # A dataset per project, dropped with dbt-braze's after the test.
+        bigquery: BigQueryServer = request.getfixturevalue("bigquery_server")
+        database_bq = BigQueryDatabase(bigquery, bigquery.create_dataset())
+        try:
+            yield Project(tmp_path / "project", emulator, database_bq)
+            _check_delivered_state(request)
+        finally:
+            bigquery.drop_datasets(bigquery.per_test)
+        return
     server: PostgresServer | SnowflakeServer = request.getfixturevalue(f"{warehouse}_server")
     database: Database
     if isinstance(server, RedshiftServer):
@@ -1020,6 +1313,9 @@ def built(name: str, project: Project, setup) -> Project:  # type: ignore[no-unt
             database = SnowflakeDatabase(sf, sf.create_database(for_session=True))
         elif isinstance(project.database, SparkDatabase):
             database = SparkDatabase(project.database.spark, _spark_schema())
+        elif isinstance(project.database, BigQueryDatabase):
+            bq = project.database.server
+            database = BigQueryDatabase(bq, bq.create_dataset(for_session=True))
         template = Project(root, None, database)
         setup(template)
         template.build()
@@ -1037,7 +1333,7 @@ def users_and_events_project(project: Project) -> Project:
 # a list, a series of numbers) a macro of the test project says it per warehouse.
 PORTABLE_MACROS = """
 {% macro split_list(text, separator) -%}
-  {%- if target.type == 'snowflake' -%}split({{ text }}, {{ separator }})
+  {%- if target.type in ('snowflake', 'bigquery') -%}split({{ text }}, {{ separator }})
   {%- else -%}string_to_array({{ text }}, {{ separator }})
   {%- endif -%}
 {%- endmacro %}
@@ -1046,6 +1342,8 @@ PORTABLE_MACROS = """
 {% macro series(n) -%}
   {%- if target.type == 'snowflake' -%}
     (select row_number() over (order by seq4()) - 1 as i from table(generator(rowcount => {{ n }}))) t
+  {%- elif target.type == 'bigquery' -%}
+    (select i from unnest(generate_array(0, {{ n - 1 }})) as i) t
   {%- else -%}
     generate_series(0, {{ n - 1 }}) t(i)
   {%- endif -%}
@@ -1053,23 +1351,33 @@ PORTABLE_MACROS = """
 """
 
 
+# Seed column types by warehouse, where its names differ from the others' (BigQuery has no
+# VARCHAR or FLOAT8; a seed's load job takes a plain NUMERIC).
+SEED_TYPES = {
+    "bigquery": {"varchar": "string", "decimal(12,2)": "numeric", "float8": "float64"},
+}
+
+
 def _users_and_events(project: Project) -> None:
     project.write("macros/portable.sql", PORTABLE_MACROS)
     project.write("seeds/raw_customers.csv", CUSTOMERS)
     project.write("seeds/raw_events.csv", EVENTS)
+    types = SEED_TYPES.get(project.warehouse, {})
+    text, decimal, double = (types.get(t, t) for t in ("varchar", "decimal(12,2)", "float8"))
     project.write(
         "seeds/seeds.yml",
-        """
+        f"""
         version: 2
         seeds:
           - name: raw_customers
             config:
-              column_types: {customer_id: varchar, plan: varchar, signup_date: date, last_seen_at: timestamp,
-                             lifetime_value: "decimal(12,2)", is_vip: boolean, score: float8}
+              column_types: {{customer_id: {text}, plan: {text}, signup_date: date,
+                             last_seen_at: timestamp, lifetime_value: "{decimal}",
+                             is_vip: boolean, score: {double}}}
           - name: raw_events
             config:
-              column_types: {event_id: varchar, customer_id: varchar, occurred_at: timestamp,
-                             amount: "decimal(12,2)"}
+              column_types: {{event_id: {text}, customer_id: {text}, occurred_at: timestamp,
+                             amount: "{decimal}"}}
         """,
     )
     project.model(

@@ -1,11 +1,12 @@
-"""`dbt-braze sync` end to end: real dbt, real DuckDB and PostgreSQL, the emulator over HTTP."""
+"""`dbt-braze sync` end to end: real dbt on each warehouse (BigQuery through its emulator), the
+Braze emulator over HTTP."""
 
 from __future__ import annotations
 
 import pytest
-from conftest import API_KEY, CORE_WAREHOUSES, Project, each_warehouse, users_and_events_project
+from conftest import API_KEY, SYNC_WAREHOUSES, Project, each_warehouse, users_and_events_project
 
-warehouse = pytest.fixture(params=CORE_WAREHOUSES)(each_warehouse)
+warehouse = pytest.fixture(params=SYNC_WAREHOUSES)(each_warehouse)
 
 
 def test_initial_sync_delivers_every_user_with_typed_values(project: Project) -> None:

@@ -46,6 +46,33 @@
   ]) }}
 {% endmacro %}
 {#-
+  dbt-bigquery runs each statement as a job of its own, with no transaction around them: a DELETE
+  then an INSERT would leave the model unrecorded if the run stopped between the two. One MERGE
+  replaces the row (DML statements are atomic); each value is cast to its column's type, read
+  from the table, as `insert_rows_sql` does.
+-#}
+{% macro bigquery__record_sync_model_sql(row, table) %}
+  {%- set relation = dbt_braze.relation(table) -%}
+  {%- set columns = adapter.get_columns_in_relation(relation) -%}
+  {%- set names = [] -%}
+  {%- for column in columns[:row | length] -%}
+    {%- do names.append(dbt_braze.quote(column.name)) -%}
+  {%- endfor -%}
+  {% set sql %}
+    merge {{ relation }} as recorded
+    using (select
+      {%- for value in row %}{% if not loop.first %},{% endif %}
+      cast({{ dbt_braze.literal(value) }} as {{ columns[loop.index0].data_type }}) as {{ names[loop.index0] }}
+      {%- endfor %}) as replacing
+    on recorded.model_unique_id = replacing.model_unique_id
+    when matched then update set
+      {%- for name in names[1:] %}{% if not loop.first %},{% endif %} {{ name }} = replacing.{{ name }}{% endfor %}
+    when not matched then insert ({{ names | join(', ') }})
+      values ({% for name in names %}{% if not loop.first %}, {% endif %}replacing.{{ name }}{% endfor %})
+  {% endset %}
+  {{ return([sql]) }}
+{% endmacro %}
+{#-
   Plain Spark tables have no DELETE or UPDATE (sql-ref-syntax-dml: INSERT only), and Spark has
   no transaction to rebuild a table in: sync_models is appended to, a model's latest row is its
   record, and a row without `object` forgets it. It grows by one row per model per run.

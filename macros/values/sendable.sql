@@ -153,16 +153,19 @@
   {%- endif -%}
 {%- endmacro %}
 {#-
-  FORMAT_TIMESTAMP renders in the time zone given (format elements: `%E4Y` four-digit years,
-  0001 to 9999, where `%Y` prints as few digits as the year needs; `%E6S` seconds with six
-  fractional digits). DATE, DATETIME and TIMESTAMP all lie within years 1 to 9999 (data types):
-  nothing to refuse.
+  FORMAT_TIMESTAMP renders in the time zone given (format elements: `%E6S` seconds with six
+  fractional digits). The year is padded to four digits with LPAD, as `%E4Y` would (0001 to
+  9999, where `%Y` prints as few digits as the year needs): the same text on BigQuery, and
+  bqemulator 1.4 implements no `%E4Y` (FORMAT_DATE refuses it, FORMAT_TIMESTAMP prints it as
+  is). EXTRACT reads a TIMESTAMP in UTC unless told otherwise. DATE, DATETIME and TIMESTAMP all
+  lie within years 1 to 9999 (data types): nothing to refuse.
 -#}
 {% macro bigquery__iso_text(expression, family) -%}
   {%- if family == 'date' -%}
-    format_date('%E4Y-%m-%d', {{ expression }})
+    concat(lpad(cast(extract(year from {{ expression }}) as string), 4, '0'), format_date('-%m-%d', {{ expression }}))
   {%- else -%}
-    format_timestamp('%E4Y-%m-%dT%H:%M:%E6SZ', {{ dbt_braze.utc_timestamp(expression, family) }}, 'UTC')
+    {%- set value = dbt_braze.utc_timestamp(expression, family) -%}
+    concat(lpad(cast(extract(year from {{ value }}) as string), 4, '0'), format_timestamp('-%m-%dT%H:%M:%E6SZ', {{ value }}, 'UTC'))
   {%- endif -%}
 {%- endmacro %}
 
