@@ -16,6 +16,8 @@ from conftest import REDSHIFT_ON_POSTGRES, REPO, Project, users_and_events_proje
 from dbt_braze.errors import WarehouseError
 from dbt_braze.warehouse import Warehouse, open_warehouse, project_context
 
+pytestmark = pytest.mark.redshift
+
 # The package's redshift__ macros that run here as written; the rest the test project replaces
 # (REDSHIFT_ON_POSTGRES), because PostgreSQL cannot parse them.
 EXECUTED = {
