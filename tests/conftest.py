@@ -40,10 +40,10 @@ REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 API_KEY = "test-secret-key-7f3a9c"
 WAREHOUSES = ("duckdb", "postgres", "snowflake")
-# The end-to-end core (test_sync, test_crash, test_lock, the state's commit protocol, hostile
-# names and values) runs on Redshift's adapter too, against the PostgreSQL server: there the
-# test projects' own SQL is PostgreSQL's, so the rest of the share would prove nothing more of
-# Redshift (docs/redshift-on-postgres.md).
+# The end-to-end core (test_sync, test_crash, the state's commit protocol) runs on Redshift's
+# adapter too, against the PostgreSQL server: there the test projects' own SQL is PostgreSQL's,
+# so the rest of the share would prove nothing more of Redshift, and test_redshift.py runs each
+# redshift__ macro the lock and hostile values reach (docs/redshift-on-postgres.md).
 CORE_WAREHOUSES = (*WAREHOUSES, "redshift")
 # The end-to-end sync (test_sync) runs on BigQuery's adapter too, against a BigQuery emulator
 # (docs/bigquery-emulator.md); test_bigquery.py holds what BigQuery does differently.

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import CORE_WAREHOUSES, Project, built, each_warehouse
+from conftest import WAREHOUSES, Project, built, each_warehouse
 
-warehouse = pytest.fixture(params=CORE_WAREHOUSES)(each_warehouse)
+warehouse = pytest.fixture(params=WAREHOUSES)(each_warehouse)
 
 HOSTILE_NAMES = [
     "it's",

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import (
-    CORE_WAREHOUSES,
+    WAREHOUSES,
     Project,
     assert_generated_delivered,
     each_warehouse,
@@ -22,7 +22,7 @@ from conftest import (
 
 from dbt_braze.lock import process_scope
 
-warehouse = pytest.fixture(params=CORE_WAREHOUSES)(each_warehouse)
+warehouse = pytest.fixture(params=WAREHOUSES)(each_warehouse)
 
 
 def _lock_event(
