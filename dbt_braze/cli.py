@@ -294,7 +294,15 @@ ReadTimeout = Annotated[
     float, typer.Option(metavar="SECONDS", help="Seconds to wait for Braze's answer.")
 ]
 Concurrency = Annotated[
-    int, typer.Option(min=1, max=256, metavar="N", help="Requests in flight at once.")
+    int | None,
+    typer.Option(
+        min=1,
+        max=256,  # delivery.MAX_WORKERS (not imported: the CLI starts without requests)
+        metavar="N",
+        help="Requests in flight at once (default: enough for the rate limit at 250 ms a "
+        "request, 16 to 256).",
+        show_default=False,
+    ),
 ]
 RateLimit = Annotated[
     int,
@@ -398,7 +406,7 @@ def sync(
     rest_endpoint: RestEndpoint = None,
     connect_timeout: ConnectTimeout = 10.0,
     read_timeout: ReadTimeout = 60.0,
-    concurrency: Concurrency = 16,
+    concurrency: Concurrency = None,
     rate_limit: RateLimit = 3000,
     rate_window: RateWindow = 3.0,
     max_retries: MaxRetries = 6,
@@ -565,7 +573,7 @@ def build(
     rest_endpoint: RestEndpoint = None,
     connect_timeout: ConnectTimeout = 10.0,
     read_timeout: ReadTimeout = 60.0,
-    concurrency: Concurrency = 16,
+    concurrency: Concurrency = None,
     rate_limit: RateLimit = 3000,
     rate_window: RateWindow = 3.0,
     max_retries: MaxRetries = 6,

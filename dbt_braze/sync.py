@@ -29,12 +29,12 @@ from dbt_braze.continuity import (
     follow_key_rules,
 )
 from dbt_braze.delivery import (
-    DEFAULT_WORKERS,
     Budget,
     Deliverer,
     Outcome,
     Pool,
     RetryPolicy,
+    default_concurrency,
     rate_limiters,
 )
 from dbt_braze.errors import (
@@ -120,7 +120,8 @@ class SyncOptions:
     api_key: str | None = None
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
-    concurrency: int = DEFAULT_WORKERS
+    # Requests in flight; None: by the rate limit (delivery.default_concurrency).
+    concurrency: int | None = None
     rate_limit: int = 3000  # requests per rate_window: Braze's /users/track default
     rate_window: float = 3.0
     max_retries: int = RetryPolicy.max_retries
@@ -132,6 +133,11 @@ class SyncOptions:
     # The most data points the run may cost (--max-data-points, else the var
     # dbt_braze_max_data_points); None: no budget.
     max_data_points: int | None = None
+
+    @property
+    def in_flight(self) -> int:
+        return self.concurrency or default_concurrency(self.rate_limit / self.rate_window)
+
     # Processes that send (--senders): 1, the run's own; None: by the run's size, the cores and
     # the rate limit (senders.default_senders).
     senders: int | None = None
@@ -169,7 +175,7 @@ def _sync(options: SyncOptions, reporter: Reporter, report: SyncReport) -> SyncR
                 options.api_key,
                 connect_timeout=options.connect_timeout,
                 read_timeout=options.read_timeout,
-                pool_size=options.concurrency,
+                pool_size=options.in_flight,
             )
 
     def skip(model: BrazeModel, reason: str) -> None:
@@ -906,18 +912,18 @@ def _pool(
     policy = RetryPolicy(max_retries=options.max_retries, max_single_wait=options.max_rate_wait)
     if senders == 1:
         deliverer = Deliverer(client, rate_limiters(budgets), policy, size=size)
-        return Pool(deliverer, options.concurrency)
+        return Pool(deliverer, options.in_flight)
     config = SenderConfig(
         client.endpoint,
         options.api_key,
         options.connect_timeout,
         options.read_timeout,
-        threads=math.ceil(options.concurrency / senders),
+        threads=math.ceil(options.in_flight / senders),
         policy=policy,
         objects_per_request=size.objects,
         budgets=budgets,
     )
-    return SenderPool(config, senders, options.concurrency, size)
+    return SenderPool(config, senders, options.in_flight, size)
 
 
 def _requests_estimate(runs: list[ModelRun], objects_per_request: int) -> int:

@@ -14,7 +14,7 @@ from braze_objects import (
 from conftest import API_KEY, BRAZE_KEY, Project, assert_generated_delivered, generated_project
 
 from dbt_braze.braze import BrazeClient, batches
-from dbt_braze.delivery import Deliverer, RetryPolicy
+from dbt_braze.delivery import Deliverer, RetryPolicy, default_concurrency
 from dbt_braze.emulator import Emulator, Faults
 from dbt_braze.errors import BrazeAuthError, RetriesExhausted
 from dbt_braze.payloads import BrazeObject
@@ -36,6 +36,35 @@ def test_sync_through_429s_and_5xx_delivers_every_user_and_each_event_once(
     assert users["retries"] + events["retries"] >= 1
     assert users["rate_limited"] + events["rate_limited"] >= 1
     assert users["errors"] + events["errors"] >= 1
+
+
+def test_by_default_enough_requests_are_in_flight_for_the_rate_limit(project: Project) -> None:
+    project = generated_project(project)
+    latency = 3.0
+    project.emulator.set_faults(Faults(latency_ms=int(latency * 1000)))
+
+    run = project.sync()
+
+    assert run.returncode == 0, run.output
+    assert_generated_delivered(project.emulator)
+    # Each request was in flight for the latency before it was processed, so the requests
+    # processed within less than the latency of one another were all in flight at one instant:
+    # at most --concurrency of them. 16 in flight, the old default, allowed 16.
+    done = sorted(r.received_at for r in project.emulator.requests if r.path == "/users/track")
+    together = max(
+        sum(1 for t in done[i:] if t - first < latency * 0.9) for i, first in enumerate(done)
+    )
+    assert len(done) > 16 and together > 16, (len(done), together)
+
+
+@pytest.mark.parametrize(
+    ("limit", "window", "expected"),
+    [(3000, 3.0, 250), (1000, 1.0, 250), (50_000, 3600.0, 16), (30_000, 3.0, 256), (10, 1.0, 16)],
+)
+def test_the_default_in_flight_fills_the_rate_at_a_quarter_second_a_request(
+    limit: int, window: float, expected: int
+) -> None:
+    assert default_concurrency(limit / window) == expected
 
 
 def test_the_limiter_provokes_429s_only_in_the_first_window(project: Project) -> None:
