@@ -13,7 +13,7 @@ moods), and a table gives the median of each: achieved/limit, 429s, peak memory 
 processes together, and the CPU per second of sending of the run's process, its senders and the
 emulator.
 
-Usage: python benchmarks/at_limit.py [--users 300000] [--concurrency 64] [--warehouse duckdb]
+Usage: python benchmarks/at_limit.py [--users 300000] [--concurrency N] [--warehouse duckdb]
                                      [--senders 1 2 4] [--rounds 3]
 """
 
@@ -34,7 +34,9 @@ parser.add_argument("--users", type=int, default=300_000, help="objects of --kin
 parser.add_argument("--kind", default="users", choices=["users", "events", "purchases"])
 parser.add_argument("--limit", type=int, default=3000, help="requests per 3 s window")
 parser.add_argument("--latency-ms", type=int, default=50)
-parser.add_argument("--concurrency", type=int, default=64)
+parser.add_argument(
+    "--concurrency", type=int, help="requests in flight (default: the sync's, by the rate limit)"
+)
 parser.add_argument("--warehouse", default="duckdb", choices=["duckdb", "postgres"])
 parser.add_argument("--senders", type=int, nargs="+", default=[1])
 parser.add_argument("--rounds", type=int, default=1)
@@ -93,8 +95,7 @@ def measure(root: Path, senders: int) -> dict:
             str(args.limit),
             "--rate-window",
             "3",
-            "--concurrency",
-            str(args.concurrency),
+            *(["--concurrency", str(args.concurrency)] if args.concurrency else []),
             "--senders",
             str(senders),
             "--vars",
@@ -114,7 +115,7 @@ measure.count = 0  # type: ignore[attr-defined]
 limit = args.limit / 3
 print(
     f"machine: {os.cpu_count()} cores; warehouse: {args.warehouse}; {args.kind}: {args.users:,}; "
-    f"latency {args.latency_ms} ms; limit {limit:.0f}/s; concurrency {args.concurrency}"
+    f"latency {args.latency_ms} ms; limit {limit:.0f}/s; concurrency {args.concurrency or 'default'}"
 )
 rows: dict[int, list[dict]] = {n: [] for n in args.senders}
 with tempfile.TemporaryDirectory() as tmp:

@@ -5,7 +5,7 @@ and its sender processes (`--senders`), at 1,000,000 and 3,000,000 users (target
 The emulator only counts the objects it receives (`--count-only`): storing 3 million profiles
 took it 5 GB, and returning them longer than any timeout.
 
-Usage: python benchmarks/initial_sync.py [--users 1000000 3000000] [--senders N]
+Usage: python benchmarks/initial_sync.py [--users 1000000 3000000] [--senders N] [--concurrency N]
        [--duckdb-memory-limit 128MB]
 """
 
@@ -26,6 +26,9 @@ parser.add_argument(
     "dbt-braze's own memory apart from the embedded warehouse's",
 )
 parser.add_argument("--senders", type=int, default=1, help="sender processes (--senders)")
+parser.add_argument(
+    "--concurrency", type=int, help="requests in flight (default: the sync's, by the rate limit)"
+)
 args = parser.parse_args()
 
 peaks = []
@@ -44,6 +47,7 @@ for n in args.users:
                 "1000000",
                 "--senders",
                 str(args.senders),
+                *(["--concurrency", str(args.concurrency)] if args.concurrency else []),
                 measure_memory=True,
             )
             received = emulator.state()["counting"].get("objects", 0)

@@ -299,7 +299,7 @@ Concurrency = Annotated[
         min=1,
         max=256,  # delivery.MAX_WORKERS (not imported: the CLI starts without requests)
         metavar="N",
-        help="Requests in flight at once (default: enough for the rate limit at 250 ms a "
+        help="Requests in flight at once (default: enough for the rate limit at 125 ms a "
         "request, 16 to 256).",
         show_default=False,
     ),

@@ -34,7 +34,7 @@ from dbt_braze.ratelimit import RateLimiter, SharedPacing
 DEFAULT_WORKERS = 16
 # Requests in flight by default: enough to fill the rate limit while each request takes up to
 # LATENCY_ALLOWANCE seconds (Little's law: in flight = rate x latency), within these bounds.
-LATENCY_ALLOWANCE = 0.25
+LATENCY_ALLOWANCE = 0.125
 MAX_WORKERS = 256
 # A request whose fate is unknown (no answer, or no well-formed one, after it was sent) may
 # have been applied: its objects are sent once more, never a third time in one run, since
@@ -44,8 +44,9 @@ MAX_UNCERTAIN_SENDS = 2
 
 def default_concurrency(rate_per_second: float) -> int:
     """Requests in flight that keep `rate_per_second` going at LATENCY_ALLOWANCE seconds a
-    request: 250 for Braze's 1,000 a second (16 in flight could not pass 64 a second at
-    250 ms), never under DEFAULT_WORKERS nor over MAX_WORKERS."""
+    request: 125 for Braze's 1,000 a second (16 in flight could not pass 128 a second at
+    125 ms), never under DEFAULT_WORKERS nor over MAX_WORKERS. More in flight costs memory and,
+    from one interpreter without latency, speed (benchmarks/initial_sync.py --concurrency)."""
     return max(DEFAULT_WORKERS, min(MAX_WORKERS, math.ceil(rate_per_second * LATENCY_ALLOWANCE)))
 
 
