@@ -187,8 +187,8 @@ class ProcessTree:
         while todo:
             pid = todo.pop()
             found.append(pid)
-            for task in Path(f"/proc/{pid}/task").glob("*/children"):
-                with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError):  # a process that exits while it is read
+                for task in Path(f"/proc/{pid}/task").glob("*/children"):
                     todo += [int(c) for c in task.read_text().split()]
         return found
 
