@@ -297,10 +297,10 @@ Concurrency = Annotated[
     int | None,
     typer.Option(
         min=1,
-        max=256,  # delivery.MAX_WORKERS (not imported: the CLI starts without requests)
+        max=256,
         metavar="N",
         help="Requests in flight at once (default: enough for the rate limit at 125 ms a "
-        "request, 16 to 256).",
+        "request, 16 to 64: 64 at Braze's default limit).",
         show_default=False,
     ),
 ]

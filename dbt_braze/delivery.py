@@ -33,9 +33,11 @@ from dbt_braze.ratelimit import RateLimiter, SharedPacing
 
 DEFAULT_WORKERS = 16
 # Requests in flight by default: enough to fill the rate limit while each request takes up to
-# LATENCY_ALLOWANCE seconds (Little's law: in flight = rate x latency), within these bounds.
+# LATENCY_ALLOWANCE seconds (Little's law: in flight = rate x latency), at most
+# DEFAULT_MAX_WORKERS: each costs memory (a 3,000,000-user initial sync peaked at 395 MB with 64,
+# 409 MB with 125: benchmarks/initial_sync.py --concurrency); --concurrency allows up to 256.
 LATENCY_ALLOWANCE = 0.125
-MAX_WORKERS = 256
+DEFAULT_MAX_WORKERS = 64
 # A request whose fate is unknown (no answer, or no well-formed one, after it was sent) may
 # have been applied: its objects are sent once more, never a third time in one run, since
 # Braze has no event deduplication.
@@ -44,10 +46,10 @@ MAX_UNCERTAIN_SENDS = 2
 
 def default_concurrency(rate_per_second: float) -> int:
     """Requests in flight that keep `rate_per_second` going at LATENCY_ALLOWANCE seconds a
-    request: 125 for Braze's 1,000 a second (16 in flight could not pass 128 a second at
-    125 ms), never under DEFAULT_WORKERS nor over MAX_WORKERS. More in flight costs memory and,
-    from one interpreter without latency, speed (benchmarks/initial_sync.py --concurrency)."""
-    return max(DEFAULT_WORKERS, min(MAX_WORKERS, math.ceil(rate_per_second * LATENCY_ALLOWANCE)))
+    request, between DEFAULT_WORKERS and DEFAULT_MAX_WORKERS: 64 for Braze's 1,000 a second
+    (16 in flight could not pass 128 a second at 125 ms)."""
+    wanted = math.ceil(rate_per_second * LATENCY_ALLOWANCE)
+    return max(DEFAULT_WORKERS, min(DEFAULT_MAX_WORKERS, wanted))
 
 
 @dataclass(frozen=True)

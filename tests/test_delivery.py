@@ -59,7 +59,7 @@ def test_by_default_enough_requests_are_in_flight_for_the_rate_limit(project: Pr
 
 @pytest.mark.parametrize(
     ("limit", "window", "expected"),
-    [(3000, 3.0, 125), (1000, 1.0, 125), (50_000, 3600.0, 16), (30_000, 3.0, 256), (10, 1.0, 16)],
+    [(3000, 3.0, 64), (400, 1.0, 50), (50_000, 3600.0, 16), (30_000, 3.0, 64), (10, 1.0, 16)],
 )
 def test_the_default_in_flight_fills_the_rate_at_an_eighth_of_a_second_a_request(
     limit: int, window: float, expected: int
