@@ -262,8 +262,9 @@ def open_project(
     on_failure: Callable[[Warehouse, BaseException], None] = lambda wh, error: None,
 ) -> Iterator[OpenProject | None]:
     """The selected models' syncs, checked against the manifest and then the warehouse, with
-    the warehouse open; None when no selected model declares meta.braze. Every configuration
-    problem is raised at once (ConfigErrors), before anything else happens. `skip`: a model
+    the warehouse open (no syncs when every selected model was skipped, so the run records
+    them); None when no selected model declares meta.braze. Every configuration problem is
+    raised at once (ConfigErrors), before anything else happens. `skip`: a model
     whose last dbt run failed, and why; `before_open`: called once the configuration is valid,
     before the warehouse is opened (what else must be valid, checked first); `on_failure`:
     called with the warehouse still open when anything fails once it is (the checks here, or
@@ -274,15 +275,17 @@ def open_project(
         warn(warning)
     chosen = selected_models(manifest, context)
     gated = gated_models(manifest)
-    for model in [m for m in chosen if m.unique_id in gated]:
+    skipped = [m for m in chosen if m.unique_id in gated]
+    for model in skipped:
         skip(model, gated[model.unique_id])
     chosen = [m for m in chosen if m.unique_id not in gated]
     syncs, drafts, problems = declared_syncs(chosen)
     if not syncs and not drafts:
         if problems:
             raise ConfigErrors(problems)
-        yield None
-        return
+        if not skipped:
+            yield None
+            return
     missing = [m for m in REQUIRED_MACROS if m not in manifest.package_macros]
     if missing:
         raise UsageError(

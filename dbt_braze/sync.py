@@ -197,6 +197,11 @@ def _sync(options: SyncOptions, reporter: Reporter, report: SyncReport) -> SyncR
             if project is None:
                 reporter.warn("no selected model declares meta.braze: nothing to sync")
                 return report
+            if not project.resolved:  # every selected model was skipped: their rows say why
+                reporter.warn("every selected model was skipped: nothing to sync")
+                if not options.dry_run:
+                    _record_run(project.warehouse, report, None, reporter)
+                return report
             report.warehouse_statements = project.warehouse.statements
             checksums = {m.unique_id: m.checksum for m in project.models}
             _run(
