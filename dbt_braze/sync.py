@@ -139,6 +139,10 @@ class SyncOptions:
     # the known workspace of that id (a rotated key, say).
     new_workspace: bool = False
     same_workspace: str | None = None
+    # What the `dbt build` before the sync came to (dbt-braze build): the run's exit code, in
+    # braze_sync_runs as in the summary, is the worse of dbt's and the sync's.
+    dbt_exit_code: int = 0
+    dbt_message: str = ""
 
 
 def run_sync(
@@ -200,6 +204,7 @@ def _sync(options: SyncOptions, reporter: Reporter, report: SyncReport) -> SyncR
             if not project.resolved:  # every selected model was skipped: their rows say why
                 reporter.warn("every selected model was skipped: nothing to sync")
                 if not options.dry_run:
+                    _with_dbts_verdict(report, options)
                     _record_run(project.warehouse, report, None, reporter)
                 return report
             report.warehouse_statements = project.warehouse.statements
@@ -215,11 +220,18 @@ def _sync(options: SyncOptions, reporter: Reporter, report: SyncReport) -> SyncR
                 checksums,
             )
             if not options.dry_run:
+                _with_dbts_verdict(report, options)
                 _record_run(project.warehouse, report, None, reporter)
             return report
     finally:
         if client is not None:
             client.close()
+
+
+def _with_dbts_verdict(report: SyncReport, options: SyncOptions) -> None:
+    """A run after a `dbt build` that failed for some nodes ends with dbt's exit code."""
+    if options.dbt_exit_code > report.exit_code:
+        report.exit_code, report.message = options.dbt_exit_code, options.dbt_message
 
 
 def dbt_arguments(options: SyncOptions) -> list[str]:
