@@ -34,12 +34,13 @@ packages:
 
 
 def selected_models(manifest: Manifest, context: DbtContext) -> list[BrazeModel]:
-    """The selected models that declare meta.braze (default: all of them), as dbt selects for
-    the context's command line (--select, --exclude, --selector, --state). Plain model names
-    are matched without starting dbt; a name that is no model of the project is an error naming
-    the closest, as is a selection that matches no model at all."""
+    """The selected models that declare meta.braze (default: all of them, or those of the
+    project's default selector), as dbt selects for the context's command line (--select,
+    --exclude, --selector, --state). Plain model names are matched without starting dbt; a name
+    that is no model of the project is an error naming the closest, as is a selection that
+    matches no model at all."""
     select = context.select
-    if not select and context.plain_selection:
+    if not select and context.plain_selection and context.default_selector is None:
         return list(manifest.models)
     if context.plain_selection and all(_is_name(spec) for spec in select):
         unknown = [name for name in select if name not in manifest.all_models]
@@ -50,7 +51,7 @@ def selected_models(manifest: Manifest, context: DbtContext) -> list[BrazeModel]
             return chosen
     ids = dbt_selection(context.location_args() + context.selection_args())
     if not ids:
-        shown = " ".join(context.selection_args())
+        shown = " ".join(context.selection_args()) or f"--selector {context.default_selector}"
         raise SelectionError(
             f"the selection `{shown}` matches no model of the project"
             + (f" ({_closest(select[0], manifest)})" if len(select) == 1 else "")
