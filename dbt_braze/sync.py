@@ -278,6 +278,7 @@ def _run(
         drop_leftover_work_tables(wh, sync_report.run_id)
         if client is not None:
             client.check_key()  # a wrong key fails now, and is never recorded as a workspace
+        lock.check()  # a run whose lease ran out meanwhile writes nothing, state or workspace
         workspace = _workspace(wh, options, reporter)
         sync_report.workspace_id, sync_report.workspace_endpoint = workspace.id, workspace.endpoint
         log.workspace_id = workspace.id or None
@@ -356,7 +357,8 @@ def _run_locked(
     fence: Callable[[], None],
 ) -> None:
     """`checksums`: each model's code checksum, from the manifest; `fence`: raises once the run
-    no longer holds the lock (RunLock.check), before every commit and every request."""
+    no longer holds the lock (RunLock.check), before each phase's deltas, every commit and
+    every request."""
     run_id = sync_report.run_id
     started_at = _utc_now()
     kinds = [kind_of(item.sync.object) for item in resolved]
@@ -375,6 +377,7 @@ def _run_locked(
         # applies each request asynchronously, so they go in a run before the rest. Each
         # phase's models are checked once the identity changes before them are followed.
         for phase in sorted({kind.phase for kind in kinds}):
+            fence()  # a phase's deltas write to the state (renames, --full-refresh, ...)
             if phase > 0 and not options.dry_run:
                 _follow_identity_changes(wh, registry)
             members = [i for i, kind in enumerate(kinds) if kind.phase == phase]
