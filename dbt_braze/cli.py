@@ -596,6 +596,8 @@ def build(
     and its data tests, and those of the models it depends on, passed or only warned; the
     others are skipped, saying why. The exit code is the worse of dbt's and the sync's.
     """
+    import dataclasses
+
     from dbt_braze.build import run_dbt_build
 
     args = list(ctx.args)
@@ -605,6 +607,7 @@ def build(
         raise typer.Exit(0)
     options = _sync_options(locals(), dbt_args=tuple(args), dbt_command="build")
     dbt = run_dbt_build(args)
+    options = dataclasses.replace(options, dbt_exit_code=dbt.exit_code, dbt_message=dbt.message)
     raise typer.Exit(_run_sync(options, output.value, quiet, debug, dbt, report_page=report))
 
 

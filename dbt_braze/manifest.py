@@ -169,26 +169,34 @@ def gated_models(manifest: Manifest) -> dict[str, str]:
     except (OSError, ValueError):
         return {}
     why: dict[str, str] = {}
+    # dbt skips a model because something upstream of it failed: that failure is the reason,
+    # and `skipped` only when none is found.
+    skipped: dict[str, str] = {}
     for result in raw.get("results") or []:
         unique_id, status = str(result.get("unique_id", "")), str(result.get("status", ""))
         if status not in _FAILED:
             continue
         if unique_id.startswith("model."):
-            why.setdefault(unique_id, f"its last dbt run ended with `{status}`")
+            reasons = skipped if status == "skipped" else why
+            reasons.setdefault(unique_id, f"its last dbt run ended with `{status}`")
         elif unique_id in manifest.tested:
             test = unique_id.split(".")[2] if unique_id.count(".") >= 2 else unique_id
             for model in manifest.tested[unique_id]:
                 why.setdefault(model, f"its test `{test}` ended with `{status}`")
     gated: dict[str, str] = {}
     for model in manifest.parents:
-        reason = _gated(model, manifest.parents, why, set())
+        reason = _gated(model, manifest.parents, why, skipped, set())
         if reason is not None:
             gated[model] = reason
     return gated
 
 
 def _gated(
-    model: str, parents: dict[str, tuple[str, ...]], why: dict[str, str], seen: set[str]
+    model: str,
+    parents: dict[str, tuple[str, ...]],
+    why: dict[str, str],
+    skipped: dict[str, str],
+    seen: set[str],
 ) -> str | None:
     if model in why:
         return why[model]
@@ -196,10 +204,10 @@ def _gated(
     for parent in parents.get(model, ()):
         if parent in seen:
             continue
-        if _gated(parent, parents, why, seen) is not None:
+        if _gated(parent, parents, why, skipped, seen) is not None:
             name = parent.split(".")[2] if parent.count(".") >= 2 else parent
-            return f"upstream model `{name}`: {_gated(parent, parents, why, set())}"
-    return None
+            return f"upstream model `{name}`: {_gated(parent, parents, why, skipped, set())}"
+    return skipped.get(model)
 
 
 def select_by_name(models: Iterable[BrazeModel], names: Iterable[str]) -> list[BrazeModel] | None:

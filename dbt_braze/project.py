@@ -34,12 +34,13 @@ packages:
 
 
 def selected_models(manifest: Manifest, context: DbtContext) -> list[BrazeModel]:
-    """The selected models that declare meta.braze (default: all of them), as dbt selects for
-    the context's command line (--select, --exclude, --selector, --state). Plain model names
-    are matched without starting dbt; a name that is no model of the project is an error naming
-    the closest, as is a selection that matches no model at all."""
+    """The selected models that declare meta.braze (default: all of them, or those of the
+    project's default selector), as dbt selects for the context's command line (--select,
+    --exclude, --selector, --state). Plain model names are matched without starting dbt; a name
+    that is no model of the project is an error naming the closest, as is a selection that
+    matches no model at all."""
     select = context.select
-    if not select and context.plain_selection:
+    if not select and context.plain_selection and context.default_selector is None:
         return list(manifest.models)
     if context.plain_selection and all(_is_name(spec) for spec in select):
         unknown = [name for name in select if name not in manifest.all_models]
@@ -50,7 +51,7 @@ def selected_models(manifest: Manifest, context: DbtContext) -> list[BrazeModel]
             return chosen
     ids = dbt_selection(context.location_args() + context.selection_args())
     if not ids:
-        shown = " ".join(context.selection_args())
+        shown = " ".join(context.selection_args()) or f"--selector {context.default_selector}"
         raise SelectionError(
             f"the selection `{shown}` matches no model of the project"
             + (f" ({_closest(select[0], manifest)})" if len(select) == 1 else "")
@@ -262,8 +263,9 @@ def open_project(
     on_failure: Callable[[Warehouse, BaseException], None] = lambda wh, error: None,
 ) -> Iterator[OpenProject | None]:
     """The selected models' syncs, checked against the manifest and then the warehouse, with
-    the warehouse open; None when no selected model declares meta.braze. Every configuration
-    problem is raised at once (ConfigErrors), before anything else happens. `skip`: a model
+    the warehouse open (no syncs when every selected model was skipped, so the run records
+    them); None when no selected model declares meta.braze. Every configuration problem is
+    raised at once (ConfigErrors), before anything else happens. `skip`: a model
     whose last dbt run failed, and why; `before_open`: called once the configuration is valid,
     before the warehouse is opened (what else must be valid, checked first); `on_failure`:
     called with the warehouse still open when anything fails once it is (the checks here, or
@@ -274,15 +276,17 @@ def open_project(
         warn(warning)
     chosen = selected_models(manifest, context)
     gated = gated_models(manifest)
-    for model in [m for m in chosen if m.unique_id in gated]:
+    skipped = [m for m in chosen if m.unique_id in gated]
+    for model in skipped:
         skip(model, gated[model.unique_id])
     chosen = [m for m in chosen if m.unique_id not in gated]
     syncs, drafts, problems = declared_syncs(chosen)
     if not syncs and not drafts:
         if problems:
             raise ConfigErrors(problems)
-        yield None
-        return
+        if not skipped:
+            yield None
+            return
     missing = [m for m in REQUIRED_MACROS if m not in manifest.package_macros]
     if missing:
         raise UsageError(

@@ -145,6 +145,10 @@ class SyncOptions:
     # the known workspace of that id (a rotated key, say).
     new_workspace: bool = False
     same_workspace: str | None = None
+    # What the `dbt build` before the sync came to (dbt-braze build): the run's exit code, in
+    # braze_sync_runs as in the summary, is the worse of dbt's and the sync's.
+    dbt_exit_code: int = 0
+    dbt_message: str = ""
 
 
 def run_sync(
@@ -203,6 +207,12 @@ def _sync(options: SyncOptions, reporter: Reporter, report: SyncReport) -> SyncR
             if project is None:
                 reporter.warn("no selected model declares meta.braze: nothing to sync")
                 return report
+            if not project.resolved:  # every selected model was skipped: their rows say why
+                reporter.warn("every selected model was skipped: nothing to sync")
+                if not options.dry_run:
+                    _with_dbts_verdict(report, options)
+                    _record_run(project.warehouse, report, None, reporter)
+                return report
             report.warehouse_statements = project.warehouse.statements
             checksums = {m.unique_id: m.checksum for m in project.models}
             _run(
@@ -216,11 +226,18 @@ def _sync(options: SyncOptions, reporter: Reporter, report: SyncReport) -> SyncR
                 checksums,
             )
             if not options.dry_run:
+                _with_dbts_verdict(report, options)
                 _record_run(project.warehouse, report, None, reporter)
             return report
     finally:
         if client is not None:
             client.close()
+
+
+def _with_dbts_verdict(report: SyncReport, options: SyncOptions) -> None:
+    """A run after a `dbt build` that failed for some nodes ends with dbt's exit code."""
+    if options.dbt_exit_code > report.exit_code:
+        report.exit_code, report.message = options.dbt_exit_code, options.dbt_message
 
 
 def dbt_arguments(options: SyncOptions) -> list[str]:
@@ -267,6 +284,7 @@ def _run(
         drop_leftover_work_tables(wh, sync_report.run_id)
         if client is not None:
             client.check_key()  # a wrong key fails now, and is never recorded as a workspace
+        lock.check()  # a run whose lease ran out meanwhile writes nothing, state or workspace
         workspace = _workspace(wh, options, reporter)
         sync_report.workspace_id, sync_report.workspace_endpoint = workspace.id, workspace.endpoint
         log.workspace_id = workspace.id or None
@@ -345,7 +363,8 @@ def _run_locked(
     fence: Callable[[], None],
 ) -> None:
     """`checksums`: each model's code checksum, from the manifest; `fence`: raises once the run
-    no longer holds the lock (RunLock.check), before every commit and every request."""
+    no longer holds the lock (RunLock.check), before each phase's deltas, every commit and
+    every request."""
     run_id = sync_report.run_id
     started_at = _utc_now()
     kinds = [kind_of(item.sync.object) for item in resolved]
@@ -364,6 +383,7 @@ def _run_locked(
         # applies each request asynchronously, so they go in a run before the rest. Each
         # phase's models are checked once the identity changes before them are followed.
         for phase in sorted({kind.phase for kind in kinds}):
+            fence()  # a phase's deltas write to the state (renames, --full-refresh, ...)
             if phase > 0 and not options.dry_run:
                 _follow_identity_changes(wh, registry)
             members = [i for i, kind in enumerate(kinds) if kind.phase == phase]

@@ -136,7 +136,7 @@ def run_verify(
             wait_seconds=options.lock_timeout,
             before_open=connect,
         ) as project:
-            if project is None:
+            if project is None or not project.resolved:
                 say("no selected model declares meta.braze: nothing to verify")
                 return report
             assert client is not None

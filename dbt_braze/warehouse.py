@@ -314,6 +314,13 @@ class DbtContext:
         return tuple(getattr(self.flags, "SELECT", None) or ())
 
     @property
+    def default_selector(self) -> str | None:
+        """The selector selectors.yml marks `default: true`: dbt's selection when the command
+        line selects nothing."""
+        name = self.config.get_default_selector_name()
+        return str(name) if name else None
+
+    @property
     def plain_selection(self) -> bool:
         """Only --select (no exclude, selector or state): names in it match without dbt ls."""
         flags = self.flags

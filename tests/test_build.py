@@ -192,3 +192,101 @@ def test_the_sync_reads_the_target_dbt_built(project: Project, how: str) -> None
     }
     assert "prod_schema_dbt_braze" in schemas
     assert "main_dbt_braze" not in schemas  # the default target's state was never made
+
+
+def _logged(project: Project, run_id: str) -> dict[str, tuple[Any, ...]]:
+    """One run's rows in braze_sync_runs, by model name: (status, exit code, message)."""
+    rows = project.sql(
+        "select model_unique_id, status, exit_code, message "
+        f"from {project.state_schema}.braze_sync_runs where run_id = '{run_id}'"
+    )
+    return {str(uid).split(".")[-1]: (status, code, message) for uid, status, code, message in rows}
+
+
+def _upstream_project(project: Project) -> Project:
+    """braze_people synced from stg_people (no braze), itself from the seed; good_users synced
+    from the seed directly, other users (`g-` ids), so only braze_people depends on stg_people."""
+    project.write("seeds/raw_people.csv", "user_id,plan\nu1,pro\nu2,free\n")
+    project.model("stg_people", "select * from {{ ref('raw_people') }}", None)
+    project.model("braze_people", "select * from {{ ref('stg_people') }}", USERS)
+    project.model(
+        "good_users", "select 'g-' || user_id as user_id, plan from {{ ref('raw_people') }}", USERS
+    )
+    return project
+
+
+def test_a_model_whose_upstream_model_failed_to_build_is_skipped_and_nothing_of_it_sent(
+    project: Project,
+) -> None:
+    """Yesterday's build synced; today an upstream model breaks while the seed changed: dbt
+    skips the synced model, whose old view still reads the new data. The gate keeps that data
+    from Braze, says why in the table, the results file and braze_sync_runs, and the exit code
+    is dbt's failure."""
+    project = _upstream_project(project)
+    assert _build(project).returncode == 0
+    project.write("seeds/raw_people.csv", "user_id,plan\nu1,enterprise\nu2,free\n")
+    project.model("stg_people", "select nope from {{ ref('raw_people') }}", None)
+    sent = len(project.emulator.data_requests)
+
+    result = _build(project)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "exit code 1" in result.stdout
+    reason = "upstream model `stg_people`: its last dbt run ended with `error`"
+    assert f"braze_people: skipped: {reason}" in result.stdout  # the table
+    by_name = _models(project)
+    assert by_name["braze_people"]["status"] == "skipped"
+    assert reason in by_name["braze_people"]["message"]
+    assert by_name["good_users"]["status"] == "success"
+    logged = _logged(project, _results(project)["run_id"])
+    assert logged["braze_people"][:2] == ("skipped", 1)
+    assert reason in logged["braze_people"][2]
+    assert logged["good_users"][:2] == ("success", 1)  # the run's exit code, dbt's failure
+    objects = [o for r in project.emulator.data_requests[sent:] for o in r.body["attributes"]]
+    assert objects == [{"external_id": "g-u1", "plan": "enterprise"}]  # good_users' change alone
+    assert project.emulator.user_attributes(external_id="u1") == {"plan": "pro"}
+
+
+def test_a_sync_after_a_plain_dbt_build_skips_the_model_whose_test_failed_and_syncs_the_rest(
+    project: Project,
+) -> None:
+    """`dbt build` (dbt's own command, its test failing), then `dbt-braze sync`: the sync reads
+    dbt's verdict from run_results.json."""
+    project = _upstream_project(project)
+    _tests(project, "braze_people", [{"accepted_values": {"arguments": {"values": ["pro"]}}}])
+    built = project.dbt("build", check=False)
+    assert built.returncode == 1, built.stdout + built.stderr  # the test failed
+
+    run = project.sync()
+
+    assert run.returncode == 0, run.output
+    reason = "its test `accepted_values_braze_people_plan__pro` ended with `fail`"
+    assert f"braze_people: skipped, {reason}" in run.output
+    assert run.model("braze_people")["status"] == "skipped"
+    assert reason in run.model("braze_people")["message"]
+    assert run.model("good_users")["status"] == "success"
+    assert project.emulator.user_attributes(external_id="g-u2") == {"plan": "free"}
+    assert project.emulator.find_profile(external_id="u2") is None  # the bad value never sent
+    assert project.emulator.find_profile(external_id="u1") is None
+    assert _logged(project, run.results["run_id"])["braze_people"][:2] == ("skipped", 0)
+
+
+def test_a_run_whose_every_selected_model_is_skipped_still_leaves_their_rows(
+    project: Project,
+) -> None:
+    """Every run, whatever its exit, leaves a row per selected model in braze_sync_runs,
+    skipped ones included (docs/commands.md): also when no model is left to sync."""
+    project = _upstream_project(project)
+    _tests(project, "braze_people", [{"accepted_values": {"arguments": {"values": ["pro"]}}}])
+
+    result = _build(project, "--select", "+braze_people")
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    (model,) = _results(project)["models"]
+    assert model["name"] == "braze_people" and model["status"] == "skipped"
+    logged = _logged(project, _results(project)["run_id"])
+    assert list(logged) == ["braze_people"]
+    status, code, message = logged["braze_people"]
+    assert (status, code) == ("skipped", 1)
+    assert "its test `accepted_values_braze_people_plan__pro` ended with `fail`" in message
+    assert project.emulator.data_requests == []

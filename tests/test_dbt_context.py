@@ -4,12 +4,15 @@ environment, by asking dbt, so both always open the same database."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import BIN, Project, users_and_events_project
+from conftest import BIN, Project, built, users_and_events_project
+from test_workflow import _tagged
 
 
 def test_a_selector_that_matches_no_model_is_an_error_naming_the_closest(
@@ -129,3 +132,105 @@ def test_a_relative_duckdb_path_opens_what_dbt_opens_from_the_same_directory(
     assert elsewhere.returncode == 2, elsewhere.stdout + elsewhere.stderr
     assert "the profile's DuckDB path `shop.duckdb` is relative" in elsewhere.stderr
     assert not (shop / "shop.duckdb").exists()  # no empty database made
+
+
+SELECTORS = """
+selectors:
+  - name: daily_syncs
+    definition: {method: tag, value: daily}
+"""
+
+
+@pytest.mark.parametrize("how", ["--selector", "default: true"])
+def test_a_selector_of_selectors_yml_selects_what_dbt_selects(project: Project, how: str) -> None:
+    """`--selector NAME`, or no selection at all when selectors.yml marks one `default: true`:
+    dbt then builds that selector's models, and the sync syncs those, not every model."""
+    project = built("tagged", project, _tagged)
+    default = "\n    default: true" if how == "default: true" else ""
+    project.write("selectors.yml", SELECTORS.rstrip() + default + "\n")
+    args = ("--selector", "daily_syncs") if how == "--selector" else ()
+
+    run = project.sync(*args)
+
+    assert run.returncode == 0, run.output
+    assert [m["name"] for m in run.results["models"]] == ["braze_daily"]
+    (request,) = project.emulator.data_requests  # braze_daily's two users, nothing else
+    assert request.objects == 2
+
+
+@pytest.mark.parametrize("how", ["--state", "--state --defer", "DBT_STATE DBT_DEFER"])
+def test_state_selection_reads_the_state_dbt_reads(project: Project, how: str) -> None:
+    """`-s state:modified --state DIR` (with or without --defer, or as DBT_STATE and
+    DBT_DEFER): the models dbt finds modified against the production run's artifacts."""
+    project = built("tagged", project, _tagged)
+    production = project.root / "prod_artifacts"
+    shutil.copytree(project.root / "target", production)
+    project.write(
+        "models/braze_hourly.sql",
+        "{{ config(tags=['hourly']) }} select user_id, plan from {{ ref('stg_people') }}",
+    )
+    project.dbt("parse")
+    env = None
+    if how.startswith("--state"):
+        args: tuple[str, ...] = ("--state", str(production))
+        args += ("--defer",) if "--defer" in how else ()
+    else:
+        args, env = (), {"DBT_STATE": str(production), "DBT_DEFER": "true"}
+
+    run = project.sync("--select", "state:modified", *args, env=env)
+
+    assert run.returncode == 0, run.output
+    assert [m["name"] for m in run.results["models"]] == ["braze_hourly"]
+
+
+@pytest.mark.parametrize("how", ["--target-path", "DBT_TARGET_PATH"])
+def test_build_from_elsewhere_syncs_what_dbt_wrote_where_dbt_wrote_it(
+    project: Project, tmp_path: Path, how: str
+) -> None:
+    """`DBT_PROJECT_DIR=... dbt-braze build --target-path built` run from another directory
+    (or DBT_TARGET_PATH=built): dbt writes its artifacts to the project's `built/`, and the sync
+    reads that manifest and run_results.json and writes its results file beside them."""
+    project.write("seeds/raw_people.csv", "user_id,plan\nu1,pro\nu2,free\n")
+    project.model(
+        "people",
+        "select * from {{ ref('raw_people') }}",
+        {"object": "users", "identifier": {"external_id": "user_id"}},
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {"DBT_PROJECT_DIR": str(project.root)}
+    args = ["--target-path", "built"] if how == "--target-path" else []
+    env |= {"DBT_TARGET_PATH": "built"} if how == "DBT_TARGET_PATH" else {}
+
+    result = subprocess.run(
+        [str(BIN / "dbt-braze"), "build", *args],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        env=project._env(env),
+        timeout=600,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    built_dir = project.root / "built"
+    assert (built_dir / "manifest.json").exists() and (built_dir / "run_results.json").exists()
+    results = json.loads((built_dir / "dbt_braze_results.json").read_text())
+    assert [(m["name"], m["status"]) for m in results["models"]] == [("people", "success")]
+    assert project.emulator.user_attributes(external_id="u2") == {"plan": "free"}
+    assert not (project.root / "target").exists()
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_the_target_path_flag_is_the_one_dbt_reads_and_writes(project: Project) -> None:
+    project = users_and_events_project(project)
+    (project.root / "target").rename(project.root / "elsewhere")
+
+    run = project.sync("--target-path", "elsewhere")
+
+    assert run.returncode == 0, run.output
+    results = json.loads((project.root / "elsewhere" / "dbt_braze_results.json").read_text())
+    assert {m["name"]: m["status"] for m in results["models"]} == {
+        "braze_users": "success",
+        "braze_events": "success",
+    }
+    assert not (project.root / "target").exists()

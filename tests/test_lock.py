@@ -187,7 +187,7 @@ def test_work_tables_of_a_run_that_died_are_dropped_by_the_next(project: Project
     assert tables == []
 
 
-@pytest.mark.parametrize("warehouse", ["postgres"])
+@pytest.mark.parametrize("warehouse", ["duckdb", "postgres"])
 def test_a_run_that_lost_its_lock_stops_before_committing_or_sending_more(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -209,7 +209,14 @@ def lost_lock(project: Project, monkeypatch: pytest.MonkeyPatch, *args: str) -> 
     sync.start()
     try:
         deadline = time.monotonic() + 120
-        while project.emulator.waiting_requests < 1:
+        while project.emulator.waiting_requests < 1:  # its key check, the lock held
+            assert sync.is_alive() and time.monotonic() < deadline, result
+            time.sleep(0.02)
+        # The key check answered (a held request goes once resumed, even if paused again at
+        # once), the run computes its deltas and its first data requests are held: mid-send.
+        project.emulator.resume()
+        project.emulator.pause()
+        while not (project.emulator.requests and project.emulator.waiting_requests >= 1):
             assert sync.is_alive() and time.monotonic() < deadline, result
             time.sleep(0.02)
         lock_table = f"{project.state_schema}.braze_sync_lock"
@@ -229,8 +236,92 @@ def lost_lock(project: Project, monkeypatch: pytest.MonkeyPatch, *args: str) -> 
     assert run.returncode == 3, run.output
     assert "this run lost the lock of this project and target" in run.output
     assert "its lock was released" in run.output
-    # Nothing Braze acknowledged after the loss is recorded: the next run sends it again.
+    # It sent nothing after the requests held at the loss, and recorded none of what Braze
+    # acknowledged for them: the next run sends those again (their events once more), the
+    # rest once.
+    in_flight = set(_event_counts(project))
     assert project.sql(f"select count(*) from {project.state_table('gen_users')}") == [(0,)]
     again = project.sync()
     assert again.returncode == 0, again.output
+    counts = _event_counts(project)
+    assert sorted(counts) == list(range(900))
+    assert {n for n, sent in counts.items() if sent > 1} == in_flight
+    assert max(counts.values()) <= 2
+    assert len(project.emulator.profiles) == 600
+
+
+# dbt-braze with a short lease (lock.py's constants), as a process of its own: a heartbeat a
+# second, a lease of 6 s, a holder silent for 8 s expired.
+SHORT_LEASE = """
+import sys
+from dbt_braze import lock
+lock.HEARTBEAT_SECONDS, lock.STALE_SECONDS, lock.LEASE_SECONDS = 1.0, 8.0, 6.0
+from dbt_braze.cli import main
+main()
+"""
+
+
+def _short_lease_sync(project: Project, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", SHORT_LEASE, "sync", "--project-dir", str(project.root), *args],
+        cwd=project.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=project._env(),
+    )
+
+
+@pytest.mark.parametrize("warehouse", ["postgres"])
+def test_a_run_paused_past_its_lease_stops_and_a_live_run_takes_over(project: Project) -> None:
+    """A run frozen (its process stopped: a paused VM, a debugger) while Braze holds its first
+    request: its heartbeats stop, and once its lease is past, a second run takes the lock over
+    and sends everything. Woken while the second runs, the first finds its lease gone and stops
+    before it writes to the state or sends anything: every event reaches Braze once.
+
+    (On DuckDB one process at a time opens the database file: a second run cannot start while
+    the first lives, stopped or not; test_a_second_concurrent_run_stops_naming_the_first.)"""
+    import signal
+
+    project = generated_project(project)
+    project.emulator.pause()
+    first = _short_lease_sync(project, "--concurrency", "2")
+    second = None
+    try:
+        deadline = time.monotonic() + 120
+        while project.emulator.waiting_requests < 1:  # the first's key check, the lock held
+            assert first.poll() is None, first.communicate()[0]
+            assert time.monotonic() < deadline, "the first sync never got going"
+            time.sleep(0.02)
+        first.send_signal(signal.SIGSTOP)
+        second = _short_lease_sync(project, "--lock-timeout", "120", "--concurrency", "2")
+        while project.emulator.waiting_requests < 2:  # the second took the lock over
+            assert second.poll() is None, second.communicate()[0]
+            assert time.monotonic() < deadline, "the second sync never took the lock over"
+            time.sleep(0.02)
+        first.send_signal(signal.SIGCONT)  # while the second holds the lock
+    except BaseException:
+        for process in (first, second):
+            if process is not None:
+                process.kill()
+        raise
+    finally:
+        first.send_signal(signal.SIGCONT)
+        project.emulator.resume()
+    first_output, _ = first.communicate(timeout=300)
+    second_output, _ = second.communicate(timeout=300)
+
+    assert first.returncode == 3, first_output
+    assert "this run lost the lock of this project and target" in first_output
+    assert second.returncode == 0, second_output
+    assert "waiting up to 120 s for the lock held by" in second_output
+    assert max(_event_counts(project).values()) == 1
     assert_generated_delivered(project.emulator)
+    # The first stopped as soon as it woke, before its deltas touched the state: one row for
+    # the run, none for a model.
+    ((model, status, message),) = project.sql(
+        f"select model_unique_id, status, message from {project.state_schema}.braze_sync_runs "
+        "where exit_code = 3"
+    )
+    assert (model, status) == ("", "failed")
+    assert "this run lost the lock" in message

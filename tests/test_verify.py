@@ -4,11 +4,13 @@ writes an attribute, a profile is deleted in the dashboard, a catalog item is ed
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pytest
 import requests
 from conftest import API_KEY, Project, built, users_and_events_project
+from test_objects import NEWSLETTER, SMS, _subscriptions
 
 from dbt_braze.emulator import Faults
 
@@ -133,6 +135,61 @@ def test_verify_of_a_workspace_never_synced_says_so(project: Project) -> None:
 
     assert run.returncode == 2, run.output
     assert "nothing to verify" in run.output
+
+
+def test_a_subscription_state_changed_in_braze_is_drift_and_repair_writes_nothing_to_braze(
+    project: Project,
+) -> None:
+    """A user unsubscribes in Braze (a preference centre, the dashboard): verify finds the
+    group's state differs, records it, and `--repair` only forgets it in the state (Braze
+    receives reads alone); the next sync sends that one state again."""
+    project = built("subscriptions", project, _subscriptions)
+    for group in (NEWSLETTER, SMS):
+        project.emulator.add_subscription_group(group)
+    assert project.sync().returncode == 0
+    unsubscribe = {"subscription_group_id": NEWSLETTER, "subscription_state": "unsubscribed"}
+    _braze(
+        project,
+        "/users/track",
+        {"attributes": [{"external_id": "s1", "subscription_groups": [unsubscribe]}]},
+    )
+
+    found = project.cli("verify", "--project-dir", str(project.root), "--all")
+
+    assert found.returncode == 1, found.output
+    group = f"subscription_groups.{NEWSLETTER}"
+    drift = project.sql(
+        f"select identifier, attribute, braze_value from {project.state_schema}.braze_drift"
+    )
+    assert drift == [("s1", group, '"unsubscribed"')]
+    before, points = len(project.emulator.requests), project.emulator.data_points
+
+    repaired = project.cli("verify", "--project-dir", str(project.root), "--all", "--repair")
+
+    assert repaired.returncode == 1, repaired.output
+    assert "forgot 1 of them in the state: the next sync sends them" in repaired.output
+    calls = Counter((r.method, r.path) for r in project.emulator.requests[before:])
+    assert set(calls) == {("POST", "/users/export/ids")}, calls  # reads, never a write
+    assert project.emulator.data_points == points
+    s1 = project.emulator.find_profile(external_id="s1")
+    assert s1 is not None and s1["subscription_groups"][NEWSLETTER] == "unsubscribed"
+    sent = len(project.emulator.data_requests)
+
+    run = project.sync()
+
+    assert run.returncode == 0, run.output
+    (request,) = project.emulator.data_requests[sent:]
+    assert request.body == {
+        "attributes": [
+            {
+                "external_id": "s1",
+                "subscription_groups": [
+                    {"subscription_group_id": NEWSLETTER, "subscription_state": "subscribed"}
+                ],
+            }
+        ]
+    }
+    assert project.cli("verify", "--project-dir", str(project.root), "--all").returncode == 0
 
 
 FIELDS = {"title": "string", "price": "number"}
