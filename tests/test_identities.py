@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import Project
+from test_identity_faults import _seed
 
 warehouse = pytest.fixture(params=["duckdb", "postgres"])(
     lambda request: request.param  # type: ignore[no-any-return]
@@ -343,3 +344,82 @@ def test_a_campaign_trigger_sends_its_trigger_properties(project: Project) -> No
     ((trigger),) = project.emulator.triggers
     assert trigger["id"] == "campaign-renewal"
     assert trigger["properties"] == {"tier": "gold"}
+
+
+RENAMES = {
+    "object": "external_id_renames",
+    "identifier": {"external_id": "old_id"},
+    "new_external_id": "new_id",
+}
+IDENTIFY = {"object": "identify", "identifier": ALIAS, "external_id": "user_id"}
+
+
+def _renames(rows: str) -> tuple[str, str, dict[str, object]]:
+    return "renames", f"select * from (values {rows}) as t(old_id, new_id)", RENAMES
+
+
+# Rows that contradict each other or the run's users models (identities.py, `conflicts`):
+# the models of the run, the endpoint none of the refused rows may reach, what the output says
+# and the rows refused.
+PRE_CHECKS = {
+    "a rename to an id a users model still has": (
+        [
+            _renames("('old1', 'new1')"),
+            (
+                "people",
+                "select * from (values ('old1', 'pro'), ('new1', 'free')) as t(user_id, plan)",
+                USERS,
+            ),
+        ],
+        "/users/external_ids/rename",
+        ["people has rows for both 'old1' and 'new1': renaming would make them one user"],
+        {"old1"},
+    ),
+    "several renames to one id": (
+        [_renames("('a', 'z'), ('b', 'z')")],
+        "/users/external_ids/rename",
+        ["several renames to 'z' in this run"],
+        {"a", "b"},
+    ),
+    "a rename cycle": (
+        [_renames("('a', 'b'), ('b', 'a')")],
+        "/users/external_ids/rename",
+        [
+            "rename 'a' -> 'b' chains with another rename of this run",
+            "rename 'b' -> 'a' chains with another rename of this run",
+        ],
+        {"a", "b"},
+    ),
+    "an identify of an external id renamed in the same run": (
+        [
+            ("identities", "select 'anon1' as anon_id, 'u1' as user_id", IDENTIFY),
+            _renames("('u1', 'u2')"),
+        ],
+        "/users/identify",
+        ["external id 'u1' is being renamed in this run: identify the alias with the new id"],
+        {"anon1"},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", PRE_CHECKS)
+def test_contradicting_identity_rows_are_refused_before_anything_is_sent(
+    project: Project, case: str
+) -> None:
+    models, endpoint, messages, refused = PRE_CHECKS[case]
+    for name, sql, meta in models:
+        project.model(name, sql, meta)
+    project.build()
+    _seed(project.emulator, [{"external_id": "u1", "plan": "pro"}])  # the user one case renames
+
+    run = project.sync()
+
+    assert run.returncode == 1, run.output
+    for message in messages:
+        assert message in run.output
+    assert [r for r in project.emulator.requests if r.path == endpoint] == []
+    rejected = project.sql(
+        f"select identifier from {project.state_schema}.braze_rejections "
+        "where source = 'local validation'"
+    )
+    assert {identifier for (identifier,) in rejected} == refused
