@@ -508,6 +508,10 @@ def _deltas(
             reporter.error(f"{sync.name}: stopped before sending, see below")
             if not options.dry_run:
                 state.drop_pending()
+                if state.first_sync:
+                    # Nothing was sent: the model stays unsynced, so what a first sync asks
+                    # for (a trigger model's choice of --send-existing) is asked again.
+                    registry.forget(sync.unique_id)
                 continue
         runs.append(run)
     # Rows are checked against the other models' once every delta of the phase is frozen (an

@@ -258,6 +258,8 @@ def test_a_trigger_models_first_sync_waits_for_a_choice_then_sends_each_row_once
     assert "would send 3 messages to 2 distinct recipients" in dry.output
     assert refused.returncode == 2, refused.output
     assert "--send-existing" in refused.output and "--baseline" in refused.output
+    # Refused, the model was not synced: the next run without a choice is refused too.
+    assert project.sync().returncode == 2
     assert project.emulator.triggers == []
 
     sent = project.sync("--send-existing")
