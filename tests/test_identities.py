@@ -425,3 +425,64 @@ def test_contradicting_identity_rows_are_refused_before_anything_is_sent(
         "where source = 'local validation'"
     )
     assert {identifier for (identifier,) in rejected} == refused
+
+
+TRIGGER_ROWS = "select 'm1' as message_key, 'u1' as user_id, 'pro' as plan"
+# A model of each new kind with one configuration mistake, and the problem `validate` names.
+BAD_CONFIGS = {
+    "bad_max_messages": (
+        TRIGGER_ROWS,
+        TRIGGER | {"max_messages": 0},
+        "max_messages: expected a number of messages, got 0",
+    ),
+    "no_canvas_id": (
+        TRIGGER_ROWS,
+        {k: v for k, v in TRIGGER.items() if k != "canvas_id"},
+        "canvas_id: required",
+    ),
+    "no_campaign_id": (
+        TRIGGER_ROWS,
+        {k: v for k, v in TRIGGER.items() if k != "canvas_id"} | {"object": "campaign_trigger"},
+        "campaign_id: required",
+    ),
+    "bad_send_to_existing_only": (
+        TRIGGER_ROWS,
+        TRIGGER | {"send_to_existing_only": "yes"},
+        "send_to_existing_only: expected true or false",
+    ),
+    "bad_max_merges": (
+        "select 'd1' as duplicate_id, 'u1' as user_id",
+        MERGES | {"max_merges": "lots"},
+        "max_merges: expected a number of merges",
+    ),
+    "renames_keyed_by_alias": (
+        "select 'a1' as anon_id, 'u2' as new_id",
+        RENAMES | {"identifier": ALIAS},
+        "`external_id_renames` rows are keyed by external_id",
+    ),
+    "identify_without_external_id": (
+        "select 'a1' as anon_id",
+        {"object": "identify", "identifier": ALIAS},
+        "external_id: required",
+    ),
+}
+
+
+def _bad_configs(project: Project) -> None:
+    for name, (sql, meta, _) in BAD_CONFIGS.items():
+        project.model(name, sql, meta)
+
+
+@pytest.mark.parametrize("warehouse", ["duckdb"])  # validate reads no warehouse
+@pytest.mark.parametrize("model", BAD_CONFIGS)
+def test_validate_names_each_bad_identity_and_trigger_config(project: Project, model: str) -> None:
+    from conftest import built
+
+    project = built("bad_identity_configs", project, _bad_configs)
+
+    run = project.cli("validate", "--project-dir", str(project.root), "-s", model)
+
+    assert run.returncode == 2, run.output
+    assert "1 problem(s) in 1 of 1 model(s)" in run.output
+    assert model in run.output and BAD_CONFIGS[model][2] in run.output
+    assert project.emulator.requests == []
