@@ -5,12 +5,15 @@ For each users model, the state's last delivered canonical text of each attribut
 the model's current row; where the two still agree (the model has not changed since), the value
 the model holds now, converted as dbt-braze converts it, must be what Braze (the emulator) has
 for that user. A nested object Braze dropped, a value the state recorded for the wrong row, an
-acknowledgement that was not one: each shows up here.
+acknowledgement that was not one: each shows up here. Identity models and trigger models are
+checked against the emulator's profiles and the messages it sent (`_check_identities`,
+`_check_triggers`).
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 from dbt_braze.config import parse_sync, resolve_fields
@@ -39,9 +42,9 @@ def assert_state_matches_emulator(root: Any, emulator: Emulator) -> None:
     users_models = [
         m for m in manifest.models if isinstance(m.meta, dict) and m.meta.get("object") == "users"
     ]
-    identity = {"identify", "external_id_renames", "merges"}
     if not users_models and not any(
-        isinstance(m.meta, dict) and m.meta.get("object") in identity for m in manifest.models
+        isinstance(m.meta, dict) and m.meta.get("object") in IDENTITIES | TRIGGERS
+        for m in manifest.models
     ):
         return
     try:
@@ -54,13 +57,17 @@ def assert_state_matches_emulator(root: Any, emulator: Emulator) -> None:
         # Each workspace whose endpoint is this emulator's (tests may reach it with several keys).
         here = canonical_endpoint(emulator.url)
         for workspace in {r.workspace_id for r in Workspaces(wh).recorded() if r.endpoint == here}:
-            _check_workspace(wh, workspace, users_models, emulator)
+            _check_workspace(wh, workspace, manifest.models, users_models, emulator)
+
+
+IDENTITIES = {"identify", "external_id_renames", "external_id_removals", "merges"}
+TRIGGERS = {"canvas_trigger", "campaign_trigger"}
 
 
 def _check_identities(wh: Warehouse, recorded: dict[str, Any], emulator: Emulator) -> None:
     """What identity models record as done is what the emulator's profiles show: an alias
-    identified answers with its external id, a rename's new id names a user, a user merged
-    away is gone."""
+    identified answers with its external id, a rename's new id names a user, a deprecated id
+    removed is deprecated no more, a user merged away is gone."""
     problems = []
     for model in recorded.values():
         table = model.state_table
@@ -86,6 +93,14 @@ def _check_identities(wh: Warehouse, recorded: dict[str, Any], emulator: Emulato
                     problems.append(
                         f"{model.name}: {key!r} recorded as {target!r}, Braze: {held!r}"
                     )
+        elif model.object == "external_id_removals":
+            deprecated = emulator.deprecated_external_ids
+            for (removed,) in wh.fetch(f"select object_id from {relation}"):
+                if removed in deprecated:
+                    problems.append(
+                        f"{model.name}: {removed!r} recorded as removed, still a deprecated id "
+                        f"of {deprecated[removed]!r}"
+                    )
         elif model.object == "merges" and model.identifier.startswith("external_id"):
             for (merged,) in wh.fetch(f"select object_id from {relation}"):
                 if emulator.find_profile(external_id=merged) is not None:
@@ -93,12 +108,76 @@ def _check_identities(wh: Warehouse, recorded: dict[str, Any], emulator: Emulato
     assert not problems, "state and Braze disagree:\n" + "\n".join(problems[:20])
 
 
+def _check_triggers(
+    wh: Warehouse, recorded: dict[str, Any], models: list[Any], emulator: Emulator
+) -> None:
+    """Every message a trigger model records as sent, Braze sent: each recipient of the
+    model's recorded rows got from the Canvas or campaign at least as many messages as rows
+    are recorded for it (a message may go twice: docs/guarantees.md), unless Braze has no
+    such user (`send_to_existing_only`: Braze acknowledges, and sends nothing)."""
+    sent = Counter((t["id"], json.dumps(t["recipient"], sort_keys=True)) for t in emulator.triggers)
+    problems = []
+    for model in models:
+        entry = recorded.get(model.unique_id)
+        if entry is None or entry.object not in TRIGGERS or not entry.state_table:
+            continue
+        state = wh.render("relation", identifier=entry.state_table)
+        if not wh.exists(state):
+            continue
+        sync, _ = parse_sync(model.unique_id, model.name, model.relation, model.meta)
+        if sync is None:
+            continue
+        columns = wh.columns(model.database, model.schema, model.alias)
+        resolved, _ = resolve_fields(
+            sync,
+            [c.name for c in columns],
+            "warehouse",
+            [c.data_type for c in columns],
+            wh.type,
+            model.documented_columns,
+        )
+        if resolved is None:
+            continue
+        id_column, key_column = resolved.field("trigger_id"), resolved.identifier_column
+        object_id, key = (
+            wh.render(
+                "canonical_text", expression=_quote(wh, "m", column), family=resolved.family(column)
+            )
+            for column in (id_column, key_column)
+        )
+        rows = wh.fetch(
+            f"select {key}, count(*) from {state} as s join {sync.relation} as m "
+            f"on s.object_id = {object_id} group by {key}"
+        )
+        identifier = sync.identifier
+        message_id = sync.option("message_id")
+        for recipient, recorded_rows in rows:
+            if recipient is None:
+                continue
+            sent_as: dict[str, Any] = (
+                {"user_alias": {"alias_name": recipient, "alias_label": identifier.alias_label}}
+                if identifier.kind == "user_alias"
+                else {"external_user_id": recipient}
+            )
+            messages = sent[(message_id, json.dumps(sent_as, sort_keys=True))]
+            if messages >= recorded_rows:
+                continue
+            if _find(emulator, identifier.kind, identifier.alias_label, recipient) is None:
+                continue
+            problems.append(
+                f"{sync.name}: {recorded_rows} messages to {recipient!r} recorded as sent, "
+                f"Braze sent {messages}"
+            )
+    assert not problems, "state and Braze disagree:\n" + "\n".join(problems[:20])
+
+
 def _check_workspace(
-    wh: Warehouse, workspace: str, users_models: list[Any], emulator: Emulator
+    wh: Warehouse, workspace: str, models: list[Any], users_models: list[Any], emulator: Emulator
 ) -> None:
     resolved_models = []
     recorded = SyncModels(wh, Workspace(workspace, "").registry).all()
     _check_identities(wh, recorded, emulator)
+    _check_triggers(wh, recorded, models, emulator)
     for model in users_models:
         if model.unique_id not in recorded:
             continue

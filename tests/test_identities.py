@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import Project
+from test_identity_faults import _seed
 
 warehouse = pytest.fixture(params=["duckdb", "postgres"])(
     lambda request: request.param  # type: ignore[no-any-return]
@@ -257,6 +258,8 @@ def test_a_trigger_models_first_sync_waits_for_a_choice_then_sends_each_row_once
     assert "would send 3 messages to 2 distinct recipients" in dry.output
     assert refused.returncode == 2, refused.output
     assert "--send-existing" in refused.output and "--baseline" in refused.output
+    # Refused, the model was not synced: the next run without a choice is refused too.
+    assert project.sync().returncode == 2
     assert project.emulator.triggers == []
 
     sent = project.sync("--send-existing")
@@ -343,3 +346,143 @@ def test_a_campaign_trigger_sends_its_trigger_properties(project: Project) -> No
     ((trigger),) = project.emulator.triggers
     assert trigger["id"] == "campaign-renewal"
     assert trigger["properties"] == {"tier": "gold"}
+
+
+RENAMES = {
+    "object": "external_id_renames",
+    "identifier": {"external_id": "old_id"},
+    "new_external_id": "new_id",
+}
+IDENTIFY = {"object": "identify", "identifier": ALIAS, "external_id": "user_id"}
+
+
+def _renames(rows: str) -> tuple[str, str, dict[str, object]]:
+    return "renames", f"select * from (values {rows}) as t(old_id, new_id)", RENAMES
+
+
+# Rows that contradict each other or the run's users models (identities.py, `conflicts`):
+# the models of the run, the endpoint none of the refused rows may reach, what the output says
+# and the rows refused.
+PRE_CHECKS = {
+    "a rename to an id a users model still has": (
+        [
+            _renames("('old1', 'new1')"),
+            (
+                "people",
+                "select * from (values ('old1', 'pro'), ('new1', 'free')) as t(user_id, plan)",
+                USERS,
+            ),
+        ],
+        "/users/external_ids/rename",
+        ["people has rows for both 'old1' and 'new1': renaming would make them one user"],
+        {"old1"},
+    ),
+    "several renames to one id": (
+        [_renames("('a', 'z'), ('b', 'z')")],
+        "/users/external_ids/rename",
+        ["several renames to 'z' in this run"],
+        {"a", "b"},
+    ),
+    "a rename cycle": (
+        [_renames("('a', 'b'), ('b', 'a')")],
+        "/users/external_ids/rename",
+        [
+            "rename 'a' -> 'b' chains with another rename of this run",
+            "rename 'b' -> 'a' chains with another rename of this run",
+        ],
+        {"a", "b"},
+    ),
+    "an identify of an external id renamed in the same run": (
+        [
+            ("identities", "select 'anon1' as anon_id, 'u1' as user_id", IDENTIFY),
+            _renames("('u1', 'u2')"),
+        ],
+        "/users/identify",
+        ["external id 'u1' is being renamed in this run: identify the alias with the new id"],
+        {"anon1"},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", PRE_CHECKS)
+def test_contradicting_identity_rows_are_refused_before_anything_is_sent(
+    project: Project, case: str
+) -> None:
+    models, endpoint, messages, refused = PRE_CHECKS[case]
+    for name, sql, meta in models:
+        project.model(name, sql, meta)
+    project.build()
+    _seed(project.emulator, [{"external_id": "u1", "plan": "pro"}])  # the user one case renames
+
+    run = project.sync()
+
+    assert run.returncode == 1, run.output
+    for message in messages:
+        assert message in run.output
+    assert [r for r in project.emulator.requests if r.path == endpoint] == []
+    rejected = project.sql(
+        f"select identifier from {project.state_schema}.braze_rejections "
+        "where source = 'local validation'"
+    )
+    assert {identifier for (identifier,) in rejected} == refused
+
+
+TRIGGER_ROWS = "select 'm1' as message_key, 'u1' as user_id, 'pro' as plan"
+# A model of each new kind with one configuration mistake, and the problem `validate` names.
+BAD_CONFIGS = {
+    "bad_max_messages": (
+        TRIGGER_ROWS,
+        TRIGGER | {"max_messages": 0},
+        "max_messages: expected a number of messages, got 0",
+    ),
+    "no_canvas_id": (
+        TRIGGER_ROWS,
+        {k: v for k, v in TRIGGER.items() if k != "canvas_id"},
+        "canvas_id: required",
+    ),
+    "no_campaign_id": (
+        TRIGGER_ROWS,
+        {k: v for k, v in TRIGGER.items() if k != "canvas_id"} | {"object": "campaign_trigger"},
+        "campaign_id: required",
+    ),
+    "bad_send_to_existing_only": (
+        TRIGGER_ROWS,
+        TRIGGER | {"send_to_existing_only": "yes"},
+        "send_to_existing_only: expected true or false",
+    ),
+    "bad_max_merges": (
+        "select 'd1' as duplicate_id, 'u1' as user_id",
+        MERGES | {"max_merges": "lots"},
+        "max_merges: expected a number of merges",
+    ),
+    "renames_keyed_by_alias": (
+        "select 'a1' as anon_id, 'u2' as new_id",
+        RENAMES | {"identifier": ALIAS},
+        "`external_id_renames` rows are keyed by external_id",
+    ),
+    "identify_without_external_id": (
+        "select 'a1' as anon_id",
+        {"object": "identify", "identifier": ALIAS},
+        "external_id: required",
+    ),
+}
+
+
+def _bad_configs(project: Project) -> None:
+    for name, (sql, meta, _) in BAD_CONFIGS.items():
+        project.model(name, sql, meta)
+
+
+@pytest.mark.parametrize("warehouse", ["duckdb"])  # validate reads no warehouse
+@pytest.mark.parametrize("model", BAD_CONFIGS)
+def test_validate_names_each_bad_identity_and_trigger_config(project: Project, model: str) -> None:
+    from conftest import built
+
+    project = built("bad_identity_configs", project, _bad_configs)
+
+    run = project.cli("validate", "--project-dir", str(project.root), "-s", model)
+
+    assert run.returncode == 2, run.output
+    assert "1 problem(s) in 1 of 1 model(s)" in run.output
+    assert model in run.output and BAD_CONFIGS[model][2] in run.output
+    assert project.emulator.requests == []

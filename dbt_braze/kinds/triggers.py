@@ -4,7 +4,9 @@
 each row has a stable `trigger_id` (sent once, ever, like an event), a recipient (its
 identifier) and properties (`canvas_entry_properties` / `trigger_properties`: by default every
 other column). The Canvas's or campaign's id is in the YAML. 50 recipients per request, on the
-triggers' own budget (250 requests a minute by default: BRAZE_API.md "Message triggers").
+triggers' own budget: 250,000 requests an hour, shared with /messages/send (api_limits.md,
+post_send_triggered_canvases.md; the 250 a minute BRAZE_API.md mentions is the limit of sends
+to a segment or Connected Audience, which dbt-braze never makes). sync.RATE_BUDGETS holds it.
 
 A message sent cannot be taken back, so:
 - a run that would send more than the model's `max_messages` (default 1,000) stops it, unless
