@@ -43,6 +43,7 @@ from dbt_braze.errors import (
     EXIT_REJECTED,
     EXIT_USAGE,
     ConfigErrors,
+    DbtBrazeError,
     Interrupted,
     UsageError,
 )
@@ -51,7 +52,7 @@ from dbt_braze.kinds.base import Allowances, Stop
 from dbt_braze.lock import RunLock
 from dbt_braze.manifest import BrazeModel
 from dbt_braze.modelrun import ModelRun
-from dbt_braze.payloads import MAX_TRACK_OBJECTS, BrazeObject, Rejection, Route
+from dbt_braze.payloads import MAX_TRACK_OBJECTS, REMOVE, RENAME, BrazeObject, Rejection, Route
 from dbt_braze.project import open_project
 from dbt_braze.report import REQUEST_COUNTERS, ModelReport, Reporter, SyncReport, apportion
 from dbt_braze.runlog import RunLog, RunRecord, SyncModels
@@ -901,7 +902,7 @@ def _deliver(
                 if pool.failed:
                     break
                 for outcome in pool.results():
-                    _account(outcome, by_index, committer, totals)
+                    _account(outcome, by_index, committer, totals, client)
                 if size.notice:
                     reporter.warn(size.notice)
                     size.notice = ""
@@ -912,7 +913,7 @@ def _deliver(
                 reporter.warn(f"{stop.requested}: no new requests; waiting for those in flight")
             try:
                 for outcome in pool.drain():
-                    _account(outcome, by_index, committer, totals)
+                    _account(outcome, by_index, committer, totals, client)
             finally:
                 pool.close()
                 committer.close()
@@ -964,7 +965,11 @@ def _requests_estimate(runs: list[ModelRun], objects_per_request: int) -> int:
 
 
 def _account(
-    outcome: Outcome, by_index: dict[int, ModelRun], committer: Committer, totals: dict[str, int]
+    outcome: Outcome,
+    by_index: dict[int, ModelRun],
+    committer: Committer,
+    totals: dict[str, int],
+    client: BrazeClient,
 ) -> None:
     """What a batch came to. Its requests count once in the totals, and are shared among the
     models whose objects it carried, by their number of objects in it."""
@@ -996,7 +1001,32 @@ def _account(
     for obj, reason in outcome.result.rejected:
         run = by_index[obj.model]
         run.report.objects_sent += 1
+        if _applied_already(client, obj):
+            committer.add(run, [obj.seq])
+            continue
         run.reject(Rejection(obj.model, obj.seq, obj.key, reason, obj.fields()), "braze")
+
+
+def _applied_already(client: BrazeClient, obj: BrazeObject) -> bool:
+    """Whether Braze holds what a refused rename or removal asked for already: neither is
+    idempotent (sent again after a lost answer, or after a kill between Braze's answer and the
+    commit, Braze refuses it: the current id is a deprecated one, or none), so Braze is asked
+    (`/users/export/ids`, which answers to deprecated ids too) rather than its refusal read.
+    Unknown (no answer) is not applied: the row stays rejected and is sent again next run."""
+    if obj.route not in (RENAME, REMOVE):
+        return False
+    if obj.route is RENAME:
+        assert isinstance(obj.body, dict)
+        old, new = obj.body["current_external_id"], obj.body["new_external_id"]
+    else:
+        old, new = obj.key, None
+    try:
+        users = client.export_users("external_id", [old], None)
+    except DbtBrazeError:
+        return False
+    if new is None:  # removed: the id names no user any more
+        return not users
+    return any(user.get("external_id") == new for user in users)
 
 
 __all__ = ["DeltaCounts", "SyncOptions", "run_sync"]

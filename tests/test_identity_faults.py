@@ -84,6 +84,28 @@ def _renamed(emulator: Emulator, i: int) -> bool:
     return emulator.deprecated_external_ids.get(f"o{i}") == f"n{i}"
 
 
+def _renamed_already(emulator: Emulator, n: int) -> None:
+    """Users n0, n1, ... that were o0, o1, ...: the o ids are deprecated ones."""
+    _external_ids("o")(emulator, n)
+    for start in range(0, n, 50):
+        answer = requests.post(
+            f"{emulator.url}/users/external_ids/rename",
+            json={
+                "external_id_renames": [
+                    {"current_external_id": f"o{i}", "new_external_id": f"n{i}"}
+                    for i in range(start, min(n, start + 50))
+                ]
+            },
+            headers={"Authorization": f"Bearer {API_KEY}"},
+            timeout=10,
+        )
+        assert answer.status_code == 201 and not answer.json()["rename_errors"], answer.text
+
+
+def _removed(emulator: Emulator, i: int) -> bool:
+    return f"o{i}" not in emulator.deprecated_external_ids
+
+
 def _merged(emulator: Emulator, i: int) -> bool:
     return (
         emulator.find_profile(external_id=f"d{i}") is None
@@ -129,6 +151,17 @@ RENAME = Kind(
     lambda item: item["current_external_id"],
     lambda i: f"o{i}",
     _renamed,
+)
+REMOVAL = Kind(
+    "removals",
+    "/users/external_ids/remove",
+    "external_ids",
+    {"object": "external_id_removals", "identifier": {"external_id": "old_id"}},
+    "'o' || i as old_id",
+    _renamed_already,
+    lambda item: item,  # type: ignore[arg-type,return-value]  # a removal is the id itself
+    lambda i: f"o{i}",
+    _removed,
 )
 MERGE = Kind(
     "merges",
@@ -275,18 +308,14 @@ def test_a_lost_answer_to_an_identity_change_is_sent_once_more_and_recorded(
     assert project.sync().model(kind.name)["objects_sent"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a rename is not idempotent in Braze: its resend after a lost answer (or a rerun "
-    "after a kill -9 between the answer and the commit) is refused, the current id being "
-    "deprecated already, so dbt-braze records a rejection, never the rename, every run again; "
-    "settling it needs a read-back (/users/export/ids of both ids naming one user)",
-)
-def test_a_lost_answer_to_a_rename_is_sent_once_more_and_recorded(project: Project) -> None:
-    """A rename Braze applied already is refused when sent again (its current id is now a
-    deprecated one, post_external_ids_rename.md); the rename must still end up recorded, or
-    the users models would never follow it."""
-    kind = RENAME
+@pytest.mark.parametrize("kind", [RENAME, REMOVAL], ids=lambda k: k.name)
+def test_a_lost_answer_to_a_rename_is_sent_once_more_and_recorded(
+    project: Project, kind: Kind
+) -> None:
+    """A rename (or a removal) Braze applied already is refused when sent again (its current id
+    is now a deprecated one, post_external_ids_rename.md; the removed id is none): Braze is asked
+    whether it holds what was asked, and the row recorded, or the users models would never
+    follow the rename."""
     project = _project(project, kind)
     project.emulator.set_faults(Faults(lose_response_every=2, fault_paths=frozenset({kind.path})))
 
