@@ -420,23 +420,7 @@ class SnowflakeDatabase:
         # fakesnow's CLONE makes an empty database, and Snowflake's views name their tables'
         # database: a copy recreates the seeds' tables and the models' views from the manifest.
         copy = SnowflakeDatabase(self.server, self.server.create_database())
-        manifest = json.loads((root / "target" / "manifest.json").read_text())
-        seeds: list[str] = []
-        models: list[str] = []
-        for node in manifest["nodes"].values():
-            relation = node.get("relation_name")
-            if not relation or node["resource_type"] not in ("seed", "model"):
-                continue
-            new = relation.replace(self.name, copy.name)
-            if node["resource_type"] == "seed":
-                seeds.append(f"create table {new} as select * from {relation}")
-            else:
-                kind = "view" if node["config"]["materialized"] == "view" else "table"
-                sql = node["compiled_code"].replace(self.name, copy.name)
-                models.append(f"create {kind} {new} as {sql}")
-        self.server.execute(*seeds, *models)
-        for artifact in (root / "target").glob("*.json"):
-            artifact.write_text(artifact.read_text().replace(self.name, copy.name))
+        self.server.execute(*_recreated(root, self.name, copy.name))
         return copy
 
     def sql(self, statement: str) -> list[tuple[Any, ...]]:
@@ -689,24 +673,8 @@ class BigQueryDatabase:
         # The seeds' tables and the models' views, recreated from the manifest in a dataset of
         # the copy's own (a view names its tables' dataset).
         copy = BigQueryDatabase(self.server, self.server.create_dataset())
-        manifest = json.loads((root / "target" / "manifest.json").read_text())
-        tables: list[str] = []
-        views: list[str] = []
-        for node in manifest["nodes"].values():
-            relation = node.get("relation_name")
-            if not relation or node["resource_type"] not in ("seed", "model"):
-                continue
-            new = relation.replace(self.schema, copy.schema)
-            if node["resource_type"] == "seed":
-                tables.append(f"create table {new} as select * from {relation}")
-            else:
-                kind = "view" if node["config"]["materialized"] == "view" else "table"
-                sql = node["compiled_code"].replace(self.schema, copy.schema)
-                views.append(f"create {kind} {new} as {sql}")
-        for statement in [*tables, *views]:
+        for statement in _recreated(root, self.schema, copy.schema):
             self.server.query(statement)
-        for artifact in (root / "target").glob("*.json"):
-            artifact.write_text(artifact.read_text().replace(self.schema, copy.schema))
         return copy
 
     def sql(self, statement: str) -> list[tuple[Any, ...]]:
@@ -717,6 +685,29 @@ class BigQueryDatabase:
         """The tables of a dataset (the emulator has no INFORMATION_SCHEMA)."""
         tables = self.server.client().list_tables(f"{BIGQUERY_PROJECT}.{dataset}")
         return [table.table_id for table in tables]
+
+
+def _recreated(root: Path, old: str, new: str) -> list[str]:
+    """For a copy of a built project whose relations live under `old` (a database or dataset
+    its views name): the statements that recreate its seeds' tables, then its models, under
+    `new`. The project's dbt artifacts are rewritten to name `new`."""
+    manifest = json.loads((root / "target" / "manifest.json").read_text())
+    seeds: list[str] = []
+    models: list[str] = []
+    for node in manifest["nodes"].values():
+        relation = node.get("relation_name")
+        if not relation or node["resource_type"] not in ("seed", "model"):
+            continue
+        copied = relation.replace(old, new)
+        if node["resource_type"] == "seed":
+            seeds.append(f"create table {copied} as select * from {relation}")
+        else:
+            kind = "view" if node["config"]["materialized"] == "view" else "table"
+            sql = node["compiled_code"].replace(old, new)
+            models.append(f"create {kind} {copied} as {sql}")
+    for artifact in (root / "target").glob("*.json"):
+        artifact.write_text(artifact.read_text().replace(old, new))
+    return [*seeds, *models]
 
 
 Database = (
