@@ -108,6 +108,24 @@ def _check_identities(wh: Warehouse, recorded: dict[str, Any], emulator: Emulato
     assert not problems, "state and Braze disagree:\n" + "\n".join(problems[:20])
 
 
+def _resolved(wh: Warehouse, model: Any) -> tuple[Any, Any]:
+    """A model's sync and its fields resolved against its warehouse columns (None where either
+    does not resolve)."""
+    sync, _ = parse_sync(model.unique_id, model.name, model.relation, model.meta)
+    if sync is None:
+        return None, None
+    columns = wh.columns(model.database, model.schema, model.alias)
+    resolved, _ = resolve_fields(
+        sync,
+        [c.name for c in columns],
+        "warehouse",
+        [c.data_type for c in columns],
+        wh.type,
+        model.documented_columns,
+    )
+    return sync, resolved
+
+
 def _check_triggers(
     wh: Warehouse, recorded: dict[str, Any], models: list[Any], emulator: Emulator
 ) -> None:
@@ -124,19 +142,8 @@ def _check_triggers(
         state = wh.render("relation", identifier=entry.state_table)
         if not wh.exists(state):
             continue
-        sync, _ = parse_sync(model.unique_id, model.name, model.relation, model.meta)
-        if sync is None:
-            continue
-        columns = wh.columns(model.database, model.schema, model.alias)
-        resolved, _ = resolve_fields(
-            sync,
-            [c.name for c in columns],
-            "warehouse",
-            [c.data_type for c in columns],
-            wh.type,
-            model.documented_columns,
-        )
-        if resolved is None:
+        sync, resolved = _resolved(wh, model)
+        if sync is None or resolved is None:
             continue
         id_column, key_column = resolved.field("trigger_id"), resolved.identifier_column
         object_id, key = (
@@ -181,19 +188,8 @@ def _check_workspace(
     for model in users_models:
         if model.unique_id not in recorded:
             continue
-        sync, _ = parse_sync(model.unique_id, model.name, model.relation, model.meta)
-        if sync is None:
-            continue
-        columns = wh.columns(model.database, model.schema, model.alias)
-        resolved, _ = resolve_fields(
-            sync,
-            [c.name for c in columns],
-            "warehouse",
-            [c.data_type for c in columns],
-            wh.type,
-            model.documented_columns,
-        )
-        if resolved is None:
+        sync, resolved = _resolved(wh, model)
+        if sync is None or resolved is None:
             continue
         state = kind_of(sync.object).state(wh, resolved, "", _utc_now(), workspace)
         if not isinstance(state, AttributeState):
