@@ -274,7 +274,8 @@ SameWorkspace = Annotated[
         "--same-workspace",
         metavar="ID",
         help="BRAZE_API_KEY (or the endpoint) is new, but reaches the recorded workspace ID (a "
-        "rotated key): its state carries on and nothing is sent again.",
+        "rotated key): its state carries on and nothing is sent again. `legacy`: it reaches the "
+        "workspace that state from before dbt-braze knew workspaces was delivered to.",
     ),
 ]
 RestEndpoint = Annotated[

@@ -69,9 +69,11 @@ from dbt_braze.state import (
 )
 from dbt_braze.warehouse import Warehouse, WarehouseError, dbt_context
 from dbt_braze.workspace import (
+    LEGACY,
     Workspace,
     Workspaces,
     claim_legacy_state,
+    legacy_state_unclaimed,
 )
 
 # The rate budgets of Braze's endpoints other than /users/track (BRAZE_API.md); /users/track's
@@ -308,12 +310,19 @@ def _workspace(wh: Warehouse, options: SyncOptions, reporter: Reporter) -> Works
     """The Braze workspace whose state this run reads and records (workspace.py). A dry run
     records nothing: credentials it does not recognise compare with an empty state."""
     workspaces = Workspaces(wh)
+    legacy = legacy_state_unclaimed(wh)
     if options.dry_run:
+        if legacy and options.same_workspace == LEGACY:
+            return Workspace("", "")  # the state from before workspaces, as it would be taken
         found = workspaces.find(options.rest_endpoint, options.api_key)
         if found is not None:
             return found
-        if not workspaces.recorded() and SyncModels(wh).exists():
-            return Workspace("", "")  # the state from before workspaces, which a run claims
+        if legacy and not workspaces.recorded():
+            reporter.info(
+                "comparing with the sync state from before dbt-braze knew workspaces; a sync "
+                f"asks whose it is first (--same-workspace {LEGACY} or --new-workspace)"
+            )
+            return Workspace("", "")
         where = options.rest_endpoint or "the workspace"
         reporter.info(f"no sync to {where} recorded yet: comparing with an empty state")
         return Workspace("", options.rest_endpoint or "", new=True)
@@ -322,6 +331,7 @@ def _workspace(wh: Warehouse, options: SyncOptions, reporter: Reporter) -> Works
         options.api_key or "",
         options.new_workspace,
         options.same_workspace,
+        legacy,
     )
     notes += claim_legacy_state(wh, workspace)
     for note in notes:

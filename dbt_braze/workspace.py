@@ -16,7 +16,13 @@ workspace in a column. How a run finds its workspace (`Workspaces.resolve`):
   another workspace on the same cluster, so it stops (exit 2) before anything is sent, naming
   both ways out: `--same-workspace ID` (the key was rotated: nothing is sent again) or
   `--new-workspace` (another workspace: it gets everything once).
-State written before workspaces were recorded (dbt-braze 0.1) becomes the first workspace's.
+
+State written before workspaces were recorded (dbt-braze 0.1: `sync_models` and state tables
+without a workspace in their names) says nothing of where it was delivered. While it is
+unclaimed, a run that would start a new workspace stops (exit 2) before anything is sent and asks
+whose it is: `--same-workspace legacy` (it was delivered to the workspace this key reaches, which
+takes it over under the id `legacy`: nothing is sent again) or `--new-workspace` (it was not: this
+workspace gets everything once, and the old state waits for its own workspace).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from dbt_braze.warehouse import Warehouse
 
 TABLE = "braze_workspaces"
 LEGACY_REGISTRY = "sync_models"
+LEGACY = "legacy"  # the id of the workspace that took over the state from before workspaces
 
 
 class WorkspaceUnknown(UsageError):
@@ -59,12 +66,18 @@ class Workspace:
         )
 
 
+def legacy_state_unclaimed(warehouse: Warehouse) -> bool:
+    """State from before workspaces is here and no workspace has taken it over (yet: a claim
+    killed part way leaves it, and the claimant's next run finishes the move)."""
+    return SyncModels(warehouse).exists()
+
+
 def claim_legacy_state(warehouse: Warehouse, workspace: Workspace) -> list[str]:
-    """State written before workspaces were recorded (`sync_models` and the state tables it
-    names) becomes the first workspace's: its tables take the workspace's names. Idempotent: a
-    run killed part way finishes the move next time."""
+    """The state from before workspaces (`sync_models` and the state tables it names) becomes
+    the workspace `legacy`'s: its tables take that workspace's names. Idempotent: a run killed
+    part way finishes the move next time (the key is recorded before the first table moves)."""
     legacy = SyncModels(warehouse)
-    if not workspace.id or not legacy.exists() or Workspaces(warehouse).first() != workspace.id:
+    if workspace.id != LEGACY or not legacy.exists():
         return []
     registry = SyncModels(warehouse, workspace.registry)
     registry.prepare()
@@ -137,12 +150,19 @@ class Workspaces:
         ]
 
     def resolve(
-        self, endpoint: str, api_key: str, new: bool = False, same_as: str | None = None
+        self,
+        endpoint: str,
+        api_key: str,
+        new: bool = False,
+        same_as: str | None = None,
+        legacy: bool = False,
     ) -> tuple[Workspace, list[str]]:
         """The workspace this endpoint and key reach, recorded if new; notes for the user.
         What the user said of an endpoint and key never seen: `new`, they are another
-        workspace on a known endpoint; `same_as`, they reach that known workspace (a rotated
-        key, say)."""
+        workspace (on a known endpoint, or not the one the state from before workspaces was
+        delivered to); `same_as`, they reach that known workspace (a rotated key, say), or
+        `legacy`: the one the state from before workspaces was delivered to. `legacy`: that
+        state is here, unclaimed."""
         endpoint = canonical_endpoint(endpoint)
         records = self.recorded()
         known = [r for r in records if r.endpoint == endpoint and r.matches(api_key)]
@@ -154,6 +174,18 @@ class Workspaces:
                 )
             return Workspace(known[0].workspace_id, endpoint), []
         ids = _in_order(records)
+        if same_as == LEGACY and LEGACY not in ids:
+            if not legacy:
+                raise WorkspaceUnknown(
+                    f"--same-workspace {LEGACY}: this target holds no sync state from before "
+                    "dbt-braze knew workspaces; leave the option out"
+                )
+            self._record(LEGACY, endpoint, api_key)
+            return Workspace(LEGACY, endpoint), [
+                f"this key (and endpoint {endpoint}) reach the workspace the state from before "
+                f"workspaces was delivered to: it is now workspace {LEGACY}, and nothing is sent "
+                "again"
+            ]
         if same_as:
             if same_as not in ids:
                 raise WorkspaceUnknown(
@@ -176,6 +208,15 @@ class Workspaces:
                 f"run once with `--same-workspace {same_endpoint[-1].workspace_id}`: nothing is "
                 "sent again. If it is another workspace, run once with `--new-workspace`: it "
                 "gets everything, once"
+            )
+        if legacy and not new:
+            raise WorkspaceUnknown(
+                "this target holds sync state from before dbt-braze knew workspaces (dbt-braze "
+                "0.1), which does not say which Braze workspace it was delivered to; nothing was "
+                f"sent. If it was delivered to the workspace BRAZE_API_KEY reaches at {endpoint}, "
+                f"run once with `--same-workspace {LEGACY}`: it carries on there and nothing is "
+                "sent again. If not, run once with `--new-workspace`: that workspace gets "
+                "everything, once, and the old state is kept for the workspace it belongs to"
             )
         workspace = Workspace(_new_id(ids), endpoint, new=True)
         self._record(workspace.id, endpoint, api_key)
@@ -214,11 +255,6 @@ class Workspaces:
             return None
         first = next(r for r in records if r.workspace_id == ids[0])
         return Workspace(first.workspace_id, first.endpoint)
-
-    def first(self) -> str | None:
-        """The workspace recorded first: state older than workspaces belongs to it."""
-        ids = _in_order(self.recorded())
-        return ids[0] if ids else None
 
     def _record(self, workspace_id: str, endpoint: str, api_key: str) -> None:
         self.prepare()

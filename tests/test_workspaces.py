@@ -171,14 +171,11 @@ def test_a_dry_run_to_a_new_workspace_shows_a_first_sync_and_records_nothing(
     assert project.sql(f"select count(*) from {schema}.braze_workspaces") == recorded
 
 
-def test_state_from_before_workspaces_becomes_the_first_workspaces(project: Project) -> None:
-    """dbt-braze 0.1 kept one state per target (`sync_models` and state tables without a
-    workspace): the first run of this version claims it, sending nothing again."""
-    project = users_and_events_project(project)
-    assert project.sync().returncode == 0
+def _back_to_0_1(project: Project, claimed: bool = False) -> None:
+    """The state as dbt-braze 0.1 left it: `sync_models` and state tables without a workspace,
+    no `braze_workspaces`. `claimed`: as a claim killed after it recorded the key leaves it."""
     schema = project.state_schema
-    (workspace,) = project.sql(f"select workspace_id from {schema}.braze_workspaces")[0]
-    # Back to the layout of 0.1.
+    (workspace,) = project.sql(f"select distinct workspace_id from {schema}.braze_workspaces")[0]
     project.sql(f"alter table {schema}.sync_models_{workspace} rename to sync_models")
     for (table,) in project.sql(
         f"select table_name from information_schema.tables where table_schema = '{schema}' "
@@ -187,20 +184,106 @@ def test_state_from_before_workspaces_becomes_the_first_workspaces(project: Proj
         legacy = table[: -len(workspace) - 1]
         project.sql(f"alter table {schema}.{table} rename to {legacy}")
     project.sql(f"update {schema}.sync_models set state_table = null")
-    project.sql(f"drop table {schema}.braze_workspaces")
-    sent = len(project.emulator.data_requests)
+    if claimed:
+        project.sql(f"update {schema}.braze_workspaces set workspace_id = 'legacy'")
+    else:
+        project.sql(f"drop table {schema}.braze_workspaces")
 
-    with Emulator(api_key=OTHER_KEY) as production:
-        run = project.sync(env=_at(production))
 
-        assert run.returncode == 0, run.output
-        assert "recorded before dbt-braze knew workspaces" in run.output
-        assert production.data_requests == []
-    assert len(project.emulator.data_requests) == sent
-    tables = {
+def _tables(project: Project) -> set[str]:
+    return {
         name
         for (name,) in project.sql(
-            f"select table_name from information_schema.tables where table_schema = '{schema}'"
+            "select table_name from information_schema.tables "
+            f"where table_schema = '{project.state_schema}'"
         )
     }
-    assert "sync_models" not in tables
+
+
+@pytest.mark.parametrize("warehouse", ["duckdb", "postgres"])
+def test_state_from_before_workspaces_stops_the_first_run_and_asks_whose_it_is(
+    project: Project,
+) -> None:
+    """dbt-braze 0.1 kept one state per target without saying where it was delivered: a user who
+    synced 0.1 to the emulator and runs production first after upgrading must not send
+    production nothing. The run stops before sending and names both ways out."""
+    project = users_and_events_project(project)
+    assert project.sync().returncode == 0
+    _back_to_0_1(project)
+    before = _tables(project)
+
+    with Emulator(api_key=OTHER_KEY) as production:
+        stopped = project.sync(env=_at(production))
+
+        assert stopped.returncode == 2, stopped.output
+        assert "before dbt-braze knew workspaces" in stopped.output
+        assert "--same-workspace legacy" in stopped.output
+        assert "--new-workspace" in stopped.output
+        assert [r.path for r in production.requests] == ["/users/track"]  # the key check only
+        assert production.data_requests == []
+        assert _tables(project) == before  # nothing claimed, nothing recorded
+
+        # It was not production's: production gets everything, once; the old state waits.
+        new = project.sync("--new-workspace", env=_at(production))
+        assert new.returncode == 0, new.output
+        assert new.model("braze_users")["objects_sent"] == 3
+        assert len(production.events) == 3
+        assert "sync_models" in _tables(project)
+
+    # Back at the emulator (a new endpoint for the state): it asks again, then takes the state
+    # over and sends nothing again.
+    sent = len(project.emulator.data_requests)
+    assert project.sync().returncode == 2
+    claimed = project.sync("--same-workspace", "legacy")
+    assert claimed.returncode == 0, claimed.output
+    assert "recorded before dbt-braze knew workspaces" in claimed.output
+    assert claimed.results is not None and claimed.results["workspace"]["id"] == "legacy"
+    assert len(project.emulator.data_requests) == sent
+    assert "sync_models" not in _tables(project)
+    # From now on the key is known: no flag, nothing sent again.
+    assert project.sync().model("braze_users")["objects_sent"] == 0
+    assert len(project.emulator.data_requests) == sent
+
+
+def test_a_claim_of_the_state_from_before_workspaces_killed_part_way_finishes(
+    project: Project,
+) -> None:
+    """The claim records the key first, then moves the tables: a run killed between the two
+    finishes the move on the next run, without the flag, sending nothing again."""
+    project = users_and_events_project(project)
+    assert project.sync().returncode == 0
+    _back_to_0_1(project, claimed=True)
+    sent = len(project.emulator.data_requests)
+
+    run = project.sync()
+
+    assert run.returncode == 0, run.output
+    assert "recorded before dbt-braze knew workspaces" in run.output
+    assert len(project.emulator.data_requests) == sent
+    assert "sync_models" not in _tables(project)
+    assert "sync_models_legacy" in _tables(project)
+
+
+def test_a_dry_run_compares_with_the_state_from_before_workspaces_and_claims_nothing(
+    project: Project,
+) -> None:
+    project = users_and_events_project(project)
+    assert project.sync().returncode == 0
+    _back_to_0_1(project)
+    project.sql("update raw_customers set plan = 'enterprise' where customer_id = 'c2'")
+    before = _tables(project)
+
+    dry = project.sync("--dry-run")
+
+    assert dry.returncode == 0, dry.output
+    assert dry.model("braze_users")["rows_changed"] == 1
+    assert "--same-workspace legacy" in dry.output
+    assert _tables(project) == before
+
+
+def test_same_workspace_legacy_without_such_state_is_refused(project: Project) -> None:
+    project = users_and_events_project(project)
+    run = project.sync("--same-workspace", "legacy")
+    assert run.returncode == 2, run.output
+    assert "no sync state from before" in run.output
+    assert project.emulator.data_requests == []
