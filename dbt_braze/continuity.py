@@ -70,7 +70,11 @@ def _kind_and_label(signature: str) -> tuple[str, str]:
 
 # A changed identifier (or event id) names what Braze received when at least this share of
 # the rows that could match do (the fewer of the model's rows and the keys delivered): what
-# Braze would see is unchanged, so the state carries on. Below it, the run is refused.
+# Braze would see is unchanged, so the state carries on. Below it, the run is refused. Between
+# it and all, the rows that match none delivered are taken for rows new since the last sync
+# (sent), the delivered keys no row names for rows gone (which a users model with `on_delete`
+# would delete: there the run is refused, since a key whose text changed would be deleted on a
+# guess). The note says how many of each.
 SAME_KEYS_SHARE = 0.5
 
 
@@ -255,15 +259,22 @@ def _changed_keys(
     if changed and not (allowed.full_refresh or allowed.baseline):
         same_kind = _kind_and_label(former.identifier) == _kind_and_label(identifier)
         matched = state.match_with_delivered() if same_kind and keyed_by_identifier else None
-        if matched is not None and _same_keys(*matched):
+        deletes = sync.on_delete != "ignore" and matched is not None and matched[0] < matched[2]
+        if matched is not None and _same_keys(*matched) and not deletes:
             notes.append(
                 f"{sync.name}: identifier changed from `{former.identifier}` to `{identifier}`; "
                 f"{matched[0]} of its {matched[1]} rows still name users it delivered to, so its "
-                "state carries on"
+                f"state carries on{_unmatched(matched, 'users')}"
             )
         else:
             refresh = command(sync.name, "--full-refresh")
             found = f" ({_matched(matched)})" if matched is not None else ""
+            if deletes and matched is not None and _same_keys(*matched):
+                found += (
+                    f"; with on_delete: {sync.on_delete}, the {matched[2] - matched[0]} user(s) "
+                    "delivered that no row names any more would be deleted, and a key whose "
+                    "text changed cannot be told from a user gone"
+                )
             problems.append(
                 ConfigProblem(
                     sync.name,
@@ -287,7 +298,7 @@ def _changed_keys(
                 notes.append(
                     f"{sync.name}: {sync.id_field} changed from `{former.object_id}` to "
                     f"`{object_id}`; {matched[0]} of its {matched[1]} rows are ids it "
-                    "delivered, so its state carries on"
+                    f"delivered, so its state carries on{_unmatched(matched, kind.noun)}"
                 )
         else:
             problems.append(
@@ -314,6 +325,14 @@ def _id_change(was: str, now: str) -> str:
 def _same_keys(matching: int, rows: int, delivered: int) -> bool:
     could = min(rows, delivered)
     return matching > 0 and matching >= SAME_KEYS_SHARE * could
+
+
+def _unmatched(matched: tuple[int, int, int], noun: str) -> str:
+    """What carrying on with a state that not every row matches does, in numbers."""
+    matching, rows, _ = matched
+    if matching >= rows:
+        return ""
+    return f"; {rows - matching} row(s) that match none delivered are sent as new {noun}"
 
 
 def _matched(matched: tuple[int, int, int]) -> str:

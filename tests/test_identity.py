@@ -134,6 +134,70 @@ def test_an_identifier_whose_type_changes_but_not_its_text_carries_on_for_free(
     assert project.sync().returncode == 0  # and the new identifier is now the recorded one
 
 
+def _members(project: Project, ids: tuple[int, ...], as_text: bool, **meta: str) -> None:
+    users = {"object": "users", "identifier": {"external_id": "user_id"}, **meta}
+    key = "cast(user_id as varchar)" if as_text else "user_id"
+    rows = " union all ".join(f"select {i} as user_id, 'pro' as plan" for i in ids)
+    project.model("members", f"select {key} as user_id, plan from ({rows}) t", users)
+
+
+def test_an_identifier_change_most_rows_still_match_carries_on_and_sends_the_rest_as_new(
+    project: Project,
+) -> None:
+    """Between SAME_KEYS_SHARE and all: the rows that match none delivered are taken for users
+    new since the last sync, and the note says how many."""
+    _members(project, (1, 2, 3, 4), as_text=False)
+    project.build()
+    assert project.sync().returncode == 0
+    sent = len(project.emulator.data_requests)
+
+    _members(project, (1, 2, 3, 5), as_text=True)  # 4 gone, 5 new, the type changed
+    project.dbt("run")
+    run = project.sync()
+
+    assert run.returncode == 0, run.output
+    assert "3 of its 4 rows still name users it delivered to" in run.output
+    assert "1 row(s) that match none delivered are sent as new users" in run.output
+    assert run.model("members")["objects_sent"] == 1
+    assert len(project.emulator.data_requests) == sent + 1
+    assert project.emulator.user_attributes("5")["plan"] == "pro"
+
+
+def test_an_identifier_change_that_would_delete_on_a_guess_is_refused(project: Project) -> None:
+    """With on_delete, a delivered key no row names after an identifier change may be a user
+    whose key text changed: deleting it would be a guess, so the run stops."""
+    _members(project, (1, 2, 3, 4), as_text=False, on_delete="delete")
+    project.build()
+    assert project.sync().returncode == 0
+    sent = len(project.emulator.data_requests)
+
+    _members(project, (1, 2, 3, 5), as_text=True, on_delete="delete")
+    project.dbt("run")
+    run = project.sync()
+
+    assert run.returncode == 2, run.output
+    assert "3 of its 4 rows match the 4 delivered" in run.output
+    assert "on_delete: delete, the 1 user(s) delivered that no row names" in run.output
+    assert "--select members --full-refresh" in run.output
+    assert len(project.emulator.data_requests) == sent
+    assert project.emulator.deleted == []
+
+
+def test_an_identifier_change_fewer_than_half_match_is_refused(project: Project) -> None:
+    _members(project, (1, 2, 3, 4), as_text=False)
+    project.build()
+    assert project.sync().returncode == 0
+    sent = len(project.emulator.data_requests)
+
+    _members(project, (1, 6, 7, 8), as_text=True)
+    project.dbt("run")
+    run = project.sync()
+
+    assert run.returncode == 2, run.output
+    assert "1 of its 4 rows match the 4 delivered" in run.output
+    assert len(project.emulator.data_requests) == sent
+
+
 EVENTS = {
     "object": "events",
     "identifier": {"external_id": "user_id"},
