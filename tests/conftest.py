@@ -16,6 +16,7 @@ table and the next sync sees it, as after a `dbt build`, without paying for anot
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -816,9 +817,14 @@ class Project:
         self.write(f"models/{name}.yml", json.dumps({"version": 2, "models": [entry]}))
 
     def dbt(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """`dbt <args>` on this project; `check`: its failure fails the test."""
+        """`dbt <args>` on this project; `check`: its failure fails the test. A build or run
+        that must succeed runs in this process (a dbt process costs seconds of start-up, and
+        the suite runs hundreds); any other command, and any whose output or failure a test
+        reads, in a process of its own."""
         if isinstance(self.database, SparkDatabase) and self.database.in_process:
             return self._dbt_in_process(*args)
+        if check and args and args[0] in IN_PROCESS_DBT_COMMANDS:
+            return self._dbt_in_process(*args, release=True)
         result = subprocess.run(
             [
                 str(BIN / "dbt"),
@@ -896,8 +902,13 @@ class Project:
         """A statement on the project's warehouse, its target schema first in the search path."""
         return self.database.sql(statement)
 
-    def _dbt_in_process(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """dbt in this process: Spark's metastore is this process's (see SparkProcess)."""
+    def _dbt_in_process(
+        self, *args: str, release: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        """dbt in this process (Spark's metastore is this process's, see SparkProcess).
+        `release`: then close what dbt keeps open (DuckDB's database file, whose lock a sync
+        or a test's own connection needs) and forget its adapters, as a dbt process's exit
+        would."""
         from dbt.cli.main import dbtRunner
         from dbt_common.events.event_manager_client import cleanup_event_logger
 
@@ -909,6 +920,8 @@ class Project:
             result = dbtRunner().invoke(argv)
         finally:
             cleanup_event_logger()
+            if release:
+                _release_dbt()
             os.environ.clear()
             os.environ.update(saved)
         assert result.success, f"dbt {' '.join(args)} failed: {result.exception or result.result}"
@@ -925,6 +938,23 @@ class Project:
             env.update(NO_NETWORK)
         env.update(extra or {})
         return env
+
+
+IN_PROCESS_DBT_COMMANDS = ("build", "run", "seed")
+
+
+def _release_dbt() -> None:
+    """What an in-process dbt leaves open: its adapters' connections, and dbt-duckdb's database
+    (held by its connection manager's class, past `reset_adapters`)."""
+    from dbt.adapters.factory import reset_adapters
+
+    with contextlib.suppress(Exception):
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+        if DuckDBConnectionManager._ENV is not None:
+            DuckDBConnectionManager._ENV.close()
+            DuckDBConnectionManager._ENV = None
+    reset_adapters()  # each adapter's connections closed
 
 
 def _invoke(argv: list[str], env: dict[str, str]) -> tuple[int, str, str]:
