@@ -821,9 +821,11 @@ class Project:
         that must succeed runs in this process (a dbt process costs seconds of start-up, and
         the suite runs hundreds); any other command, and any whose output or failure a test
         reads, in a process of its own."""
-        if isinstance(self.database, SparkDatabase) and self.database.in_process:
-            return self._dbt_in_process(*args)
-        if check and args and args[0] in IN_PROCESS_DBT_COMMANDS:
+        if isinstance(self.database, SparkDatabase):
+            # Spark's metastore belongs to the process that opened it (SparkProcess).
+            if self.database.in_process:
+                return self._dbt_in_process(*args)
+        elif check and args and args[0] in IN_PROCESS_DBT_COMMANDS:
             return self._dbt_in_process(*args, release=True)
         result = subprocess.run(
             [
