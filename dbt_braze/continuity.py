@@ -264,16 +264,20 @@ def _changed_keys(
             notes.append(
                 f"{sync.name}: identifier changed from `{former.identifier}` to `{identifier}`; "
                 f"{matched[0]} of its {matched[1]} rows still name users it delivered to, so its "
-                f"state carries on{_unmatched(matched, 'users')}"
+                f"state carries on{_unmatched(matched, kind.noun)}"
             )
         else:
             refresh = command(sync.name, "--full-refresh")
             found = f" ({_matched(matched)})" if matched is not None else ""
             if deletes and matched is not None and _same_keys(*matched):
+                done, does = (
+                    ("deleted", "deletes") if sync.on_delete == "delete" else ("unset", "unsets")
+                )
                 found += (
-                    f"; with on_delete: {sync.on_delete}, the {matched[2] - matched[0]} user(s) "
-                    "delivered that no row names any more would be deleted, and a key whose "
-                    "text changed cannot be told from a user gone"
+                    f"; with on_delete: {sync.on_delete}, the {matched[2] - matched[0]} "
+                    f"{kind.noun} delivered that no row names any more would be {done}, and a "
+                    f"key whose text changed cannot be told from one gone (neither way out "
+                    f"below {does} them)"
                 )
             problems.append(
                 ConfigProblem(

@@ -317,7 +317,7 @@ def _workspace(wh: Warehouse, options: SyncOptions, reporter: Reporter) -> Works
         found = workspaces.find(options.rest_endpoint, options.api_key)
         if found is not None:
             return found
-        if legacy and not workspaces.recorded():
+        if legacy:  # a sync would ask whose it is: compare with it
             reporter.info(
                 "comparing with the sync state from before dbt-braze knew workspaces; a sync "
                 f"asks whose it is first (--same-workspace {LEGACY} or --new-workspace)"

@@ -44,7 +44,6 @@ class Warehouse:
         self.config = config
         self._session_sql: list[str] | None = None
         self._macros: dict[tuple[int, str], Any] = {}
-        self._contexts: dict[int, dict[str, Any]] = {}
         # Statements sent: writes (DDL, DML) and reads. On a columnar warehouse every write
         # rewrites storage, so the run's results file says how many there were.
         self.statements = {"written": 0, "read": 0}
@@ -72,16 +71,18 @@ class Warehouse:
     def render(self, macro: str, **kwargs: Any) -> Any:
         """The value a package macro returns (SQL text, a name, a small structure)."""
         try:
+            function = self._macro(macro)
             with self.adapter.connections.exception_handler(f"macro {macro}"):
-                return self._macro(macro)(**kwargs)
+                return function(**kwargs)
         except Exception as e:
             raise WarehouseError(f"macro {PACKAGE}.{macro} failed: {_first_line(e)}") from e
 
     def _macro(self, name: str) -> Any:
-        """This package's macro, callable, as `adapter.execute_macro` calls it, but in a context
-        built once per thread: dbt builds a context (a namespace of every macro in the project)
-        on each call, 9 ms, more than most statements take. Per thread, since a context's macro
-        call stack is not shared safely between threads."""
+        """This package's macro, callable, as `adapter.execute_macro` calls it, but with its
+        context built once, not on every call: dbt builds a macro's context (a namespace of
+        every macro in the project) in about 9 ms, more than most statements take, and a run
+        renders the same few dozen macros hundreds of times. A context is the macro's own (its
+        errors name it) and one thread's, as in dbt's own runs."""
         key = (threading.get_ident(), name)
         macro = self._macros.get(key)
         if macro is None:
@@ -92,11 +93,7 @@ class Warehouse:
             found = resolver.find_macro_by_name(name, self.config.project_name, PACKAGE)
             if found is None:
                 raise WarehouseError(f"dbt could not find the macro {PACKAGE}.{name}")
-            thread = threading.get_ident()
-            context = self._contexts.get(thread)
-            if context is None:
-                context = adapter._macro_context_generator(found, self.config, resolver, PACKAGE)
-                self._contexts[thread] = context
+            context = adapter._macro_context_generator(found, self.config, resolver, PACKAGE)
             macro = self._macros[key] = CallableMacroGenerator(found, context)
         return macro
 

@@ -208,6 +208,12 @@ class Workspaces:
                 f"run once with `--same-workspace {same_endpoint[-1].workspace_id}`: nothing is "
                 "sent again. If it is another workspace, run once with `--new-workspace`: it "
                 "gets everything, once"
+                + (
+                    f". If it is the workspace the state from before dbt-braze knew workspaces "
+                    f"was delivered to, run once with `--same-workspace {LEGACY}`"
+                    if legacy
+                    else ""
+                )
             )
         if legacy and not new:
             raise WorkspaceUnknown(

@@ -922,10 +922,10 @@ class Project:
             result = dbtRunner().invoke(argv)
         finally:
             cleanup_event_logger()
-            if release:
-                _release_dbt()
             os.environ.clear()
             os.environ.update(saved)
+            if release:
+                _release_dbt()
         assert result.success, f"dbt {' '.join(args)} failed: {result.exception or result.result}"
         return subprocess.CompletedProcess(argv, 0, "", "")
 

@@ -177,7 +177,7 @@ def test_an_identifier_change_that_would_delete_on_a_guess_is_refused(project: P
 
     assert run.returncode == 2, run.output
     assert "3 of its 4 rows match the 4 delivered" in run.output
-    assert "on_delete: delete, the 1 user(s) delivered that no row names" in run.output
+    assert "on_delete: delete, the 1 users delivered that no row names any more" in run.output
     assert "--select members --full-refresh" in run.output
     assert len(project.emulator.data_requests) == sent
     assert project.emulator.deleted == []

@@ -230,6 +230,12 @@ def test_state_from_before_workspaces_stops_the_first_run_and_asks_whose_it_is(
         assert len(production.events) == 3
         assert "sync_models" in _tables(project)
 
+        # Another key on that endpoint: a rotated key, another workspace, or the old state's.
+        production.add_api_key("staging-key-7d41c9e2")
+        asked = project.sync(env=_at(production, "staging-key-7d41c9e2"))
+        assert asked.returncode == 2, asked.output
+        assert "--same-workspace legacy" in asked.output
+
     # Back at the emulator (a new endpoint for the state): it asks again, then takes the state
     # over and sends nothing again.
     sent = len(project.emulator.data_requests)
