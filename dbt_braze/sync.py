@@ -308,7 +308,8 @@ def _run(
 
 def _workspace(wh: Warehouse, options: SyncOptions, reporter: Reporter) -> Workspace:
     """The Braze workspace whose state this run reads and records (workspace.py). A dry run
-    records nothing: credentials it does not recognise compare with an empty state."""
+    records nothing: credentials it does not recognise compare with the state from before
+    workspaces if there is one (a sync would ask whose it is), else with an empty state."""
     workspaces = Workspaces(wh)
     legacy = legacy_state_unclaimed(wh)
     if options.dry_run:

@@ -6,7 +6,7 @@ refused only when what Braze would see changes, never turned into a resend or a 
 from __future__ import annotations
 
 import pytest
-from conftest import Project
+from conftest import Project, Run
 
 warehouse = pytest.fixture(params=["duckdb", "postgres"])(
     lambda request: request.param  # type: ignore[no-any-return]
@@ -141,19 +141,26 @@ def _members(project: Project, ids: tuple[int, ...], as_text: bool, **meta: str)
     project.model("members", f"select {key} as user_id, plan from ({rows}) t", users)
 
 
+def _change_members(
+    project: Project, before: tuple[int, ...], after: tuple[int, ...], **meta: str
+) -> tuple[Run, int]:
+    """Sync `before` keyed by an integer, then `after` keyed by its text: the run after the
+    identifier's type changed, and the data requests sent before it."""
+    _members(project, before, as_text=False, **meta)
+    project.build()
+    assert project.sync().returncode == 0
+    sent = len(project.emulator.data_requests)
+    _members(project, after, as_text=True, **meta)
+    project.dbt("run")
+    return project.sync(), sent
+
+
 def test_an_identifier_change_most_rows_still_match_carries_on_and_sends_the_rest_as_new(
     project: Project,
 ) -> None:
     """Between SAME_KEYS_SHARE and all: the rows that match none delivered are taken for users
     new since the last sync, and the note says how many."""
-    _members(project, (1, 2, 3, 4), as_text=False)
-    project.build()
-    assert project.sync().returncode == 0
-    sent = len(project.emulator.data_requests)
-
-    _members(project, (1, 2, 3, 5), as_text=True)  # 4 gone, 5 new, the type changed
-    project.dbt("run")
-    run = project.sync()
+    run, sent = _change_members(project, (1, 2, 3, 4), (1, 2, 3, 5))  # 4 gone, 5 new
 
     assert run.returncode == 0, run.output
     assert "3 of its 4 rows still name users it delivered to" in run.output
@@ -166,14 +173,7 @@ def test_an_identifier_change_most_rows_still_match_carries_on_and_sends_the_res
 def test_an_identifier_change_that_would_delete_on_a_guess_is_refused(project: Project) -> None:
     """With on_delete, a delivered key no row names after an identifier change may be a user
     whose key text changed: deleting it would be a guess, so the run stops."""
-    _members(project, (1, 2, 3, 4), as_text=False, on_delete="delete")
-    project.build()
-    assert project.sync().returncode == 0
-    sent = len(project.emulator.data_requests)
-
-    _members(project, (1, 2, 3, 5), as_text=True, on_delete="delete")
-    project.dbt("run")
-    run = project.sync()
+    run, sent = _change_members(project, (1, 2, 3, 4), (1, 2, 3, 5), on_delete="delete")
 
     assert run.returncode == 2, run.output
     assert "3 of its 4 rows match the 4 delivered" in run.output
@@ -184,14 +184,7 @@ def test_an_identifier_change_that_would_delete_on_a_guess_is_refused(project: P
 
 
 def test_an_identifier_change_fewer_than_half_match_is_refused(project: Project) -> None:
-    _members(project, (1, 2, 3, 4), as_text=False)
-    project.build()
-    assert project.sync().returncode == 0
-    sent = len(project.emulator.data_requests)
-
-    _members(project, (1, 6, 7, 8), as_text=True)
-    project.dbt("run")
-    run = project.sync()
+    run, sent = _change_members(project, (1, 2, 3, 4), (1, 6, 7, 8))
 
     assert run.returncode == 2, run.output
     assert "1 of its 4 rows match the 4 delivered" in run.output
