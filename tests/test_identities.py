@@ -6,7 +6,7 @@ irreversible, and the alias-to-external-id migration the README shows."""
 from __future__ import annotations
 
 import pytest
-from conftest import Project
+from conftest import Project, logic_on_duckdb
 from test_identity_faults import _seed
 
 warehouse = pytest.fixture(params=["duckdb", "postgres"])(
@@ -53,6 +53,7 @@ def test_an_alias_to_external_id_migration_resends_no_attribute(project: Project
     assert len(project.emulator.data_requests) == sent
 
 
+@logic_on_duckdb
 def test_an_alias_is_identified_once_and_a_changed_external_id_is_refused(
     project: Project,
 ) -> None:
@@ -83,6 +84,7 @@ def test_an_alias_is_identified_once_and_a_changed_external_id_is_refused(
 USERS = {"object": "users", "identifier": {"external_id": "user_id"}, "on_delete": "delete"}
 
 
+@logic_on_duckdb
 def test_a_rename_is_followed_by_the_users_models_at_no_data_point(project: Project) -> None:
     project.model("people", "select 'old1' as user_id, 'pro' as plan", USERS)
     project.build()
@@ -110,6 +112,7 @@ def test_a_rename_is_followed_by_the_users_models_at_no_data_point(project: Proj
     assert project.sync().model("renames")["objects_sent"] == 0  # each rename once
 
 
+@logic_on_duckdb
 def test_renames_that_chain_in_one_run_are_refused_before_anything_is_sent(
     project: Project,
 ) -> None:
@@ -134,6 +137,7 @@ def test_renames_that_chain_in_one_run_are_refused_before_anything_is_sent(
     ]
 
 
+@logic_on_duckdb
 def test_deprecated_ids_are_removed_never_deleted(project: Project) -> None:
     project.model("people", "select 'old1' as user_id, 'pro' as plan", USERS)
     project.build()
@@ -212,6 +216,7 @@ def test_duplicates_are_merged_once_under_a_guard(project: Project) -> None:
     assert project.sync("-s", "merges").model("merges")["objects_sent"] == 0
 
 
+@logic_on_duckdb
 def test_a_merge_into_a_user_merged_away_is_refused(project: Project) -> None:
     project.model(
         "merges",
@@ -243,6 +248,7 @@ def _welcome(project: Project, rows: str) -> None:
     )
 
 
+@logic_on_duckdb
 def test_a_trigger_models_first_sync_waits_for_a_choice_then_sends_each_row_once(
     project: Project,
 ) -> None:
@@ -282,6 +288,7 @@ def test_a_trigger_models_first_sync_waits_for_a_choice_then_sends_each_row_once
     assert len(project.emulator.triggers) == 4
 
 
+@logic_on_duckdb
 def test_a_trigger_model_over_its_limit_stops_and_a_baseline_sends_nothing(
     project: Project,
 ) -> None:
@@ -299,6 +306,7 @@ def test_a_trigger_model_over_its_limit_stops_and_a_baseline_sends_nothing(
     assert project.sync().model("welcome")["objects_sent"] == 0
 
 
+@logic_on_duckdb
 def test_a_message_whose_answer_was_lost_is_not_sent_again_in_the_run(project: Project) -> None:
     """Braze may have sent it: the run stops rather than send it twice; the next run sends the
     unacknowledged ones once more, so no message goes out more than twice (README)."""

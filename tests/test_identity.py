@@ -6,7 +6,7 @@ refused only when what Braze would see changes, never turned into a resend or a 
 from __future__ import annotations
 
 import pytest
-from conftest import Project, Run
+from conftest import Project, Run, logic_on_duckdb
 
 warehouse = pytest.fixture(params=["duckdb", "postgres"])(
     lambda request: request.param  # type: ignore[no-any-return]
@@ -155,6 +155,7 @@ def _change_members(
     return project.sync(), sent
 
 
+@logic_on_duckdb
 def test_an_identifier_change_most_rows_still_match_carries_on_and_sends_the_rest_as_new(
     project: Project,
 ) -> None:
@@ -170,6 +171,7 @@ def test_an_identifier_change_most_rows_still_match_carries_on_and_sends_the_res
     assert project.emulator.user_attributes("5")["plan"] == "pro"
 
 
+@logic_on_duckdb
 def test_an_identifier_change_that_would_delete_on_a_guess_is_refused(project: Project) -> None:
     """With on_delete, a delivered key no row names after an identifier change may be a user
     whose key text changed: deleting it would be a guess, so the run stops."""
@@ -183,6 +185,7 @@ def test_an_identifier_change_that_would_delete_on_a_guess_is_refused(project: P
     assert project.emulator.deleted == []
 
 
+@logic_on_duckdb
 def test_an_identifier_change_fewer_than_half_match_is_refused(project: Project) -> None:
     run, sent = _change_members(project, (1, 2, 3, 4), (1, 6, 7, 8))
 
@@ -230,6 +233,7 @@ def test_an_event_id_of_other_values_is_refused_never_resent(
     assert len(project.emulator.events) == 2
 
 
+@logic_on_duckdb
 def test_a_renamed_event_id_column_with_the_same_ids_sends_nothing_again(
     project: Project,
 ) -> None:
@@ -252,6 +256,7 @@ def test_a_renamed_event_id_column_with_the_same_ids_sends_nothing_again(
     assert len(project.emulator.events) == 2
 
 
+@logic_on_duckdb
 def test_changing_the_configured_event_id_column_is_refused_never_resent(
     project: Project,
 ) -> None:

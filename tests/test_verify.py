@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import API_KEY, Project, built, users_and_events_project
+from conftest import API_KEY, Project, built, logic_on_duckdb, users_and_events_project
 from test_objects import NEWSLETTER, SMS, _subscriptions
 
 from dbt_braze.emulator import Faults
@@ -35,6 +35,7 @@ def _reads(project: Project, since: int) -> list[tuple[str, str]]:
     return [(r.method, r.path.split("?")[0]) for r in project.emulator.requests[since:]]
 
 
+@logic_on_duckdb
 def test_a_state_braze_agrees_with_is_no_drift_and_costs_no_write(project: Project) -> None:
     project = users_and_events_project(project)
     assert project.sync().returncode == 0
@@ -104,6 +105,7 @@ def test_a_sample_checks_that_many_users_and_an_unchanged_model_keeps_no_pending
     assert matching + pending == 2
 
 
+@logic_on_duckdb
 def test_verify_waits_out_the_exports_rate_limit(project: Project) -> None:
     """Braze's export budget (250 a minute on new workspaces): a 429 is waited out, counted by
     requests, never raced."""
@@ -128,6 +130,7 @@ def test_verify_waits_out_the_exports_rate_limit(project: Project) -> None:
     assert 429 in statuses
 
 
+@logic_on_duckdb
 def test_verify_of_a_workspace_never_synced_says_so(project: Project) -> None:
     project = users_and_events_project(project)
 
@@ -137,6 +140,7 @@ def test_verify_of_a_workspace_never_synced_says_so(project: Project) -> None:
     assert "nothing to verify" in run.output
 
 
+@logic_on_duckdb
 def test_a_subscription_state_changed_in_braze_is_drift_and_repair_writes_nothing_to_braze(
     project: Project,
 ) -> None:
@@ -204,6 +208,7 @@ def _products(project: Project) -> None:
     )
 
 
+@logic_on_duckdb
 def test_catalog_items_are_read_back_one_by_one_and_drift_found(project: Project) -> None:
     project = built("verify_products", project, _products)
     project.emulator.create_catalog("products", FIELDS)

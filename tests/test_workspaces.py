@@ -5,7 +5,7 @@ for two workspaces; one emulator reached with two keys for two workspaces on one
 from __future__ import annotations
 
 import pytest
-from conftest import API_KEY, Project, users_and_events_project
+from conftest import API_KEY, Project, logic_on_duckdb, users_and_events_project
 
 from dbt_braze.emulator import Emulator
 
@@ -16,7 +16,7 @@ def _at(emulator: Emulator, key: str = OTHER_KEY) -> dict[str, str]:
     return {"BRAZE_REST_ENDPOINT": emulator.url, "BRAZE_API_KEY": key}
 
 
-@pytest.mark.parametrize("warehouse", ["duckdb", "postgres"])
+@logic_on_duckdb
 def test_the_quick_start_emulator_then_production_sends_everything_to_production_once(
     project: Project,
 ) -> None:
