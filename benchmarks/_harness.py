@@ -172,11 +172,16 @@ ATTRIBUTES = 10
 
 class ProcessTree:
     """Samples a process and its descendants every 0.05 s: the peak of their summed resident
-    memory, and the CPU each used (its last sample: a process is counted until it exits)."""
+    memory, and the CPU each used (its last sample: a process is counted until it exits).
+    Memory two ways: RSS, which counts a page shared by several of the processes (the
+    interpreter's and libraries' code) once per process, and PSS, which shares it out among
+    them, so that its sum is what the processes together hold."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.peak_rss_mb = 0.0
+        self.peak_pss_mb = 0.0
+        self.peak_pss_by_role: dict[str, float] = {}  # each role's own peak, summed over its pids
         self.cpu: dict[int, tuple[str, float]] = {}  # pid -> (role, CPU seconds)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
@@ -196,21 +201,28 @@ class ProcessTree:
         tick = os.sysconf("SC_CLK_TCK")
         page = os.sysconf("SC_PAGE_SIZE")
         while not self._stop.wait(0.05):
-            rss = 0
+            rss = pss = 0
+            by_role: dict[str, float] = {}
             for pid in self._pids():
                 try:
                     stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
                     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                    own = _pss_kb(pid) * 1024
                 except OSError:
                     continue
                 rss += int(stat[21]) * page
+                pss += own
                 role = (
                     "sender"
                     if b"spawn_main" in cmdline
                     else ("sync" if pid == self.pid else "other")
                 )
                 self.cpu[pid] = (role, (int(stat[11]) + int(stat[12])) / tick)
+                by_role[role] = by_role.get(role, 0.0) + own / 2**20
+            for role, mb in by_role.items():
+                self.peak_pss_by_role[role] = max(self.peak_pss_by_role.get(role, 0.0), mb)
             self.peak_rss_mb = max(self.peak_rss_mb, rss / 2**20)
+            self.peak_pss_mb = max(self.peak_pss_mb, pss / 2**20)
 
     def stop(self) -> None:
         self._stop.set()
@@ -221,6 +233,13 @@ class ProcessTree:
         for role, seconds in self.cpu.values():
             roles[role] = roles.get(role, 0.0) + seconds
         return roles
+
+
+def _pss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    return 0
 
 
 def sync(
@@ -263,4 +282,6 @@ def sync(
     if measure_memory:
         assert tree is not None
         results["peak_rss_mb"] = tree.peak_rss_mb
+        results["peak_pss_mb"] = tree.peak_pss_mb
+        results["peak_pss_by_role"] = tree.peak_pss_by_role
     return results

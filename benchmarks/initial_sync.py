@@ -59,7 +59,10 @@ for n in args.users:
         f"{n:,} users: {results['wall_seconds']:.1f} s end to end, "
         f"{results['send_seconds']:.1f} s sending, {model['requests']:,} requests, "
         f"{model['requests'] / results['send_seconds']:.0f} requests/s, "
-        f"{n / results['send_seconds']:,.0f} users/s, peak {results['peak_rss_mb']:.0f} MB, "
+        f"{n / results['send_seconds']:,.0f} users/s, peak {results['peak_rss_mb']:.0f} MB "
+        f"(RSS summed; PSS summed {results['peak_pss_mb']:.0f} MB: "
+        + ", ".join(f"{r} {mb:.0f}" for r, mb in sorted(results["peak_pss_by_role"].items()))
+        + "), "
         f"received by the emulator: {received:,}, status {model['status']}"
     )
 if len(peaks) > 1:
