@@ -51,13 +51,12 @@ CORE_WAREHOUSES = (*WAREHOUSES, "redshift")
 SYNC_WAREHOUSES = (*CORE_WAREHOUSES, "bigquery")
 
 
-# The modules whose subject is dbt-braze's logic above the SQL (identities, identifier
-# continuity, verify, workspaces) run each test on DuckDB, and on PostgreSQL too where the test
-# reaches SQL that no other PostgreSQL test reaches (measured by recording the package macros
-# each test renders: the PostgreSQL tests without these reach every macro the whole set does) or
-# where what it checks is a value's text, which differs by warehouse (emails, phone numbers,
-# identifier types). A test marked with this one runs the same macros on PostgreSQL again and
-# costs the suite's time for no SQL of its own.
+# A test whose subject is dbt-braze's logic above the SQL (identities, identifier continuity,
+# verify, workspaces, Braze's answers and keys) runs on DuckDB alone, unless it reaches SQL that
+# no other test on that warehouse reaches (measured by recording the package macros each test
+# renders: the PostgreSQL and Snowflake tests without these reach every macro the whole set
+# does) or checks a value's text, which differs by warehouse (emails, phone numbers, identifier
+# types). On another warehouse it would run the same macros again for no SQL of its own.
 logic_on_duckdb = pytest.mark.parametrize("warehouse", ["duckdb"])
 
 

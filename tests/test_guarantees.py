@@ -21,6 +21,7 @@ from conftest import (
     assert_generated_delivered,
     each_warehouse,
     generated_project,
+    logic_on_duckdb,
     users_and_events_project,
 )
 
@@ -48,6 +49,7 @@ def _delivered_rows(project: Project, model: str) -> int:
 # ------------------------------------------------------------------ never lost: only real acks
 
 
+@logic_on_duckdb
 @pytest.mark.parametrize(
     "body",
     ["<html><body>Please sign in to the network</body></html>", '{"status": "ok"}'],
@@ -93,6 +95,7 @@ def test_no_object_is_sent_more_than_twice_in_one_run(project: Project) -> None:
 # ------------------------------------------------------------------------------- never printed
 
 
+@logic_on_duckdb
 def test_a_key_with_a_trailing_newline_works(project: Project) -> None:
     project = users_and_events_project(project)
     project.emulator.set_faults(Faults())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import requests
-from conftest import API_KEY, WAREHOUSES, Project, built
+from conftest import API_KEY, Project, built
 
 from dbt_braze.emulator import Emulator
 
@@ -547,7 +547,9 @@ def _subscriptions(project: Project) -> None:
     )
 
 
-@pytest.mark.parametrize("warehouse", WAREHOUSES)
+# Subscription states on DuckDB and PostgreSQL: on Snowflake their SQL is the attribute state's,
+# which every Snowflake sync runs (no macro of theirs is reached by these tests alone).
+@pytest.mark.parametrize("warehouse", ["duckdb", "postgres"])
 def test_subscription_groups_and_states_are_sent_only_when_they_change(project: Project) -> None:
     project = built("subscriptions", project, _subscriptions)
     for group in (NEWSLETTER, SMS):
@@ -585,7 +587,7 @@ def test_subscription_groups_and_states_are_sent_only_when_they_change(project: 
     }
 
 
-@pytest.mark.parametrize("warehouse", WAREHOUSES)
+@pytest.mark.parametrize("warehouse", ["duckdb", "postgres"])
 def test_a_subscription_state_braze_would_refuse_rejects_that_user_alone(project: Project) -> None:
     project = built("subscriptions", project, _subscriptions)
     project.emulator.add_subscription_group(NEWSLETTER)  # SMS is unknown to this workspace
