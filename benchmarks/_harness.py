@@ -174,8 +174,9 @@ class ProcessTree:
     """Samples a process and its descendants every 0.05 s: the peak of their summed resident
     memory, and the CPU each used (its last sample: a process is counted until it exits).
     Memory two ways: RSS, which counts a page shared by several of the processes (the
-    interpreter's and libraries' code) once per process, and PSS, which shares it out among
-    them, so that its sum is what the processes together hold."""
+    interpreter's and libraries' code) once per process, and PSS, which shares each page out
+    among every process that maps it, these and others (the emulator, anything else running):
+    its sum is a little less than these processes would hold alone."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
@@ -207,9 +208,9 @@ class ProcessTree:
                 try:
                     stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
                     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-                    own = _pss_kb(pid) * 1024
                 except OSError:
                     continue
+                own = _pss_kb(pid) * 1024
                 rss += int(stat[21]) * page
                 pss += own
                 role = (
@@ -236,7 +237,13 @@ class ProcessTree:
 
 
 def _pss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+    """The process's PSS, or 0 where the kernel has no smaps_rollup (before 4.14) or the process
+    is gone: the RSS and CPU figures do not depend on it."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0
+    for line in text.splitlines():
         if line.startswith("Pss:"):
             return int(line.split()[1])
     return 0

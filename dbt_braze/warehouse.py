@@ -478,7 +478,7 @@ def _open_adapter(context: DbtContext, manifest_path: Path) -> tuple[Any, Any]:
     set_flags(context.flags)
     _check_relative_duckdb_path(config)
     reset_adapters()
-    _on_a_thread_of_its_own(lambda: register_adapter(config, get_mp_context(), EventLevel.DEBUG))
+    _register(lambda: register_adapter(config, get_mp_context(), EventLevel.DEBUG))
     _silence_dbt_events()
     adapter = get_adapter(config)
     try:
@@ -492,14 +492,23 @@ def _open_adapter(context: DbtContext, manifest_path: Path) -> tuple[Any, Any]:
     return config, adapter
 
 
-def _on_a_thread_of_its_own(work: Callable[[], None]) -> None:
-    """`work` on a new thread, in a copy of this one's context (dbt keeps its environment in a
-    ContextVar), waited for. For `register_adapter`: each behavior flag of the adapter names
-    its source by walking the caller's whole stack with `inspect.stack()`, which reads every
-    frame's source file; from a thread of its own the stack is a few frames deep. From the CLI
-    the stack is shallow and nothing changes (a PostgreSQL sync 3.52 s either way); called in
-    a deep stack (a test runner, an orchestrator running the sync in its own process) it was
-    0.47 s per adapter for PostgreSQL's six flags, and is 0.01 s."""
+def _register(work: Callable[[], None]) -> None:
+    """`work`, dbt's `register_adapter`, at a cost that neither grows with the process's age nor
+    with the depth of its caller's stack.
+
+    dbt-adapters' BaseAdapter appends the adapter's behavior flags to its module's list of
+    default flags each time an adapter is made (`flags.extend` on DEFAULT_BASE_BEHAVIOR_FLAGS),
+    so in a process that opens the warehouse many times (an orchestrator, the test suite) every
+    registration builds more flags than the last: the list is put back as it was. And each flag
+    names its source by walking the whole stack with `inspect.stack()`, which reads every
+    frame's source file: the work runs on a thread of its own, in a copy of this thread's
+    context (dbt keeps its environment in a ContextVar), whose stack is a few frames deep. From
+    the CLI (one registration, a shallow stack) nothing changes: a PostgreSQL sync 3.52 s either
+    way. Under the test runner a PostgreSQL registration had reached 0.47 s; it is 0.01 s."""
+    from dbt.adapters.base import impl
+
+    defaults = impl.DEFAULT_BASE_BEHAVIOR_FLAGS
+    saved = list(defaults)
     failure: list[BaseException] = []
     context = contextvars.copy_context()
 
@@ -510,8 +519,11 @@ def _on_a_thread_of_its_own(work: Callable[[], None]) -> None:
             failure.append(e)
 
     thread = threading.Thread(target=run, name="dbt_braze_register_adapter")
-    thread.start()
-    thread.join()
+    try:
+        thread.start()
+        thread.join()
+    finally:
+        defaults[:] = saved
     if failure:
         raise failure[0]
 

@@ -24,7 +24,7 @@ from dbt_braze.lock import process_scope
 
 warehouse = pytest.fixture(params=WAREHOUSES)(each_warehouse)
 
-# Two runs at once against a real server. Not on Snowflake: fakesnow serves every connection
+# Two runs at once. Not on Snowflake: fakesnow serves every connection
 # from one DuckDB process, so two runs there would prove DuckDB's concurrency (tested as such),
 # not Snowflake's; the lock's Snowflake SQL (its events, holders and ages) is tested above.
 concurrent_runs = pytest.mark.parametrize("warehouse", ["duckdb", "postgres"])

@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 import pytest
-from conftest import Project
+from conftest import Project, users_and_events_project
 
 LARGE_DELTA_ROWS = 300_000
 MB = 1024 * 1024
@@ -121,3 +121,17 @@ def test_a_linguistic_collation_does_not_split_a_users_objects_across_requests(
     assert len(where) == 80
     assert sorted(user for user, numbers in where.items() if len(numbers) > 1) == []
     assert len(project.emulator.events) == 40
+
+
+def test_opening_the_warehouse_again_and_again_costs_the_same(project: Project) -> None:
+    """dbt-adapters appends an adapter's behavior flags to its module's default list each time
+    an adapter is made, and each flag walks the caller's stack: in a process that syncs many
+    times (an orchestrator) each registration cost more than the last. The sync leaves that
+    list as it found it."""
+    from dbt.adapters.base import impl
+
+    project = users_and_events_project(project)
+    flags = len(impl.DEFAULT_BASE_BEHAVIOR_FLAGS)
+    for _ in range(3):
+        assert project.sync().returncode == 0
+    assert len(impl.DEFAULT_BASE_BEHAVIOR_FLAGS) == flags

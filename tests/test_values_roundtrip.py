@@ -437,6 +437,8 @@ def test_any_value_arrives_exactly_or_its_row_is_rejected_with_a_reason(
         for uid, value in values:
             expected = _expected(kind, value, project.warehouse)
             held = project.emulator.user_attributes(external_id=uid)
+            # The row's other columns are null: nothing of theirs may reach the user.
+            assert set(held or {}) <= {kind}, (kind, value, held)
             if expected is REJECTED:
                 assert rejected.get(uid), (kind, value, held)
                 assert held is None, (kind, value, held)
