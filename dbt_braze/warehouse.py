@@ -493,22 +493,13 @@ def _open_adapter(context: DbtContext, manifest_path: Path) -> tuple[Any, Any]:
 
 
 def _register(work: Callable[[], None]) -> None:
-    """`work`, dbt's `register_adapter`, at a cost that neither grows with the process's age nor
-    with the depth of its caller's stack.
-
-    dbt-adapters' BaseAdapter appends the adapter's behavior flags to its module's list of
-    default flags each time an adapter is made (`flags.extend` on DEFAULT_BASE_BEHAVIOR_FLAGS),
-    so in a process that opens the warehouse many times (an orchestrator, the test suite) every
-    registration builds more flags than the last: the list is put back as it was. And each flag
+    """`work`, dbt's `register_adapter`, at a cost that grows neither with the process's age
+    (`dbt_default_flags_kept`) nor with the depth of its caller's stack: each behavior flag
     names its source by walking the whole stack with `inspect.stack()`, which reads every
-    frame's source file: the work runs on a thread of its own, in a copy of this thread's
+    frame's source file, so the work runs on a thread of its own, in a copy of this thread's
     context (dbt keeps its environment in a ContextVar), whose stack is a few frames deep. From
     the CLI (one registration, a shallow stack) nothing changes: a PostgreSQL sync 3.52 s either
     way. Under the test runner a PostgreSQL registration had reached 0.47 s; it is 0.01 s."""
-    from dbt.adapters.base import impl
-
-    defaults = impl.DEFAULT_BASE_BEHAVIOR_FLAGS
-    saved = list(defaults)
     failure: list[BaseException] = []
     context = contextvars.copy_context()
 
@@ -519,13 +510,28 @@ def _register(work: Callable[[], None]) -> None:
             failure.append(e)
 
     thread = threading.Thread(target=run, name="dbt_braze_register_adapter")
-    try:
+    with dbt_default_flags_kept():
         thread.start()
         thread.join()
-    finally:
-        defaults[:] = saved
     if failure:
         raise failure[0]
+
+
+@contextmanager
+def dbt_default_flags_kept() -> Iterator[None]:
+    """dbt-adapters' BaseAdapter appends the adapter's behavior flags to its module's list of
+    default flags each time an adapter is made (`flags.extend` on DEFAULT_BASE_BEHAVIOR_FLAGS),
+    so in a process that makes adapters many times (an orchestrator, the test suite) each one
+    builds more flags than the last: the list is put back as it was, as a process's exit
+    would."""
+    from dbt.adapters.base import impl
+
+    defaults = impl.DEFAULT_BASE_BEHAVIOR_FLAGS
+    saved = list(defaults)
+    try:
+        yield
+    finally:
+        defaults[:] = saved
 
 
 def _silence_dbt_events() -> None:

@@ -36,6 +36,7 @@ import pytest
 
 from dbt_braze.braze import BrazeClient
 from dbt_braze.emulator import Emulator, Faults
+from dbt_braze.warehouse import dbt_default_flags_kept
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -920,21 +921,17 @@ class Project:
         `release`: then close what dbt keeps open (DuckDB's database file, whose lock a sync
         or a test's own connection needs) and forget its adapters, as a dbt process's exit
         would."""
-        from dbt.adapters.base import impl
         from dbt.cli.main import dbtRunner
         from dbt_common.events.event_manager_client import cleanup_event_logger
 
         argv = [*args, "--project-dir", str(self.root), "--profiles-dir", str(self.root)]
         saved = dict(os.environ)
-        # dbt-adapters appends each new adapter's behavior flags to this module list, as the
-        # sync's own registration avoids (warehouse._register): put back as a process exit would.
-        flags = list(impl.DEFAULT_BASE_BEHAVIOR_FLAGS)
         os.environ.clear()
         os.environ.update(self._env())
         try:
-            result = dbtRunner().invoke(argv)
+            with dbt_default_flags_kept():  # as the sync's own registration does
+                result = dbtRunner().invoke(argv)
         finally:
-            impl.DEFAULT_BASE_BEHAVIOR_FLAGS[:] = flags
             cleanup_event_logger()
             os.environ.clear()
             os.environ.update(saved)
