@@ -15,6 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from dbt_braze.errors import EXIT_ABORTED, EXIT_REJECTED, EXIT_USAGE, DbtBrazeError
+from dbt_braze.memory import limit_malloc_arenas
 from dbt_braze.redaction import redact
 
 if TYPE_CHECKING:
@@ -966,6 +967,7 @@ def demo(
 
 
 def main() -> None:
+    limit_malloc_arenas()
     try:
         app()
     except KeyboardInterrupt:

@@ -34,6 +34,7 @@ from multiprocessing.connection import Connection
 from dbt_braze.braze import Batch, BrazeClient, RequestSize, TrackResult
 from dbt_braze.delivery import Budget, Deliverer, Outcome, RetryPolicy, rate_limiters
 from dbt_braze.errors import Aborted, DbtBrazeError, UsageError
+from dbt_braze.memory import limit_malloc_arenas
 from dbt_braze.payloads import BrazeObject
 from dbt_braze.ratelimit import SharedPacing
 
@@ -323,6 +324,7 @@ def _error(name: str, message: str) -> BaseException:
 def _serve(conn: Connection, config: SenderConfig) -> None:
     """A sender's life: batches in, replies out, until asked to stop or the run is gone."""
     _die_with_parent()
+    limit_malloc_arenas()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run's process decides when to stop
     client = BrazeClient(
         config.endpoint,
