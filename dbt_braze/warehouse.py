@@ -209,14 +209,16 @@ class Warehouse:
         self,
         sql: str | Callable[[int, int], str],
         batch_rows: int = STREAM_BATCH_ROWS,
-        prefetch: int = 4,
+        prefetch: int = 1,
         total: int | None = None,
     ) -> Iterator[tuple]:
         """Rows of a large result, read ahead by a thread with its own connection. `sql`: the
         query, or a page's query and the number of rows (`total`), as for `stream_pages`.
 
         The caller's connection stays free for commits while the rows stream, and reading
-        overlaps with sending. At most `prefetch` batches wait in memory.
+        overlaps with sending. At most `prefetch` batches wait in memory, besides the one being
+        read and the one being consumed: one keeps the reader a batch ahead, which is all that
+        overlapping needs; more only held memory (BENCHMARKS.md, "Ceiling").
         """
         batches: queue.Queue[list[tuple] | BaseException | None] = queue.Queue(prefetch)
         stop = threading.Event()
