@@ -6,10 +6,7 @@ lost answers, a second run, a lost lock; and a kill of one sender, which stops t
 from __future__ import annotations
 
 import os
-import platform
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -259,50 +256,3 @@ def test_default_senders_follow_the_run_the_cores_and_the_limit(
     requests: int, rate: float, cpus: int, expected: int
 ) -> None:
     assert default_senders(requests, rate, cpus) == expected
-
-
-_ARENAS = """
-import ctypes, sys, threading, tempfile
-from dbt_braze.memory import limit_malloc_arenas
-if sys.argv[1] == "limit":
-    limit_malloc_arenas()
-held, together = [], threading.Barrier(9)
-def work():
-    held.append(bytes(100_000))  # from this thread's malloc arena (below mmap's threshold)
-    together.wait()
-threads = [threading.Thread(target=work) for _ in range(8)]
-for thread in threads:
-    thread.start()
-together.wait()
-libc = ctypes.CDLL(None)
-libc.fopen.restype = ctypes.c_void_p
-with tempfile.NamedTemporaryFile(suffix=".xml") as out:
-    stream = libc.fopen(out.name.encode(), b"w")
-    libc.malloc_info(0, ctypes.c_void_p(stream))  # an element per arena: <heap nr="...">
-    libc.fclose(ctypes.c_void_p(stream))
-    print(open(out.name).read().count("<heap nr="))
-"""
-
-
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc arenas")
-@pytest.mark.parametrize(
-    ("how", "env", "arenas"),
-    [
-        ("limit", {}, 2),  # dbt-braze's processes: two, however many threads allocate
-        # glibc's default: one per thread that allocates, up to eight per core
-        ("none", {}, min(9, 8 * len(os.sched_getaffinity(0)))),
-        ("limit", {"MALLOC_ARENA_MAX": "4"}, 4),  # a limit the user set is theirs
-    ],
-)
-def test_dbt_braze_processes_keep_two_malloc_arenas(
-    how: str, env: dict[str, str], arenas: int
-) -> None:
-    environment = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
-    done = subprocess.run(
-        [sys.executable, "-c", _ARENAS, how],
-        env={**environment, **env},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert int(done.stdout) == arenas
