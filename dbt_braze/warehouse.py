@@ -217,11 +217,22 @@ class Warehouse:
 
         The caller's connection stays free for commits while the rows stream, and reading
         overlaps with sending. At most `prefetch` batches wait in memory, besides the one being
-        read and the one being consumed: one keeps the reader a batch ahead, which is all that
-        overlapping needs; more only held memory (BENCHMARKS.md, "Ceiling").
+        read and the one being consumed: one keeps the reader a batch ahead, all the overlap
+        needs; each more would hold a batch of rows for nothing (BENCHMARKS.md, "Ceiling").
+        A consumer that stops taking rows (closes the iterator) ends the reader.
         """
         batches: queue.Queue[list[tuple] | BaseException | None] = queue.Queue(prefetch)
         stop = threading.Event()
+
+        def offer(item: list[tuple] | BaseException | None) -> bool:
+            """Hand `item` to the consumer; False once it has stopped taking."""
+            while not stop.is_set():
+                try:
+                    batches.put(item, timeout=0.2)
+                    return True
+                except queue.Full:
+                    continue
+            return False
 
         def read() -> None:
             try:
@@ -232,21 +243,17 @@ class Warehouse:
                         else self.stream_pages(sql, total, batch_rows=batch_rows)
                     )
                     for rows in pages:
-                        while not stop.is_set():
-                            try:
-                                batches.put(rows, timeout=0.2)
-                                break
-                            except queue.Full:
-                                continue
-                        if stop.is_set():
+                        if not offer(rows):
                             return
-                batches.put(None)
+                offer(None)
             except BaseException as e:  # handed to the consumer, raised there
-                batches.put(e)
+                offer(e)
 
         # dbt keeps the environment in a ContextVar: the thread needs a copy of ours.
         context = contextvars.copy_context()
-        thread = threading.Thread(target=context.run, args=(read,), daemon=True)
+        thread = threading.Thread(
+            target=context.run, args=(read,), name="dbt_braze_reader", daemon=True
+        )
         thread.start()
         try:
             while True:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import sys
+import threading
+import time
 
 import pytest
 from conftest import (
@@ -245,6 +248,41 @@ def test_a_page_longer_than_a_page_is_refused_rather_than_repeated(project: Proj
         )
         with pytest.raises(WarehouseError, match="more than 3 rows"):
             list(pages)
+
+
+def _offering(thread: threading.Thread) -> object:
+    """What `thread` is putting into a queue right now (a sentinel if it is not)."""
+    frame = sys._current_frames().get(thread.ident or 0)
+    while frame is not None:
+        if frame.f_code.co_name == "put" and frame.f_code.co_filename.endswith("queue.py"):
+            return frame.f_locals.get("item", _NOTHING)
+        frame = frame.f_back
+    return _NOTHING
+
+
+_NOTHING = object()
+
+
+def test_a_reader_whose_rows_are_no_longer_wanted_ends(project: Project) -> None:
+    # A run that stops sending closes its stream of rows while the background reader may be
+    # handing over the end of them, into a queue the consumer no longer empties: the reader
+    # must give up (and free its connection) rather than wait there for good.
+    project = generated_project(project)
+    root = project.root
+    with open_warehouse(project_context(root, root), root / "target" / "manifest.json") as wh:
+        rows = wh.stream_in_background("select i from range(4) t(i) order by i", batch_rows=2)
+        assert next(rows) == (0,)  # the first batch taken, the second queued behind it
+        reader = next(t for t in threading.enumerate() if t.name == "dbt_braze_reader")
+        for _ in range(6000):  # the reader reaches the end of the rows, the queue full
+            if _offering(reader) is None:
+                break
+            time.sleep(0.01)
+        assert _offering(reader) is None
+
+        rows.close()
+
+        reader.join(timeout=60)
+        assert not reader.is_alive()
 
 
 def test_a_name_that_holds_the_page_marker_is_sent_as_it_is(project: Project) -> None:
