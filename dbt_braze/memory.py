@@ -17,8 +17,8 @@ MALLOC_ARENAS = 2
 _M_ARENA_MAX = -8  # mallopt's parameter, from glibc's malloc.h
 
 
-def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> None:
-    """At most `arenas` malloc arenas from now on, on glibc. A limit the user set (in
+def limit_malloc_arenas() -> None:
+    """At most MALLOC_ARENAS malloc arenas from now on, on glibc. A limit the user set (in
     MALLOC_ARENA_MAX or GLIBC_TUNABLES, read when the process started) is theirs. Call it before
     starting threads: glibc fixes its limit when a ninth arena would be made."""
     if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
@@ -28,4 +28,4 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> None:
     import ctypes  # here: most of the CLI's commands start without it
 
     with contextlib.suppress(OSError, AttributeError):  # not glibc (musl has no mallopt)
-        ctypes.CDLL(None).mallopt(_M_ARENA_MAX, arenas)
+        ctypes.CDLL(None).mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
